@@ -1,0 +1,228 @@
+// Package filestore holds the embedded stores of the gateway, both built on
+// buntdb: the file store (the default, persisted to an append-only file) and
+// the memory store (the same engine with nothing on disk).
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/tidwall/buntdb"
+
+	"github.com/caddyoauth/gateway/caddyoauth/store"
+)
+
+// DB is a store.Store on a buntdb database.
+type DB struct {
+	db *buntdb.DB
+}
+
+// Open opens (or creates) the buntdb database at path; ":memory:" keeps
+// everything in memory.
+func Open(path string) (*DB, error) {
+	db, err := buntdb.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	var cfg buntdb.Config
+	if err := db.ReadConfig(&cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// Flush to disk once a second, as Redis' appendfsync everysec does: an
+	// fsync per token would cap issuance at the disk's sync rate.
+	cfg.SyncPolicy = buntdb.EverySecond
+	if err := db.SetConfig(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &DB{db: db}, nil
+}
+
+// Set members are kept as keys of their own under a prefix that no plain
+// key can share, because plain keys never start with the NUL byte.
+const setPrefix = "\x00s\x00"
+
+func memberKey(set, member string) string {
+	return setPrefix + set + "\x00" + member
+}
+
+func setOpts(ttl time.Duration) *buntdb.SetOptions {
+	if ttl <= 0 {
+		return nil
+	}
+	return &buntdb.SetOptions{Expires: true, TTL: ttl}
+}
+
+func mapErr(err error) error {
+	if errors.Is(err, buntdb.ErrNotFound) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// Put implements store.Store.
+func (d *DB) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	return d.db.Update(func(tx *buntdb.Tx) error {
+		_, _, err := tx.Set(key, string(value), setOpts(ttl))
+		return err
+	})
+}
+
+// Create implements store.Store.
+func (d *DB) Create(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	return d.db.Update(func(tx *buntdb.Tx) error {
+		if _, err := tx.Get(key); err == nil {
+			return store.ErrConflict
+		} else if !errors.Is(err, buntdb.ErrNotFound) {
+			return err
+		}
+		_, _, err := tx.Set(key, string(value), setOpts(ttl))
+		return err
+	})
+}
+
+// Get implements store.Store.
+func (d *DB) Get(_ context.Context, key string) ([]byte, error) {
+	var v string
+	err := d.db.View(func(tx *buntdb.Tx) error {
+		var err error
+		v, err = tx.Get(key)
+		return err
+	})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return []byte(v), nil
+}
+
+// Lookup implements store.Store; the database is local, so it is Get.
+func (d *DB) Lookup(ctx context.Context, key string) ([]byte, error) {
+	return d.Get(ctx, key)
+}
+
+// Take implements store.Store.
+func (d *DB) Take(_ context.Context, key string) ([]byte, error) {
+	var v string
+	err := d.db.Update(func(tx *buntdb.Tx) error {
+		var err error
+		v, err = tx.Delete(key)
+		return err
+	})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return []byte(v), nil
+}
+
+// Swap implements store.Store.
+func (d *DB) Swap(_ context.Context, key string, prev, next []byte, ttl time.Duration) error {
+	return mapErr(d.db.Update(func(tx *buntdb.Tx) error {
+		cur, err := tx.Get(key)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal([]byte(cur), prev) {
+			return store.ErrConflict
+		}
+		_, _, err = tx.Set(key, string(next), setOpts(ttl))
+		return err
+	}))
+}
+
+// Delete implements store.Store.
+func (d *DB) Delete(_ context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return d.db.Update(func(tx *buntdb.Tx) error {
+		for _, k := range keys {
+			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// AddMember implements store.Store.
+func (d *DB) AddMember(_ context.Context, set, member string, ttl time.Duration) error {
+	key := memberKey(set, member)
+	return d.db.Update(func(tx *buntdb.Tx) error {
+		if ttl > 0 {
+			// Never shorten the life of a member already there.
+			if left, err := tx.TTL(key); err == nil && (left < 0 || left > ttl) {
+				return nil
+			}
+		}
+		_, _, err := tx.Set(key, "", setOpts(ttl))
+		return err
+	})
+}
+
+// RemoveMember implements store.Store.
+func (d *DB) RemoveMember(ctx context.Context, set, member string) error {
+	return d.Delete(ctx, memberKey(set, member))
+}
+
+// Members implements store.Store.
+func (d *DB) Members(_ context.Context, set string) ([]string, error) {
+	var out []string
+	err := d.db.View(func(tx *buntdb.Tx) error {
+		return d.eachMember(tx, set, func(key string) {
+			out = append(out, key[len(setPrefix)+len(set)+1:])
+		})
+	})
+	return out, err
+}
+
+// DeleteSet implements store.Store.
+func (d *DB) DeleteSet(_ context.Context, set string) error {
+	return d.db.Update(func(tx *buntdb.Tx) error {
+		var keys []string
+		if err := d.eachMember(tx, set, func(key string) { keys = append(keys, key) }); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// eachMember calls fn with the key of every live member of set.
+func (d *DB) eachMember(tx *buntdb.Tx, set string, fn func(key string)) error {
+	prefix := setPrefix + set + "\x00"
+	var iterErr error
+	err := tx.AscendGreaterOrEqual("", prefix, func(key, _ string) bool {
+		if !strings.HasPrefix(key, prefix) {
+			return false
+		}
+		// Iteration also yields members that expired within the last
+		// second and wait for the background sweep; Get skips those.
+		if _, err := tx.Get(key); err == nil {
+			fn(key)
+		} else if !errors.Is(err, buntdb.ErrNotFound) {
+			iterErr = err
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return iterErr
+}
+
+// Close implements store.Store.
+func (d *DB) Close() error {
+	return d.db.Close()
+}
+
+// Interface guards
+var _ store.Store = (*DB)(nil)
