@@ -16,7 +16,6 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
-
 // Run runs the whole contract against stores made by open. Each call of open
 // must return an empty store (or one whose keys do not collide between
 // calls).
