@@ -4,8 +4,12 @@ package main
 import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
-	// plug in Caddy modules here
+	// Caddy's standard modules.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	// The OAuth2 gateway and its stores.
+	_ "github.com/caddyoauth/gateway/caddyoauth"
+	_ "github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 )
 
 func main() {

@@ -1,0 +1,101 @@
+package authz
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"time"
+)
+
+// record is what the store keeps for an authorization code, an access token
+// or a refresh token, under the digest of the token: never the token itself.
+type record struct {
+	ClientID        string `json:"cid"`
+	UserID          string `json:"uid,omitempty"`
+	Scope           string `json:"scp,omitempty"`
+	RedirectURI     string `json:"ru,omitempty"`
+	Family          string `json:"fam,omitempty"` // the grant all tokens of one authorization descend from
+	Challenge       string `json:"cc,omitempty"`
+	ChallengeMethod string `json:"ccm,omitempty"`
+	IssuedAt        int64  `json:"iat"`           // unix nanoseconds
+	ExpiresAt       int64  `json:"exp,omitempty"` // unix nanoseconds; 0: never
+	AccessTTL       int64  `json:"attl,omitempty"`
+	Pair            string `json:"pair,omitempty"` // key of the token issued together with this one
+	RotatedAt       int64  `json:"rot,omitempty"`  // refresh tokens: when they were first used under rotation
+}
+
+func (r *record) expired(now time.Time) bool {
+	return r.ExpiresAt != 0 && now.UnixNano() >= r.ExpiresAt
+}
+
+// ttl is what is left of the record's life, for the store's expiry; 0 for
+// a record that never expires.
+func (r *record) ttl(now time.Time) time.Duration {
+	if r.ExpiresAt == 0 {
+		return 0
+	}
+	left := time.Duration(r.ExpiresAt - now.UnixNano())
+	if left < time.Millisecond {
+		left = time.Millisecond
+	}
+	return left
+}
+
+func decodeRecord(b []byte) (*record, error) {
+	r := new(record)
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *record) encode() []byte {
+	b, _ := json.Marshal(r)
+	return b
+}
+
+// Store keys. Tokens and codes appear only as their SHA-256 digest.
+const (
+	prefixCode     = "code:"
+	prefixUsedCode = "usedcode:"
+	prefixAccess   = "at:"
+	prefixRefresh  = "rt:"
+	setFamily      = "fam:"
+	setUser        = "user:"
+)
+
+// digest is the store key part of a token or code.
+func digest(token string) string {
+	d := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(d[:])
+}
+
+func codeKey(code string) string     { return prefixCode + digest(code) }
+func usedCodeKey(code string) string { return prefixUsedCode + digest(code) }
+func accessKey(token string) string  { return prefixAccess + digest(token) }
+func refreshKey(token string) string { return prefixRefresh + digest(token) }
+func familySet(family string) string { return setFamily + family }
+func userSet(userID string) string   { return setUser + userID }
+func expiresAt(t time.Time, ttl time.Duration) int64 {
+	if ttl <= 0 {
+		return 0
+	}
+	return t.Add(ttl).UnixNano()
+}
+
+// randomToken returns 256 bits from the system's CSPRNG, base64url encoded.
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newFamily returns a fresh grant family id.
+func newFamily() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,137 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyoauth/gateway/caddyoauth/store"
+)
+
+var errBadRefresh = errInvalidGrant("the refresh token is invalid, expired, revoked, or was issued to another client")
+
+// refresh runs the refresh_token grant (RFC 6749 §6). The refresh token is
+// bound to its client: another client presenting it, even with valid
+// credentials of its own, gets invalid_grant. The new access token's scope
+// may narrow, never widen. With rotation on, each use returns a new refresh
+// token and a reuse of a rotated one after the grace period revokes the
+// whole family (RFC 9700 §4.14.2).
+func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (*tokenResponse, error) {
+	if token == "" {
+		return nil, errInvalidRequest("refresh_token is missing")
+	}
+	key := refreshKey(token)
+	for attempt := 0; attempt < 3; attempt++ {
+		raw, err := s.store.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errBadRefresh
+		} else if err != nil {
+			return nil, err
+		}
+		rt, err := decodeRecord(raw)
+		if err != nil {
+			return nil, err
+		}
+		now := time.Now()
+		if rt.expired(now) || rt.ClientID != c.ID {
+			return nil, errBadRefresh
+		}
+		newScope := rt.Scope
+		if scope != "" {
+			req, ok := ParseScope(scope)
+			have, _ := ParseScope(rt.Scope)
+			if !ok || !subset(req, have) {
+				return nil, errInvalidScope("a refresh may narrow the scope, never widen it")
+			}
+			newScope = JoinScope(req)
+		}
+		if !s.cfg.RefreshRotation {
+			return s.reissueAccess(ctx, c, token, key, raw, rt, newScope, now)
+		}
+		if rt.RotatedAt != 0 {
+			if now.Sub(time.Unix(0, rt.RotatedAt)) > s.cfg.RefreshGrace {
+				if err := s.RevokeFamily(ctx, rt.Family); err != nil {
+					return nil, err
+				}
+				s.log.Warn("rotated refresh token reused: its family is revoked",
+					zap.String("client_id", c.ID), zap.String("user_id", rt.UserID))
+				return nil, errBadRefresh
+			}
+			// A retry within the grace period (a lost response, two workers
+			// of one integration): answer with fresh tokens of the family.
+			return s.rotate(ctx, c, rt, newScope, now)
+		}
+		marked := *rt
+		marked.RotatedAt = now.UnixNano()
+		err = s.store.Swap(ctx, key, raw, marked.encode(), rt.ttl(now))
+		if errors.Is(err, store.ErrConflict) {
+			continue // rotated concurrently: read again and judge it as a reuse or a retry
+		} else if errors.Is(err, store.ErrNotFound) {
+			return nil, errBadRefresh
+		} else if err != nil {
+			return nil, err
+		}
+		if rt.Pair != "" {
+			if err := s.store.Delete(ctx, rt.Pair); err != nil {
+				return nil, err
+			}
+		}
+		return s.rotate(ctx, c, rt, newScope, now)
+	}
+	return nil, ErrUnavailable
+}
+
+// rotate issues a new access and refresh token in the family of rt. The new
+// refresh token keeps rt's scope (RFC 6749 §6); the access token gets scope.
+func (s *Service) rotate(ctx context.Context, c *Client, rt *record, scope string, now time.Time) (*tokenResponse, error) {
+	access, refresh := randomToken(), randomToken()
+	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family,
+		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
+	next := &record{ClientID: c.ID, UserID: rt.UserID, Scope: rt.Scope, Family: rt.Family,
+		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.RefreshTokenTTL)}
+	if err := s.saveTokens(ctx, access, at, refresh, next); err != nil {
+		return nil, err
+	}
+	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTokenTTL / time.Second),
+		RefreshToken: refresh, Scope: scope, userID: rt.UserID}, nil
+}
+
+// reissueAccess is the refresh without rotation: the refresh token stays,
+// its previous access token is replaced by a new one.
+func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key string, raw []byte, rt *record, scope string, now time.Time) (*tokenResponse, error) {
+	access := randomToken()
+	ak := accessKey(access)
+	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family, Pair: key,
+		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
+	updated := *rt
+	updated.Pair = ak
+	if err := s.store.Swap(ctx, key, raw, updated.encode(), rt.ttl(now)); err != nil {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return nil, errBadRefresh
+		}
+		return nil, err
+	}
+	if rt.Pair != "" {
+		if err := s.store.Delete(ctx, rt.Pair); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.store.Put(ctx, ak, at.encode(), at.ttl(now)); err != nil {
+		return nil, err
+	}
+	life := maxTTL(at.ttl(now), rt.ttl(now))
+	if rt.Family != "" {
+		if err := s.store.AddMember(ctx, familySet(rt.Family), ak, life); err != nil {
+			return nil, err
+		}
+	}
+	if rt.UserID != "" {
+		if err := s.store.AddMember(ctx, userSet(rt.UserID), ak, life); err != nil {
+			return nil, err
+		}
+	}
+	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTokenTTL / time.Second),
+		RefreshToken: token, Scope: scope, userID: rt.UserID}, nil
+}

@@ -1,0 +1,226 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/go-oauth2/oauth2/v4"
+	oerrors "github.com/go-oauth2/oauth2/v4/errors"
+	"github.com/go-oauth2/oauth2/v4/manage"
+	"go.uber.org/zap"
+
+	"github.com/caddyoauth/gateway/caddyoauth/store"
+)
+
+// ErrUnknownClient is returned by a ClientSource for a client_id it does not
+// know.
+var ErrUnknownClient = errors.New("unknown client")
+
+// ClientSource finds clients by id.
+type ClientSource interface {
+	Client(ctx context.Context, id string) (*Client, error)
+}
+
+// StaticClients is a ClientSource of clients fixed in the config.
+type StaticClients map[string]*Client
+
+// Client implements ClientSource.
+func (s StaticClients) Client(_ context.Context, id string) (*Client, error) {
+	if c, ok := s[id]; ok {
+		return c, nil
+	}
+	return nil, ErrUnknownClient
+}
+
+// Service is the authorization server: it issues, refreshes and validates
+// tokens for its clients and users, keeping them in its store.
+type Service struct {
+	cfg     Config
+	store   store.Store
+	clients ClientSource
+	users   Authenticator
+	manager *manage.Manager
+	log     *zap.Logger
+}
+
+// New builds a Service. users may be nil when no grant needs a person.
+func New(cfg Config, s store.Store, clients ClientSource, users Authenticator, log *zap.Logger) *Service {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	svc := &Service{cfg: cfg, store: s, clients: clients, users: users, log: log}
+
+	m := manage.NewManager()
+	m.MapTokenStorage(tokenStore{svc})
+	m.MapClientStorage(clientStore{clients})
+	m.MapAuthorizeGenerate(codeGenerator{})
+	m.MapAccessGenerate(accessGenerator{})
+	// Exact redirect URI matching instead of the library's host-suffix match.
+	m.SetValidateURIHandler(exactRedirectURI)
+	m.SetAuthorizeCodeExp(cfg.CodeTTL)
+	// Fresh configs: the library's Default*Cfg values are shared globals.
+	withRefresh := &manage.Config{AccessTokenExp: cfg.AccessTokenTTL, RefreshTokenExp: cfg.RefreshTokenTTL, IsGenerateRefresh: true}
+	m.SetAuthorizeCodeTokenCfg(withRefresh)
+	m.SetPasswordTokenCfg(&manage.Config{AccessTokenExp: cfg.AccessTokenTTL, RefreshTokenExp: cfg.RefreshTokenTTL, IsGenerateRefresh: true})
+	m.SetClientTokenCfg(&manage.Config{AccessTokenExp: cfg.AccessTokenTTL})
+	svc.manager = m
+	return svc
+}
+
+// Manager returns go-oauth2's manager, for the authorize endpoint.
+func (s *Service) Manager() *manage.Manager { return s.manager }
+
+// Store returns the service's store.
+func (s *Service) Store() store.Store { return s.store }
+
+// Clients returns the service's client source.
+func (s *Service) Clients() ClientSource { return s.clients }
+
+// exactRedirectURI accepts uri only when it equals one of the client's
+// registered redirect URIs, which Client.GetDomain joins with newlines.
+func exactRedirectURI(registered, uri string) error {
+	for r := range strings.SplitSeq(registered, "\n") {
+		if r != "" && r == uri {
+			return nil
+		}
+	}
+	return oerrors.ErrInvalidRedirectURI
+}
+
+// clientStore is go-oauth2's ClientStore over a ClientSource. An unknown
+// client is invalid_client, where the library's own store gives a 500.
+type clientStore struct{ src ClientSource }
+
+func (c clientStore) GetByID(ctx context.Context, id string) (oauth2.ClientInfo, error) {
+	cl, err := c.src.Client(ctx, id)
+	if errors.Is(err, ErrUnknownClient) {
+		return nil, oerrors.ErrInvalidClient
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// accessGenerator makes access and refresh tokens of 256 random bits. It
+// leaves out the refresh token for a client that may not use the
+// refresh_token grant.
+type accessGenerator struct{}
+
+func (accessGenerator) Token(_ context.Context, data *oauth2.GenerateBasic, genRefresh bool) (string, string, error) {
+	refresh := ""
+	if genRefresh {
+		if c, ok := data.Client.(*Client); !ok || c.AllowsGrant(GrantRefreshToken) {
+			refresh = randomToken()
+		}
+	}
+	return randomToken(), refresh, nil
+}
+
+// codeGenerator makes authorization codes of 256 random bits.
+type codeGenerator struct{}
+
+func (codeGenerator) Token(context.Context, *oauth2.GenerateBasic) (string, error) {
+	return randomToken(), nil
+}
+
+// usedCodeTTL is how long a redeemed code is remembered so a replay can
+// revoke its tokens: as long as those tokens may live.
+func (s *Service) usedCodeTTL() time.Duration {
+	if s.cfg.RefreshTokenTTL > 0 {
+		return s.cfg.RefreshTokenTTL
+	}
+	return 30 * 24 * time.Hour
+}
+
+// load reads and decodes the record under key, authoritatively.
+func (s *Service) load(ctx context.Context, key string) (*record, error) {
+	b, err := s.store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRecord(b)
+}
+
+// saveTokens writes an access token and, when refresh is set, its refresh
+// token, and indexes them by family and user so they can be revoked
+// together.
+func (s *Service) saveTokens(ctx context.Context, access string, at *record, refresh string, rt *record) error {
+	now := time.Now()
+	ak := accessKey(access)
+	keys := []string{ak}
+	life := at.ttl(now)
+	if rt != nil {
+		rk := refreshKey(refresh)
+		at.Pair, rt.Pair = rk, ak
+		if err := s.store.Put(ctx, rk, rt.encode(), rt.ttl(now)); err != nil {
+			return err
+		}
+		keys = append(keys, rk)
+		life = maxTTL(life, rt.ttl(now))
+	}
+	if err := s.store.Put(ctx, ak, at.encode(), at.ttl(now)); err != nil {
+		return err
+	}
+	if at.Family != "" {
+		for _, k := range keys {
+			if err := s.store.AddMember(ctx, familySet(at.Family), k, life); err != nil {
+				return err
+			}
+		}
+	}
+	if at.UserID != "" {
+		for _, k := range keys {
+			if err := s.store.AddMember(ctx, userSet(at.UserID), k, life); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// maxTTL is the longer of two store lifetimes, where 0 means forever.
+func maxTTL(a, b time.Duration) time.Duration {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	return max(a, b)
+}
+
+// RevokeFamily ends every token descended from one grant.
+func (s *Service) RevokeFamily(ctx context.Context, family string) error {
+	if family == "" {
+		return nil
+	}
+	keys, err := s.store.Members(ctx, familySet(family))
+	if err != nil {
+		return err
+	}
+	if err := s.store.Delete(ctx, keys...); err != nil {
+		return err
+	}
+	return s.store.DeleteSet(ctx, familySet(family))
+}
+
+// RevokeUser ends every token of a user.
+func (s *Service) RevokeUser(ctx context.Context, userID string) error {
+	keys, err := s.store.Members(ctx, userSet(userID))
+	if err != nil {
+		return err
+	}
+	if err := s.store.Delete(ctx, keys...); err != nil {
+		return err
+	}
+	return s.store.DeleteSet(ctx, userSet(userID))
+}
+
+// Interface guards
+var (
+	_ oauth2.ClientStore            = clientStore{}
+	_ oauth2.AccessGenerate         = accessGenerator{}
+	_ oauth2.AuthorizeGenerate      = codeGenerator{}
+	_ oauth2.ClientInfo             = (*Client)(nil)
+	_ oauth2.ClientPasswordVerifier = (*Client)(nil)
+)

@@ -1,0 +1,309 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-oauth2/oauth2/v4"
+	"go.uber.org/zap"
+)
+
+// MaxTokenRequestBody caps the token endpoint's request body.
+const MaxTokenRequestBody = 16 << 10
+
+// secretParams may never travel in a URL, where access logs keep them.
+var secretParams = []string{"client_secret", "password", "code", "refresh_token", "code_verifier"}
+
+// tokenRequest is a parsed, checked token endpoint request.
+type tokenRequest struct {
+	form   url.Values
+	client *Client
+	basic  bool // the client authenticated with HTTP Basic
+}
+
+func (t *tokenRequest) get(name string) string { return t.form.Get(name) }
+
+// ServeToken is the token endpoint (RFC 6749 §3.2): it answers every request
+// itself, with tokens or an RFC 6749 §5.2 error, and returns nothing.
+func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
+	req, err := s.parseTokenRequest(w, r)
+	if err != nil {
+		s.refuse(w, r, req, err)
+		return
+	}
+	resp, err := s.grant(r.Context(), req, r)
+	if err != nil {
+		s.refuse(w, r, req, err)
+		return
+	}
+	s.log.Info("token issued",
+		zap.String("grant_type", req.get("grant_type")),
+		zap.String("client_id", req.client.ID),
+		zap.String("user_id", resp.userID),
+		zap.String("scope", resp.Scope))
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Service) refuse(w http.ResponseWriter, r *http.Request, req *tokenRequest, err error) {
+	e := asOAuthError(err)
+	fields := []zap.Field{zap.String("error", e.Code)}
+	if req != nil {
+		fields = append(fields, zap.String("grant_type", req.get("grant_type")))
+		if req.client != nil {
+			fields = append(fields, zap.String("client_id", req.client.ID))
+		}
+	}
+	if e == ErrUnavailable {
+		s.log.Error("token endpoint cannot reach its store", append(fields, zap.Error(err))...)
+	} else {
+		s.log.Info("token refused", fields...)
+	}
+	WriteError(w, e, req != nil && req.basic)
+}
+
+// parseTokenRequest reads the form body strictly and authenticates the
+// client. The returned request is non-nil once the form is read, so errors
+// can be answered in kind.
+func (s *Service) parseTokenRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, error) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, oauthErr("invalid_request", http.StatusMethodNotAllowed, "the token endpoint takes POST only")
+	}
+	form, err := ReadForm(w, r, MaxTokenRequestBody)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range secretParams {
+		if r.URL.Query().Has(p) {
+			return nil, errInvalidRequest("parameter " + p + " must be sent in the request body, not the URL")
+		}
+	}
+	req := &tokenRequest{form: form}
+	if req.get("grant_type") == "" {
+		return req, errInvalidRequest("grant_type is missing")
+	}
+	client, basic, err := s.AuthenticateClient(r.Context(), r, form)
+	req.basic = basic
+	if err != nil {
+		return req, err
+	}
+	req.client = client
+	return req, nil
+}
+
+// ReadForm reads an application/x-www-form-urlencoded body of at most limit
+// bytes and refuses a parameter given more than once (RFC 6749 §3.1). It
+// never reads the URL's query, where secrets do not belong.
+func ReadForm(w http.ResponseWriter, r *http.Request, limit int64) (url.Values, error) {
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != "application/x-www-form-urlencoded" {
+		return nil, errInvalidRequest("the body must be application/x-www-form-urlencoded")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, errInvalidRequest("the request body is too large")
+		}
+		return nil, errInvalidRequest("the request body could not be read")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, errInvalidRequest("the request body is not valid form encoding")
+	}
+	for name, vals := range form {
+		if len(vals) > 1 {
+			return nil, errInvalidRequest("parameter " + safeName(name) + " is given more than once")
+		}
+	}
+	return form, nil
+}
+
+// safeName keeps a client-chosen parameter name printable and short for an
+// error description.
+func safeName(s string) string {
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// AuthenticateClient authenticates the client of a request by HTTP Basic
+// (client_secret_basic) or by form fields (client_secret_post), never both,
+// or by client_id alone for a public client. basic reports whether Basic
+// was tried, so invalid_client can be answered with a Basic challenge.
+func (s *Service) AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (c *Client, basic bool, err error) {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic.
+		var e1, e2 error
+		id, e1 = url.QueryUnescape(id)
+		secret, e2 = url.QueryUnescape(secret)
+		if e1 != nil || e2 != nil {
+			return nil, true, errInvalidClient("malformed client credentials")
+		}
+		if form.Has("client_secret") {
+			return nil, true, errInvalidRequest("use one client authentication method, not both")
+		}
+		if fid := form.Get("client_id"); fid != "" && fid != id {
+			return nil, true, errInvalidRequest("client_id differs from the authenticated client")
+		}
+	} else if r.Header.Get("Authorization") != "" {
+		return nil, false, errInvalidClient("unsupported Authorization scheme for client authentication")
+	} else {
+		id, secret = form.Get("client_id"), form.Get("client_secret")
+	}
+	if id == "" {
+		return nil, basic, errInvalidClient("client authentication is missing")
+	}
+	c, err = s.clients.Client(ctx, id)
+	if errors.Is(err, ErrUnknownClient) {
+		return nil, basic, errInvalidClient("client authentication failed")
+	} else if err != nil {
+		return nil, basic, err
+	}
+	if c.Public {
+		if secret != "" || basic {
+			return nil, basic, errInvalidClient("a public client has no secret")
+		}
+		return c, false, nil
+	}
+	if !c.VerifySecret(secret) {
+		return nil, basic, errInvalidClient("client authentication failed")
+	}
+	return c, basic, nil
+}
+
+// tokenResponse is the RFC 6749 §5.1 answer.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+
+	userID string
+}
+
+func responseFor(ti oauth2.TokenInfo) *tokenResponse {
+	return &tokenResponse{
+		AccessToken:  ti.GetAccess(),
+		TokenType:    "Bearer",
+		ExpiresIn:    int64(ti.GetAccessExpiresIn() / time.Second),
+		RefreshToken: ti.GetRefresh(),
+		Scope:        ti.GetScope(),
+		userID:       ti.GetUserID(),
+	}
+}
+
+// grant runs the requested grant for an authenticated client.
+func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request) (*tokenResponse, error) {
+	gt := req.get("grant_type")
+	known := false
+	for _, g := range KnownGrants {
+		known = known || g == gt
+	}
+	if !known {
+		return nil, errUnsupportedGrant("grant_type " + safeName(gt) + " is not supported")
+	}
+	c := req.client
+	if !c.AllowsGrant(gt) {
+		return nil, errUnauthorizedClient("the client may not use the " + gt + " grant")
+	}
+	tgr := &oauth2.TokenGenerateRequest{ClientID: c.ID, ClientSecret: req.get("client_secret"), Request: r}
+	if req.basic {
+		_, tgr.ClientSecret, _ = r.BasicAuth()
+		tgr.ClientSecret, _ = url.QueryUnescape(tgr.ClientSecret)
+	}
+	switch gt {
+	case GrantClientCredentials:
+		if c.Public {
+			return nil, errUnauthorizedClient("a public client cannot use client_credentials")
+		}
+		scope, ok := c.grantScope(req.get("scope"))
+		if !ok {
+			return nil, errInvalidScope("the requested scope is malformed or not allowed for this client")
+		}
+		tgr.Scope, tgr.UserID = scope, c.UserID
+		ti, err := s.manager.GenerateAccessToken(ctx, oauth2.ClientCredentials, tgr)
+		if err != nil {
+			return nil, err
+		}
+		return responseFor(ti), nil
+
+	case GrantPassword:
+		username, password := req.get("username"), req.get("password")
+		if username == "" || password == "" {
+			return nil, errInvalidRequest("username and password are required")
+		}
+		scope, ok := c.grantScope(req.get("scope"))
+		if !ok {
+			return nil, errInvalidScope("the requested scope is malformed or not allowed for this client")
+		}
+		if s.users == nil {
+			return nil, errInvalidGrant("invalid username or password")
+		}
+		uid, err := s.users.Authenticate(ctx, username, password)
+		if errors.Is(err, ErrBadCredentials) {
+			return nil, errInvalidGrant("invalid username or password")
+		} else if err != nil {
+			return nil, err
+		}
+		tgr.Scope, tgr.UserID = scope, uid
+		ti, err := s.manager.GenerateAccessToken(ctx, oauth2.PasswordCredentials, tgr)
+		if err != nil {
+			return nil, err
+		}
+		return responseFor(ti), nil
+
+	case GrantAuthorizationCode:
+		code, redirectURI := req.get("code"), req.get("redirect_uri")
+		if code == "" {
+			return nil, errInvalidRequest("code is missing")
+		}
+		tgr.Code, tgr.RedirectURI, tgr.CodeVerifier = code, redirectURI, req.get("code_verifier")
+		if redirectURI == "" && len(c.RedirectURIs) == 1 {
+			// RFC 6749 §4.1.3: redirect_uri is required only when the
+			// authorization request carried one; the code records it.
+			tgr.RedirectURI = c.RedirectURIs[0]
+		}
+		ti, err := s.manager.GenerateAccessToken(ctx, oauth2.AuthorizationCode, tgr)
+		if err != nil {
+			e := asOAuthError(err)
+			if e.Code == "invalid_grant" {
+				s.revokeReplayedCode(ctx, code)
+			}
+			return nil, e
+		}
+		return responseFor(ti), nil
+
+	case GrantRefreshToken:
+		return s.refresh(ctx, c, req.get("refresh_token"), req.get("scope"))
+	}
+	return nil, errUnsupportedGrant("grant_type is not supported")
+}
+
+// revokeReplayedCode revokes what a code was exchanged for when the code
+// is presented again (RFC 6749 §4.1.2).
+func (s *Service) revokeReplayedCode(ctx context.Context, code string) {
+	fam, err := s.store.Get(ctx, usedCodeKey(code))
+	if err != nil || len(fam) == 0 {
+		return
+	}
+	if err := s.RevokeFamily(ctx, string(fam)); err != nil {
+		s.log.Error("revoking tokens of a replayed code", zap.Error(err))
+		return
+	}
+	s.log.Warn("authorization code replayed: its tokens are revoked", zap.String("family", string(fam)))
+}

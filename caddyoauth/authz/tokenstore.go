@@ -1,0 +1,177 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/go-oauth2/oauth2/v4"
+	oerrors "github.com/go-oauth2/oauth2/v4/errors"
+	"github.com/go-oauth2/oauth2/v4/models"
+
+	"github.com/caddyoauth/gateway/caddyoauth/store"
+)
+
+// extFamily is the token extension go-oauth2 carries from an authorization
+// code to the tokens issued for it; it names the grant family.
+const extFamily = "fam"
+
+// tokenStore is go-oauth2's TokenStore over a store.Store, keyed by digest.
+// Lookups return the presented plaintext in the looked-up field, which is
+// what the manager compares against.
+type tokenStore struct {
+	svc *Service
+}
+
+func familyOf(ti oauth2.TokenInfo) string {
+	if e, ok := ti.(oauth2.ExtendableTokenInfo); ok && e.GetExtension() != nil {
+		return e.GetExtension().Get(extFamily)
+	}
+	return ""
+}
+
+// Create implements oauth2.TokenStore.
+func (ts tokenStore) Create(ctx context.Context, ti oauth2.TokenInfo) error {
+	now := time.Now()
+	fam := familyOf(ti)
+	if code := ti.GetCode(); code != "" {
+		if fam == "" {
+			fam = newFamily()
+		}
+		r := &record{
+			ClientID:        ti.GetClientID(),
+			UserID:          ti.GetUserID(),
+			Scope:           ti.GetScope(),
+			RedirectURI:     ti.GetRedirectURI(),
+			Family:          fam,
+			Challenge:       ti.GetCodeChallenge(),
+			ChallengeMethod: ti.GetCodeChallengeMethod().String(),
+			IssuedAt:        ti.GetCodeCreateAt().UnixNano(),
+			ExpiresAt:       expiresAt(ti.GetCodeCreateAt(), ti.GetCodeExpiresIn()),
+			AccessTTL:       int64(ti.GetAccessExpiresIn()),
+		}
+		return ts.svc.store.Create(ctx, codeKey(code), r.encode(), r.ttl(now))
+	}
+	at := &record{
+		ClientID:  ti.GetClientID(),
+		UserID:    ti.GetUserID(),
+		Scope:     ti.GetScope(),
+		Family:    fam,
+		IssuedAt:  ti.GetAccessCreateAt().UnixNano(),
+		ExpiresAt: expiresAt(ti.GetAccessCreateAt(), ti.GetAccessExpiresIn()),
+	}
+	var rt *record
+	if ti.GetRefresh() != "" {
+		rt = &record{
+			ClientID:  ti.GetClientID(),
+			UserID:    ti.GetUserID(),
+			Scope:     ti.GetScope(),
+			Family:    fam,
+			IssuedAt:  ti.GetRefreshCreateAt().UnixNano(),
+			ExpiresAt: expiresAt(ti.GetRefreshCreateAt(), ti.GetRefreshExpiresIn()),
+		}
+		if rt.Family == "" {
+			rt.Family = newFamily()
+			at.Family = rt.Family
+		}
+	}
+	return ts.svc.saveTokens(ctx, ti.GetAccess(), at, ti.GetRefresh(), rt)
+}
+
+// RemoveByCode implements oauth2.TokenStore. It consumes the code
+// atomically: of racing redemptions exactly one gets nil, the others
+// ErrInvalidAuthorizeCode. The consumed code leaves a marker naming its
+// family, so a replay can revoke what the code was exchanged for.
+func (ts tokenStore) RemoveByCode(ctx context.Context, code string) error {
+	b, err := ts.svc.store.Take(ctx, codeKey(code))
+	if errors.Is(err, store.ErrNotFound) {
+		return oerrors.ErrInvalidAuthorizeCode
+	} else if err != nil {
+		return err
+	}
+	r, err := decodeRecord(b)
+	if err != nil {
+		return err
+	}
+	return ts.svc.store.Put(ctx, usedCodeKey(code), []byte(r.Family), ts.svc.usedCodeTTL())
+}
+
+// RemoveByAccess implements oauth2.TokenStore.
+func (ts tokenStore) RemoveByAccess(ctx context.Context, access string) error {
+	return ts.svc.store.Delete(ctx, accessKey(access))
+}
+
+// RemoveByRefresh implements oauth2.TokenStore.
+func (ts tokenStore) RemoveByRefresh(ctx context.Context, refresh string) error {
+	return ts.svc.store.Delete(ctx, refreshKey(refresh))
+}
+
+// GetByCode implements oauth2.TokenStore.
+func (ts tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenInfo, error) {
+	r, err := ts.svc.load(ctx, codeKey(code))
+	if err != nil {
+		return nil, notFoundAs(err, oerrors.ErrInvalidAuthorizeCode)
+	}
+	t := r.token()
+	t.Code = code
+	t.CodeCreateAt = time.Unix(0, r.IssuedAt)
+	t.CodeExpiresIn = time.Duration(r.ExpiresAt - r.IssuedAt)
+	t.AccessExpiresIn = time.Duration(r.AccessTTL)
+	t.RedirectURI = r.RedirectURI
+	t.CodeChallenge = r.Challenge
+	t.CodeChallengeMethod = r.ChallengeMethod
+	return t, nil
+}
+
+// GetByAccess implements oauth2.TokenStore.
+func (ts tokenStore) GetByAccess(ctx context.Context, access string) (oauth2.TokenInfo, error) {
+	r, err := ts.svc.load(ctx, accessKey(access))
+	if err != nil {
+		return nil, notFoundAs(err, oerrors.ErrInvalidAccessToken)
+	}
+	t := r.token()
+	t.Access = access
+	t.AccessCreateAt = time.Unix(0, r.IssuedAt)
+	t.AccessExpiresIn = r.lifetime()
+	return t, nil
+}
+
+// GetByRefresh implements oauth2.TokenStore.
+func (ts tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.TokenInfo, error) {
+	r, err := ts.svc.load(ctx, refreshKey(refresh))
+	if err != nil {
+		return nil, notFoundAs(err, oerrors.ErrInvalidRefreshToken)
+	}
+	t := r.token()
+	t.Refresh = refresh
+	t.RefreshCreateAt = time.Unix(0, r.IssuedAt)
+	t.RefreshExpiresIn = r.lifetime()
+	return t, nil
+}
+
+func (r *record) token() *models.Token {
+	return &models.Token{
+		ClientID:  r.ClientID,
+		UserID:    r.UserID,
+		Scope:     r.Scope,
+		Extension: url.Values{extFamily: {r.Family}},
+	}
+}
+
+func (r *record) lifetime() time.Duration {
+	if r.ExpiresAt == 0 {
+		return 0
+	}
+	return time.Duration(r.ExpiresAt - r.IssuedAt)
+}
+
+func notFoundAs(err, as error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return as
+	}
+	return err
+}
+
+// Interface guards
+var _ oauth2.TokenStore = tokenStore{}

@@ -1,0 +1,58 @@
+package caddyoauth
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// MetadataPath is where RFC 8414 puts the authorization server metadata.
+const MetadataPath = "/.well-known/oauth-authorization-server"
+
+func init() {
+	registerEndpoint(endpoint{path: MetadataPath, serve: serveMetadata})
+}
+
+// serveMetadata answers the RFC 8414 authorization server metadata,
+// built from the endpoints this build serves and the configured clients.
+func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return writeBearerError(w, http.StatusMethodNotAllowed, "", "", "")
+	}
+	issuer := s.app.issuer(r)
+	md := map[string]any{"issuer": issuer}
+	for field, path := range endpointPaths() {
+		md[field] = issuer + path
+	}
+	var grants, scopes []string
+	for _, c := range s.app.Clients {
+		grants = sortedUnion(grants, c.Grants)
+		scopes = sortedUnion(scopes, c.Scopes)
+	}
+	md["grant_types_supported"] = grants
+	md["scopes_supported"] = scopes
+	md["response_types_supported"] = []string{"code"}
+	md["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+	md["code_challenge_methods_supported"] = s.app.codeChallengeMethods()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "max-age=300")
+	return json.NewEncoder(w).Encode(md)
+}
+
+// issuer is the configured issuer, or the origin the request came to.
+func (a *App) issuer(r *http.Request) string {
+	if a.Issuer != "" {
+		return strings.TrimSuffix(a.Issuer, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// codeChallengeMethods lists the PKCE methods the authorize endpoint takes.
+func (a *App) codeChallengeMethods() []string {
+	return []string{"S256"}
+}

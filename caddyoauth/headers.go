@@ -1,0 +1,66 @@
+package caddyoauth
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Default names of the identity headers oauth_protect sets.
+const (
+	DefaultUserHeader   = "X-User-ID"
+	DefaultClientHeader = "X-OAuth-Client-ID"
+	DefaultScopeHeader  = "X-OAuth-Scope"
+)
+
+// normHeader folds a header name so that every spelling an upstream might
+// read as the same header compares equal: any case, and underscores for
+// dashes (CGI and FastCGI map both X-User-ID and X_User_ID to
+// HTTP_X_USER_ID).
+func normHeader(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
+// stripHeaders deletes every inbound copy of the given (normalized) header
+// names from h.
+func stripHeaders(h http.Header, names []string) {
+	for key := range h {
+		if len(key) < 2 {
+			continue
+		}
+		n := normHeader(key)
+		for _, want := range names {
+			if n == want {
+				delete(h, key)
+				break
+			}
+		}
+	}
+}
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110 §5.1).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkUserID refuses a user ID that could not travel in a header value.
+func checkUserID(id string) error {
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] == 0x7f {
+			return fmt.Errorf("user ID has a control character")
+		}
+	}
+	if len(id) > 256 {
+		return fmt.Errorf("user ID is longer than 256 bytes")
+	}
+	return nil
+}

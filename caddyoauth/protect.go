@@ -1,0 +1,168 @@
+package caddyoauth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
+)
+
+func init() {
+	caddy.RegisterModule(Protect{})
+}
+
+// Protect lets a request through only with a valid bearer token, and hands
+// the caller's identity to the next handlers: it deletes every copy of the
+// identity headers the caller sent, then sets them from the token.
+//
+// It sets these placeholders:
+//
+//	{http.auth.user.id}  the token's user, when it has one
+//	{oauth.client_id}    the client the token was issued to
+//	{oauth.scope}        the token's scopes, space-separated
+type Protect struct {
+	// Scopes the token must all hold; a token without them gets 403
+	// insufficient_scope. Default: none.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// Header carrying the user ID to the upstream. Default: X-User-ID.
+	UserHeader string `json:"user_header,omitempty"`
+
+	// Header carrying the client_id. Default: X-OAuth-Client-ID.
+	ClientHeader string `json:"client_header,omitempty"`
+
+	// Header carrying the granted scopes. Default: X-OAuth-Scope.
+	ScopeHeader string `json:"scope_header,omitempty"`
+
+	// When true, a request with no token passes on with no identity
+	// headers; a bad token is still refused. Default: false.
+	Optional bool `json:"optional,omitempty"`
+
+	// Realm named in the WWW-Authenticate challenge. Default: api.
+	Realm string `json:"realm,omitempty"`
+
+	app       *App
+	svc       *authz.Service
+	strip     []string
+	challenge string
+	logger    *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Protect) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.oauth_protect",
+		New: func() caddy.Module { return new(Protect) },
+	}
+}
+
+// Provision finds the oauth app and sets defaults.
+func (p *Protect) Provision(ctx caddy.Context) error {
+	p.logger = ctx.Logger()
+	app, err := oauthApp(ctx)
+	if err != nil {
+		return err
+	}
+	p.app, p.svc = app, app.Service()
+	if p.UserHeader == "" {
+		p.UserHeader = DefaultUserHeader
+	}
+	if p.ClientHeader == "" {
+		p.ClientHeader = DefaultClientHeader
+	}
+	if p.ScopeHeader == "" {
+		p.ScopeHeader = DefaultScopeHeader
+	}
+	if p.Realm == "" {
+		p.Realm = "api"
+	}
+	for _, s := range p.Scopes {
+		if _, ok := authz.ParseScope(s); !ok || strings.Contains(s, " ") {
+			return fmt.Errorf("oauth_protect: %q is not a valid scope", s)
+		}
+	}
+	if strings.ContainsAny(p.Realm, "\"\\\r\n") {
+		return fmt.Errorf("oauth_protect: realm may not contain quotes, backslashes or line breaks")
+	}
+	app.RegisterIdentityHeaders(p.UserHeader, p.ClientHeader, p.ScopeHeader)
+	for _, h := range []string{p.UserHeader, p.ClientHeader, p.ScopeHeader} {
+		p.strip = append(p.strip, normHeader(h))
+	}
+	p.challenge = `Bearer realm="` + p.Realm + `"`
+	return nil
+}
+
+// oauthApp returns the oauth app, refusing a config that lacks one.
+func oauthApp(ctx caddy.Context) (*App, error) {
+	v, err := ctx.AppIfConfigured("oauth")
+	if err != nil {
+		return nil, fmt.Errorf("the oauth global option is not configured: add an oauth block with your clients to the Caddyfile's global options")
+	}
+	return v.(*App), nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	stripHeaders(r.Header, p.strip)
+
+	token, found, ok := bearerToken(r.Header)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", p.challenge+`, error="invalid_request", error_description="send one Authorization header with one bearer token"`)
+		return caddyhttp.Error(http.StatusBadRequest, errors.New("malformed bearer credentials"))
+	}
+	if !found {
+		if p.Optional {
+			return next.ServeHTTP(w, r)
+		}
+		w.Header().Set("WWW-Authenticate", p.challenge)
+		return caddyhttp.Error(http.StatusUnauthorized, errors.New("no bearer token"))
+	}
+
+	id, err := p.svc.Validate(r.Context(), token)
+	if err != nil {
+		if errors.Is(err, authz.ErrTokenInvalid) || errors.Is(err, authz.ErrTokenExpired) {
+			desc := "the access token is invalid or revoked"
+			if errors.Is(err, authz.ErrTokenExpired) {
+				desc = "the access token expired"
+			}
+			w.Header().Set("WWW-Authenticate", p.challenge+`, error="invalid_token", error_description="`+desc+`"`)
+			return caddyhttp.Error(http.StatusUnauthorized, err)
+		}
+		// The store could not answer: never let the request through.
+		if c := p.logger.Check(zapcore.ErrorLevel, "cannot validate token: store unavailable"); c != nil {
+			c.Write(zap.Error(err))
+		}
+		w.Header().Set("Retry-After", "1")
+		return caddyhttp.Error(http.StatusServiceUnavailable, errors.New("token store unavailable"))
+	}
+	if !authz.HasScopes(id.Scope, p.Scopes) {
+		w.Header().Set("WWW-Authenticate", p.challenge+`, error="insufficient_scope", scope="`+strings.Join(p.Scopes, " ")+`"`)
+		return caddyhttp.Error(http.StatusForbidden, errors.New("insufficient scope"))
+	}
+
+	if id.UserID != "" {
+		r.Header.Set(p.UserHeader, id.UserID)
+	}
+	r.Header.Set(p.ClientHeader, id.ClientID)
+	r.Header.Set(p.ScopeHeader, id.Scope)
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if id.UserID != "" {
+		repl.Set("http.auth.user.id", id.UserID)
+	}
+	repl.Set("oauth.client_id", id.ClientID)
+	repl.Set("oauth.scope", id.Scope)
+	return next.ServeHTTP(w, r)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Protect)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Protect)(nil)
+)

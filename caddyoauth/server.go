@@ -1,0 +1,109 @@
+package caddyoauth
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
+)
+
+func init() {
+	caddy.RegisterModule(Server{})
+}
+
+// PathPrefix is where oauth_server serves its endpoints.
+const PathPrefix = "/oauth/"
+
+// endpoint is one path served by oauth_server. Each endpoint's file
+// registers it in init, so features stay in files of their own.
+type endpoint struct {
+	path string
+	// metadata is the RFC 8414 field naming this endpoint, if any.
+	metadata string
+	serve    func(s *Server, w http.ResponseWriter, r *http.Request) error
+}
+
+var endpoints = map[string]endpoint{}
+
+func registerEndpoint(e endpoint) { endpoints[e.path] = e }
+
+// Server serves the OAuth endpoints under /oauth/ and the authorization
+// server metadata at /.well-known/oauth-authorization-server, and passes
+// every other request on. It strips the identity headers from every request
+// it passes on, so even a route proxied without oauth_protect never
+// forwards a caller's X-User-ID.
+type Server struct {
+	app    *App
+	svc    *authz.Service
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Server) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.oauth_server",
+		New: func() caddy.Module { return new(Server) },
+	}
+}
+
+// Provision finds the oauth app.
+func (s *Server) Provision(ctx caddy.Context) error {
+	s.logger = ctx.Logger()
+	app, err := oauthApp(ctx)
+	if err != nil {
+		return err
+	}
+	s.app, s.svc = app, app.Service()
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	path := r.URL.Path
+	if e, ok := endpoints[path]; ok {
+		return e.serve(s, w, r)
+	}
+	if strings.HasPrefix(path, PathPrefix) || path == strings.TrimSuffix(PathPrefix, "/") {
+		return caddyhttp.Error(http.StatusNotFound, nil)
+	}
+	stripHeaders(r.Header, s.app.identityHeaders())
+	return next.ServeHTTP(w, r)
+}
+
+// endpointPaths lists the registered endpoints that have a metadata name.
+func endpointPaths() map[string]string {
+	out := map[string]string{}
+	for _, e := range endpoints {
+		if e.metadata != "" {
+			out[e.metadata] = e.path
+		}
+	}
+	return out
+}
+
+// sortedUnion returns the sorted union of string lists.
+func sortedUnion(lists ...[]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range lists {
+		for _, v := range l {
+			if !seen[v] {
+				seen[v] = true
+				out = append(out, v)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Server)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Server)(nil)
+)
