@@ -25,8 +25,10 @@ func init() {
 // appOptions parses the subdirectives of the oauth global option. Features
 // add theirs in init, from the file that implements them.
 var appOptions = map[string]func(d *caddyfile.Dispenser, a *App) error{
-	"store":                  parseStore,
-	"access_token_ttl":       func(d *caddyfile.Dispenser, a *App) error { return parseDurationArg(d, (*time.Duration)(&a.AccessTokenTTL)) },
+	"store": parseStore,
+	"access_token_ttl": func(d *caddyfile.Dispenser, a *App) error {
+		return parseDurationArg(d, (*time.Duration)(&a.AccessTokenTTL))
+	},
 	"code_ttl":               func(d *caddyfile.Dispenser, a *App) error { return parseDurationArg(d, (*time.Duration)(&a.CodeTTL)) },
 	"refresh_token_ttl":      func(d *caddyfile.Dispenser, a *App) error { return parseDurationPtr(d, &a.RefreshTokenTTL) },
 	"refresh_token_grace":    func(d *caddyfile.Dispenser, a *App) error { return parseDurationPtr(d, &a.RefreshTokenGrace) },
