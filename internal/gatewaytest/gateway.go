@@ -1,0 +1,266 @@
+// Package gatewaytest runs the real gateway for integration tests: the
+// caddy binary of cmd/caddy, built once per test process, started as a
+// separate process on free loopback ports with a Caddyfile, and driven over
+// real HTTP. Processes make restarts, several instances and killed services
+// possible, which one in-process Caddy cannot do.
+package gatewaytest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary returns the path of the gateway's caddy binary, building it on
+// first use.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gatewaytest-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "caddy")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/caddy")
+		cmd.Dir = RepoRoot()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building cmd/caddy: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// RepoRoot returns the repository's root folder.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Params are what a Caddyfile template can use: {{.Addr}} is the gateway
+// site's host:port, {{.Admin}} the admin endpoint's, {{.DataDir}} a folder
+// private to the gateway, plus anything the test put in Vars.
+type Params struct {
+	Addr    string
+	Port    int
+	Admin   string
+	DataDir string
+	Vars    map[string]string
+}
+
+// Gateway is one running gateway process.
+type Gateway struct {
+	// URL is the gateway site's base URL, http://127.0.0.1:port.
+	URL string
+	// AdminURL is the admin endpoint's base URL.
+	AdminURL string
+	Params   Params
+
+	t        testing.TB
+	config   string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	logMu    sync.Mutex
+	logs     bytes.Buffer
+	extraEnv []string
+}
+
+// Option changes how Start runs the gateway.
+type Option func(*Gateway)
+
+// WithEnv adds environment variables (KEY=value) to the gateway process.
+func WithEnv(kv ...string) Option { return func(g *Gateway) { g.extraEnv = append(g.extraEnv, kv...) } }
+
+// WithVars sets Params.Vars for the template.
+func WithVars(vars map[string]string) Option {
+	return func(g *Gateway) { g.Params.Vars = vars }
+}
+
+// WithDataDir makes the gateway use dir as its data folder, so two
+// gateways (or one started twice) can share a file store.
+func WithDataDir(dir string) Option { return func(g *Gateway) { g.Params.DataDir = dir } }
+
+// Start runs the gateway with the Caddyfile template tmpl and waits until
+// it serves. The process is stopped when the test ends.
+func Start(t testing.TB, tmpl string, opts ...Option) *Gateway {
+	t.Helper()
+	port := FreePort(t)
+	g := &Gateway{t: t, Params: Params{
+		Addr:    fmt.Sprintf("127.0.0.1:%d", port),
+		Port:    port,
+		Admin:   fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		DataDir: t.TempDir(),
+	}}
+	for _, o := range opts {
+		o(g)
+	}
+	var buf bytes.Buffer
+	if err := template.Must(template.New("Caddyfile").Parse(tmpl)).Execute(&buf, g.Params); err != nil {
+		t.Fatalf("Caddyfile template: %v", err)
+	}
+	g.config = filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(g.config, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.URL = "http://" + g.Params.Addr
+	g.AdminURL = "http://" + g.Params.Admin
+	g.start()
+	t.Cleanup(g.Stop)
+	return g
+}
+
+// Config wraps a site block with the global options every test gateway
+// needs: the admin endpoint, no automatic HTTPS, and the given oauth block
+// (which may be empty).
+func Config(oauthBlock, siteBody string) string {
+	return `{
+	admin {{.Admin}}
+	auto_https off
+	persist_config off
+	grace_period 1ns
+` + indent(oauthBlock) + `
+}
+
+http://{{.Addr}} {
+` + indent(siteBody) + `
+}
+`
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "\t" + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (g *Gateway) start() {
+	g.t.Helper()
+	bin := Binary(g.t)
+	g.cmd = exec.Command(bin, "run", "--config", g.config, "--adapter", "caddyfile")
+	g.cmd.Env = append(os.Environ(),
+		"XDG_DATA_HOME="+g.Params.DataDir,
+		"XDG_CONFIG_HOME="+g.Params.DataDir,
+		"HOME="+g.Params.DataDir,
+	)
+	g.cmd.Env = append(g.cmd.Env, g.extraEnv...)
+	g.cmd.Stdout = (*lockedWriter)(g)
+	g.cmd.Stderr = (*lockedWriter)(g)
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := g.cmd.Start(); err != nil {
+		g.t.Fatalf("starting gateway: %v", err)
+	}
+	g.exited = make(chan struct{})
+	go func() { _ = g.cmd.Wait(); close(g.exited) }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-g.exited:
+			g.t.Fatalf("gateway exited during start-up:\n%s", g.Logs())
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", g.Params.Addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			g.Stop()
+			g.t.Fatalf("gateway did not listen on %s within 30s:\n%s", g.Params.Addr, g.Logs())
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the listener
+	}
+}
+
+// Stop ends the gateway process and waits for it.
+func (g *Gateway) Stop() {
+	if g.cmd == nil || g.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-g.exited:
+		return
+	default:
+	}
+	_ = syscall.Kill(-g.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-g.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
+		<-g.exited
+	}
+}
+
+// Restart stops the gateway and starts it again with the same config, data
+// folder and ports.
+func (g *Gateway) Restart() {
+	g.t.Helper()
+	g.Stop()
+	g.start()
+}
+
+// Logs returns everything the gateway printed so far.
+func (g *Gateway) Logs() string {
+	g.logMu.Lock()
+	defer g.logMu.Unlock()
+	return g.logs.String()
+}
+
+type lockedWriter Gateway
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.logMu.Lock()
+	defer w.logMu.Unlock()
+	return w.logs.Write(p)
+}
+
+// ValidateConfig runs `caddy validate` on a Caddyfile and returns its
+// combined output and whether it succeeded.
+func ValidateConfig(t testing.TB, path string) (string, bool) {
+	t.Helper()
+	cmd := exec.Command(Binary(t), "validate", "--config", path, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	return string(out), err == nil
+}
+
+// HTTPClient is a client that does not follow redirects, so tests see them.
+var HTTPClient = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}

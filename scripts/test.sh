@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test of the project. It installs what the tests need when it is
+# missing (redis-server and redis-cli for the Redis store, Chromium for the
+# browser tests; Debian packages), then runs gofmt, go vet, the whole test
+# suite with the race detector, and a short run of every fuzz target.
+# The tests start their own redis-server processes on free loopback ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "installing: ${need[*]}"
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" $unformatted
+	exit 1
+fi
+go vet ./...
+
+go test -race -count=1 -timeout 14m ./...
+
+# A short run of each fuzz target; `make fuzz` runs them longer.
+fuzztime=${FUZZTIME:-5s}
+for pkg in $(go list ./...); do
+	dir=$(go list -f '{{.Dir}}' "$pkg")
+	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
+		echo "fuzz $pkg $target ($fuzztime)"
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+	done
+done
+echo "all tests passed"
