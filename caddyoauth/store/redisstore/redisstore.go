@@ -1,0 +1,281 @@
+// Package redisstore is the Redis backend of the token store, shared by
+// several gateway instances. It talks to a single server, a Sentinel-managed
+// master or a Redis Cluster through rueidis, and answers Lookup from a
+// client-side cache that Redis itself invalidates (RESP3 client tracking).
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/caddyoauth/gateway/caddyoauth/store"
+)
+
+// Defaults of Open and of the oauth.stores.redis module.
+const (
+	DefaultKeyPrefix = "oauth:"
+	DefaultCacheTTL  = 30 * time.Second
+)
+
+// Timeouts keep every call bounded while Redis is down or unreachable:
+// a dial gives up after dialTimeout, a sent command whose reply does not
+// come within writeTimeout closes its connection, and no call outlasts
+// callTimeout even when the caller's context has no deadline.
+const (
+	dialTimeout  = 2 * time.Second
+	writeTimeout = 3 * time.Second
+	callTimeout  = 5 * time.Second
+	// maxAttempts bounds rueidis' retries of read-only commands, which
+	// would otherwise go on until the context ends. Two retries cover a
+	// connection that broke while idle; more would only delay the error.
+	maxAttempts = 3
+)
+
+// Store is a store.Store on Redis. Keys live at <prefix>k:<key> and sets
+// at <prefix>s:<set>, so a set never collides with a plain key of the same
+// name. Every record is a single Redis key, which keeps every operation on
+// one cluster slot.
+type Store struct {
+	c        rueidis.Client
+	prefix   string
+	cacheTTL time.Duration
+}
+
+// Open connects to Redis as opt says (see rueidis.ParseURL) and returns a
+// store whose keys start with prefix (DefaultKeyPrefix when empty) and
+// whose Lookup keeps values cached for at most cacheTTL (DefaultCacheTTL
+// when 0). Open fails when no server answers.
+func Open(opt rueidis.ClientOption, prefix string, cacheTTL time.Duration) (*Store, error) {
+	if prefix == "" {
+		prefix = DefaultKeyPrefix
+	}
+	if cacheTTL <= 0 {
+		cacheTTL = DefaultCacheTTL
+	}
+	if opt.Dialer.Timeout == 0 {
+		opt.Dialer.Timeout = dialTimeout
+	}
+	if opt.Sentinel.Dialer.Timeout == 0 {
+		opt.Sentinel.Dialer.Timeout = dialTimeout
+	}
+	if opt.ConnWriteTimeout == 0 {
+		opt.ConnWriteTimeout = writeTimeout
+	}
+	if opt.RetryDelay == nil {
+		opt.RetryDelay = func(attempts int, _ rueidis.Completed, _ error) time.Duration {
+			if attempts >= maxAttempts {
+				return -1 // give up
+			}
+			return time.Duration(attempts) * 10 * time.Millisecond
+		}
+	}
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{c: c, prefix: prefix, cacheTTL: cacheTTL}, nil
+}
+
+func (s *Store) key(k string) string { return s.prefix + "k:" + k }
+func (s *Store) set(n string) string { return s.prefix + "s:" + n }
+
+// bound gives ctx a deadline of at most callTimeout.
+func bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, callTimeout)
+}
+
+// millis is ttl in whole milliseconds, rounded up so that a positive ttl
+// never becomes PX 0, which Redis refuses.
+func millis(ttl time.Duration) int64 {
+	return int64((ttl + time.Millisecond - 1) / time.Millisecond)
+}
+
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("redis store: %w", err)
+}
+
+// value turns a GET-like reply into the store's answer.
+func value(r rueidis.RedisResult) ([]byte, error) {
+	v, err := r.AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return v, nil
+}
+
+// Put implements store.Store. A ttl of 0 drops any expiry the key had.
+func (s *Store) Put(ctx context.Context, key string, v []byte, ttl time.Duration) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	// string(v) copies: rueidis may still hold the command after a
+	// cancelled call returns, and the caller may reuse v.
+	var cmd rueidis.Completed
+	if ttl > 0 {
+		cmd = s.c.B().Set().Key(s.key(key)).Value(string(v)).PxMilliseconds(millis(ttl)).Build()
+	} else {
+		cmd = s.c.B().Set().Key(s.key(key)).Value(string(v)).Build()
+	}
+	return wrap(s.c.Do(ctx, cmd).Error())
+}
+
+// Create implements store.Store with SET NX.
+func (s *Store) Create(ctx context.Context, key string, v []byte, ttl time.Duration) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	var cmd rueidis.Completed
+	if ttl > 0 {
+		cmd = s.c.B().Set().Key(s.key(key)).Value(string(v)).Nx().PxMilliseconds(millis(ttl)).Build()
+	} else {
+		cmd = s.c.B().Set().Key(s.key(key)).Value(string(v)).Nx().Build()
+	}
+	err := s.c.Do(ctx, cmd).Error()
+	if rueidis.IsRedisNil(err) { // NX refused: the key exists
+		return store.ErrConflict
+	}
+	return wrap(err)
+}
+
+// Get implements store.Store. It always asks Redis, never the cache.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	return value(s.c.Do(ctx, s.c.B().Get().Key(s.key(key)).Build()))
+}
+
+// Lookup implements store.Store from the client-side cache: a key seen in
+// the last cache TTL costs no round trip, and Redis pushes an invalidation
+// that evicts it as soon as any client changes or deletes it. rueidis also
+// caps the entry at the key's own remaining PTTL and drops the whole cache
+// when a connection breaks, since invalidations may have been missed.
+func (s *Store) Lookup(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	return value(s.c.DoCache(ctx, s.c.B().Get().Key(s.key(key)).Cache(), s.cacheTTL))
+}
+
+// Take implements store.Store with GETDEL: Redis runs it as one command,
+// so of racing callers exactly one gets the value.
+func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	return value(s.c.Do(ctx, s.c.B().Getdel().Key(s.key(key)).Build()))
+}
+
+// swapScript compares and sets in one step. ARGV: prev, next, ttl in ms
+// (0: no expiry). Returns 0 when the key is missing, 1 on a conflict and 2
+// when it swapped.
+var swapScript = rueidis.NewLuaScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if cur ~= ARGV[1] then return 1 end
+if ARGV[3] == '0' then
+	redis.call('SET', KEYS[1], ARGV[2])
+else
+	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 2
+`)
+
+// Swap implements store.Store.
+func (s *Store) Swap(ctx context.Context, key string, prev, next []byte, ttl time.Duration) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	n, err := swapScript.Exec(ctx, s.c, []string{s.key(key)},
+		[]string{string(prev), string(next), fmt.Sprint(millis(max(ttl, 0)))}).AsInt64()
+	switch {
+	case err != nil:
+		return wrap(err)
+	case n == 0:
+		return store.ErrNotFound
+	case n == 1:
+		return store.ErrConflict
+	}
+	return nil
+}
+
+// Delete implements store.Store with one DEL per key: the keys may sit on
+// different cluster slots, where a multi-key DEL fails with CROSSSLOT.
+// The DELs still go out together in one pipeline.
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	cmds := make(rueidis.Commands, len(keys))
+	for i, k := range keys {
+		cmds[i] = s.c.B().Del().Key(s.key(k)).Build()
+	}
+	var errs []error
+	for _, r := range s.c.DoMulti(ctx, cmds...) {
+		errs = append(errs, r.Error())
+	}
+	return wrap(errors.Join(errs...))
+}
+
+// addScript adds a member and extends the set's expiry without ever
+// shortening it. ARGV: member, ttl in ms (0: keep the set until deleted).
+// PTTL is read before SADD because a set SADD just created has no expiry
+// yet and would look like one meant to live forever.
+var addScript = rueidis.NewLuaScript(`
+local left = redis.call('PTTL', KEYS[1])
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if ttl == 0 then
+	redis.call('PERSIST', KEYS[1])
+elseif left == -2 or (left >= 0 and left < ttl) then
+	redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 0
+`)
+
+// AddMember implements store.Store. The set (one Redis set) lives as long
+// as the longest ttl given to it, or until deleted once any ttl was 0.
+func (s *Store) AddMember(ctx context.Context, set, member string, ttl time.Duration) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	return wrap(addScript.Exec(ctx, s.c, []string{s.set(set)},
+		[]string{member, fmt.Sprint(millis(max(ttl, 0)))}).Error())
+}
+
+// RemoveMember implements store.Store.
+func (s *Store) RemoveMember(ctx context.Context, set, member string) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	return wrap(s.c.Do(ctx, s.c.B().Srem().Key(s.set(set)).Member(member).Build()).Error())
+}
+
+// Members implements store.Store.
+func (s *Store) Members(ctx context.Context, set string) ([]string, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	m, err := s.c.Do(ctx, s.c.B().Smembers().Key(s.set(set)).Build()).AsStrSlice()
+	return m, wrap(err)
+}
+
+// DeleteSet implements store.Store.
+func (s *Store) DeleteSet(ctx context.Context, set string) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	return wrap(s.c.Do(ctx, s.c.B().Del().Key(s.set(set)).Build()).Error())
+}
+
+// Close implements store.Store: it closes the connections and stops the
+// client's goroutines.
+func (s *Store) Close() error {
+	s.c.Close()
+	return nil
+}
+
+// Interface guards
+var _ store.Store = (*Store)(nil)
