@@ -4,8 +4,8 @@ go 1.26.0
 
 require (
 	github.com/caddyserver/caddy/v2 v2.11.9
-	github.com/redis/rueidis v1.0.79
 	github.com/go-oauth2/oauth2/v4 v4.5.4
+	github.com/redis/rueidis v1.0.79
 	github.com/tidwall/buntdb v1.3.0
 	go.uber.org/zap v1.28.0
 	golang.org/x/crypto v0.57.0

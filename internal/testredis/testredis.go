@@ -212,7 +212,8 @@ func waitReady(addr string, done <-chan struct{}, log *bytes.Buffer) error {
 		default:
 		}
 		reply, err := command(addr, "PING")
-		if err == nil && reply == "PONG" {
+		// NOAUTH is a server with requirepass that is up and serving.
+		if err == nil && reply == "PONG" || err != nil && strings.HasPrefix(err.Error(), "NOAUTH") {
 			return nil
 		}
 		if time.Now().After(deadline) {
