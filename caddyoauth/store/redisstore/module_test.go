@@ -197,3 +197,34 @@ func TestProvisionWrongPassword(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestProvisionSentinel finds the master through a Sentinel given as the
+// URL's host, with the master's password from the URL.
+func TestProvisionSentinel(t *testing.T) {
+	master := testredis.Start(t, "--requirepass", "s3cret-pw")
+	sentinel := testredis.StartSentinel(t, master, "mymaster")
+	var r Redis
+	d := caddyfile.NewTestDispenser(`redis redis://:s3cret-pw@` + sentinel.Addr() + `/0 {
+		sentinel mymaster
+		key_prefix ` + uniquePrefix() + `
+	}`)
+	if err := r.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Provision(provisionCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Cleanup()
+	ctx := context.Background()
+	if err := r.Store().Put(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := r.Store().Lookup(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Lookup = %q, %v", v, err)
+	}
+	// The write went to the master itself.
+	direct := openURL(t, "redis://:s3cret-pw@"+master.Addr()+"/0", r.Store().(*Store).prefix)
+	if v, err := direct.Get(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get on the master = %q, %v", v, err)
+	}
+}
