@@ -50,11 +50,14 @@ var poolSalt = func() []byte {
 // token costs no round trip. Records expire through Redis' own PX expiry.
 type Redis struct {
 	// URL of the server: redis://[user:password@]host[:port][/db], or
-	// rediss:// for TLS. Placeholders such as {env.REDIS_PASSWORD} are
-	// expanded when the store is provisioned, so secrets stay out of the
-	// JSON config. Required unless Cluster is set. With Sentinel or
-	// Cluster, its host is one more seed address, and its user, password
-	// and database still apply.
+	// rediss:// for TLS; the port defaults to 6379 and the database to 0
+	// (see rueidis.ParseURL for the query options). Placeholders such as
+	// {env.REDIS_PASSWORD} are expanded when the store is provisioned, so
+	// secrets stay out of the JSON config; the expanded value must still
+	// be a valid URL (escape '@', '/' and ':' in passwords). Required
+	// unless Cluster is set. With Sentinel its host is a Sentinel (give
+	// the port, usually 26379), with Cluster one more seed node; its user,
+	// password and database apply to the master or the nodes.
 	URL string `json:"url,omitempty"`
 
 	// KeyPrefix is put before every key and set name, so that several
@@ -84,6 +87,8 @@ type Redis struct {
 }
 
 // Sentinel names the master set and the Sentinels to ask for its address.
+// The Sentinels are asked without a password (the URL's credentials are
+// for the master) and with the same TLS setting as the master.
 type Sentinel struct {
 	// Master is the name of the master set the Sentinels monitor.
 	// Required.
