@@ -132,6 +132,9 @@ func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key strin
 			return nil, err
 		}
 	}
+	if err := s.checkFamilyAlive(ctx, rt.Family); err != nil {
+		return nil, err
+	}
 	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTokenTTL / time.Second),
 		RefreshToken: token, Scope: scope, userID: rt.UserID}, nil
 }

@@ -178,7 +178,8 @@ func (s *Service) saveTokens(ctx context.Context, access string, at *record, ref
 			}
 		}
 	}
-	return nil
+	// Last, after the keys joined the family set (see family.go).
+	return s.checkFamilyAlive(ctx, at.Family)
 }
 
 // maxTTL is the longer of two store lifetimes, where 0 means forever.
@@ -189,10 +190,15 @@ func maxTTL(a, b time.Duration) time.Duration {
 	return max(a, b)
 }
 
-// RevokeFamily ends every token descended from one grant.
+// RevokeFamily ends every token descended from one grant, including those
+// a racing refresh is saving right now (see family.go).
 func (s *Service) RevokeFamily(ctx context.Context, family string) error {
 	if family == "" {
 		return nil
+	}
+	// First, before the set is read.
+	if err := s.markFamilyRevoked(ctx, family); err != nil {
+		return err
 	}
 	keys, err := s.store.Members(ctx, familySet(family))
 	if err != nil {
@@ -201,7 +207,15 @@ func (s *Service) RevokeFamily(ctx context.Context, family string) error {
 	if err := s.store.Delete(ctx, keys...); err != nil {
 		return err
 	}
-	return s.store.DeleteSet(ctx, familySet(family))
+	// Only the members read above leave the set: one a racing save added
+	// since then stays for that save to revoke, where DeleteSet would
+	// drop it unrevoked.
+	for _, k := range keys {
+		if err := s.store.RemoveMember(ctx, familySet(family), k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RevokeUser ends every token of a user.
