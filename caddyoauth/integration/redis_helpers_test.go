@@ -137,7 +137,15 @@ func commandCalls(t testing.TB, c rueidis.Client, command string) int {
 // infoField reads a numeric field of INFO.
 func infoField(t testing.TB, c rueidis.Client, section, field string) int {
 	t.Helper()
-	info, err := c.Do(context.Background(), c.B().Info().Section(section).Build()).ToString()
+	var info string
+	var err error
+	// A connection broken by a restarted server fails once; the next
+	// attempt redials.
+	for range 3 {
+		if info, err = c.Do(context.Background(), c.B().Info().Section(section).Build()).ToString(); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
