@@ -206,22 +206,7 @@ func TestRedisKeysAreDigestsWithExpiry(t *testing.T) {
 		}
 	}
 
-	ctx := context.Background()
-	kinds := map[string]int{}
-	var cursor uint64
-	for {
-		e, err := rc.Do(ctx, rc.B().Scan().Cursor(cursor).Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, key := range e.Elements {
-			kind := checkRedisKey(t, rc, key, secrets)
-			kinds[kind]++
-		}
-		if cursor = e.Cursor; cursor == 0 {
-			break
-		}
-	}
+	kinds := scanRedisKeys(t, rc, secrets)
 	// Live: the client_credentials token, the first family's rotated pair
 	// and its rotated-away refresh token (kept for reuse detection).
 	for _, kind := range []string{"k:at:", "k:rt:", "s:fam:", "s:user:"} {
@@ -230,6 +215,26 @@ func TestRedisKeysAreDigestsWithExpiry(t *testing.T) {
 		}
 	}
 	t.Logf("keys by kind: %v", kinds)
+}
+
+// scanRedisKeys checks every key of the server rc talks to with
+// checkRedisKey and counts them by kind.
+func scanRedisKeys(t *testing.T, rc rueidis.Client, secrets []string) map[string]int {
+	t.Helper()
+	kinds := map[string]int{}
+	var cursor uint64
+	for {
+		e, err := rc.Do(context.Background(), rc.B().Scan().Cursor(cursor).Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range e.Elements {
+			kinds[checkRedisKey(t, rc, key, secrets)]++
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			return kinds
+		}
+	}
 }
 
 // redisKeyLifetimes bounds the expiry of each kind of key: what it holds
