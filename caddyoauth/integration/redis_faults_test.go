@@ -106,6 +106,11 @@ func goroutines(t testing.TB, g *gt.Gateway) int {
 	return n
 }
 
+// maxPipes is how many connections the store opens to one Redis server:
+// rueidis' default 2^PipelineMultiplex = 4, opened lazily as keys of other
+// slots come up, each with a reading and a writing goroutine.
+const maxPipes = 4
+
 // closeConns closes the keep-alive connections between the test and the
 // gateways and between the gateways and the upstream, whose goroutines
 // would otherwise count in a gateway's total.
@@ -232,10 +237,7 @@ func TestRedisOutageMidLoad(t *testing.T) {
 
 	// No leak: goroutines and Redis connections stay within what the
 	// store's connection pool may hold once the HTTP keep-alive connections
-	// are closed. rueidis opens up to 2^PipelineMultiplex = 4 connections
-	// to a server, lazily, by key slot, each with a reading and a writing
-	// goroutine; a leak per failed call would exceed that many times over.
-	const maxPipes = 4
+	// are closed; a leak per failed call would exceed that many times over.
 	closeConns(up)
 	for i, g := range gws {
 		defer func() {
@@ -248,7 +250,7 @@ func TestRedisOutageMidLoad(t *testing.T) {
 			return goroutines(t, g) <= limit
 		})
 	}
-	limit := len(gws)*maxPipes + 1 // and the test's own client
+	limit := len(gws)*maxPipes + 1 // and the test's own connection
 	if n := infoField(t, rc, "clients", "connected_clients"); n > limit {
 		t.Fatalf("Redis has %d clients after recovery, want at most %d (%d before the outage)", n, limit, baseClients)
 	}
@@ -268,6 +270,8 @@ func TestRedisReloadKeepsPool(t *testing.T) {
 		t.Fatalf("before reload: %d", s)
 	}
 	dialsBefore := infoField(t, rc, "stats", "total_connections_received")
+	closeConns(up)
+	goroutinesBefore := goroutines(t, g)
 
 	l := startLoad([]*gt.Gateway{g}, access)
 	defer func() {
@@ -310,6 +314,13 @@ func TestRedisReloadKeepsPool(t *testing.T) {
 	if r := refreshOn(t, g, refresh); r.Status != 200 {
 		t.Fatalf("refresh after reload: %d %s", r.Status, r.Body)
 	}
+	// The old configs left nothing running (the store's pipes may have
+	// grown by key slot, see TestRedisOutageMidLoad).
+	closeConns(up)
+	limit := goroutinesBefore + 2*(maxPipes-1)
+	within(t, 5*time.Second, fmt.Sprintf("goroutines down to at most %d after the reloads", limit), func() bool {
+		return goroutines(t, g) <= limit
+	})
 	if n := strings.Count(g.Logs(), "redis store connected"); n != 1 {
 		t.Fatalf("the store was opened %d times, want once:\n%s", n, g.Logs())
 	}

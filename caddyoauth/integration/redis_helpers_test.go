@@ -110,7 +110,8 @@ func within(t testing.TB, d time.Duration, what string, cond func() bool) {
 // server or cluster at addrs.
 func redisClient(t testing.TB, addrs ...string) rueidis.Client {
 	t.Helper()
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs, DisableCache: true})
+	// One connection, so the test itself never shows as a new client.
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs, DisableCache: true, PipelineMultiplex: -1})
 	if err != nil {
 		t.Fatalf("redis client: %v", err)
 	}
