@@ -130,8 +130,8 @@ func TestProtect(t *testing.T) {
 		if _, ok := next.header["X-User-Id"]; ok {
 			t.Fatalf("X-User-ID reached the upstream for a token with no user: %v", next.header)
 		}
-		if _, ok := next.vars["http.auth.user.id"]; ok {
-			t.Fatal("{http.auth.user.id} set for a token with no user")
+		if v, ok := next.vars["http.auth.user.id"]; !ok || v != "" {
+			t.Fatalf("{http.auth.user.id} = %v, %v; want set and empty for a token with no user", v, ok)
 		}
 	})
 	t.Run("no token", func(t *testing.T) {
