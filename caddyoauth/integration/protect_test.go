@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -242,7 +243,20 @@ func TestTokensSurviveRestartAndExpire(t *testing.T) {
 	doomed := clientToken(t, g, "reader", "reader-secret", "")
 
 	g.Stop()
-	db, err := buntdb.Open(filepath.Join(g.Params.DataDir, "tokens.db"))
+	dbPath := filepath.Join(g.Params.DataDir, "tokens.db")
+	raw, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{keep.Str("access_token"), keep.Str("refresh_token"), doomed} {
+		if strings.Contains(string(raw), tok) {
+			t.Fatal("the store file holds a token in plain")
+		}
+		if !strings.Contains(string(raw), digest(tok)) {
+			t.Fatal("the store file lacks a token's digest: is this the store?")
+		}
+	}
+	db, err := buntdb.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
