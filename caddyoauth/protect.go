@@ -111,6 +111,11 @@ func oauthApp(ctx caddy.Context) (*App, error) {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripHeaders(r.Header, p.strip)
+	if p.app != nil {
+		// Also every identity header of the other oauth_protect blocks, so
+		// a site without oauth_server never forwards a forged one either.
+		stripHeaders(r.Header, p.app.identityHeaders())
+	}
 
 	token, found, ok := bearerToken(r.Header)
 	if !ok {

@@ -180,6 +180,28 @@ func TestProtect(t *testing.T) {
 	})
 }
 
+// TestProtectStripsEveryIdentityHeader: a block with its own header names
+// still deletes the identity headers other blocks use.
+func TestProtectStripsEveryIdentityHeader(t *testing.T) {
+	db, err := filestore.Open(":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, svc := testProtect(t, db)
+	p.app = &App{idHeaders: new(headerSet)}
+	p.app.RegisterIdentityHeaders(DefaultUserHeader, DefaultClientHeader, DefaultScopeHeader, "X-Tenant-User")
+	p.UserHeader = "X-Remote-User"
+	p.strip = []string{normHeader("X-Remote-User"), normHeader(DefaultClientHeader), normHeader(DefaultScopeHeader)}
+	_, next, err := run(p, issue(t, svc, "svc", "read"), "X-User-Id", "forged", "X_Tenant_User", "forged", "X-Remote-User", "forged")
+	if err != nil || !next.called {
+		t.Fatal(err)
+	}
+	if next.header.Get("X-Remote-User") != "svc-user" || next.header.Get("X-User-Id") != "" || len(next.header["X_Tenant_User"]) != 0 {
+		t.Fatalf("headers %v", next.header)
+	}
+}
+
 // failing is a store whose backend is down.
 type failing struct{ store.Store }
 

@@ -270,6 +270,16 @@ func TestAuthorizationCode(t *testing.T) {
 			redeem(t, svc, code, uri, conf).wantError(t, 400, "invalid_grant")
 		}
 	})
+	t.Run("redirect_uri omitted", func(t *testing.T) {
+		// RFC 6749 §4.1.3: the code was issued for a redirect_uri, so the
+		// token request must repeat it, even for a client with only one.
+		code := mintCode(t, svc, "conf", cb, "user-42", "read")
+		redeem(t, svc, code, "", conf).wantError(t, 400, "invalid_grant")
+	})
+	t.Run("code issued without redirect_uri", func(t *testing.T) {
+		code := mintCode(t, svc, "conf", "", "user-42", "read")
+		redeem(t, svc, code, "", conf).wantToken(t)
+	})
 	t.Run("wrong client secret", func(t *testing.T) {
 		code := mintCode(t, svc, "conf", cb, "user-42", "read")
 		redeem(t, svc, code, cb, basic("conf", "nope")).wantError(t, 401, "invalid_client")

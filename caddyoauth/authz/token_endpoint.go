@@ -289,12 +289,10 @@ func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request)
 		if code == "" {
 			return nil, errInvalidRequest("code is missing")
 		}
+		// RFC 6749 §4.1.3: when the code records a redirect_uri, the
+		// request must carry the identical one; the manager compares them,
+		// and an omitted one does not match.
 		tgr.Code, tgr.RedirectURI, tgr.CodeVerifier = code, redirectURI, req.get("code_verifier")
-		if redirectURI == "" && len(c.RedirectURIs) == 1 {
-			// RFC 6749 §4.1.3: redirect_uri is required only when the
-			// authorization request carried one; the code records it.
-			tgr.RedirectURI = c.RedirectURIs[0]
-		}
 		ti, err := s.manager.GenerateAccessToken(ctx, oauth2.AuthorizationCode, tgr)
 		if err != nil {
 			e := asOAuthError(err)

@@ -175,6 +175,15 @@ func TestTokenEndpoint(t *testing.T) {
 		req.Header.Set("Authorization", basic)
 		wantOAuthError(t, gt.Do(t, req), 400, "invalid_request")
 	})
+	t.Run("metadata lists the token endpoint", func(t *testing.T) {
+		r := gt.Get(t, g.URL+"/.well-known/oauth-authorization-server", "")
+		if r.Status != 200 || r.Str("issuer") != g.URL || r.Str("token_endpoint") != g.URL+"/oauth/token" {
+			t.Fatalf("metadata: %d %s", r.Status, r.Body)
+		}
+		if fmt.Sprint(r.JSON["grant_types_supported"]) != "[authorization_code client_credentials password refresh_token]" {
+			t.Fatalf("grant_types_supported = %v", r.JSON["grant_types_supported"])
+		}
+	})
 	t.Run("me refusals", func(t *testing.T) {
 		r := me(t, g, "")
 		if r.Status != 401 || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer realm=") {
