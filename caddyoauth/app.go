@@ -250,6 +250,9 @@ func (a *App) buildUsers() (authz.StaticUsers, error) {
 		if id == "" {
 			id = u.Username
 		}
+		if err := checkUserID(id); err != nil {
+			return nil, fmt.Errorf("oauth: user %q: %v", u.Username, err)
+		}
 		out[u.Username] = &authz.User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), UserID: id}
 	}
 	return out, nil

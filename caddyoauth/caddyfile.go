@@ -81,7 +81,12 @@ var clientOptions = map[string]func(d *caddyfile.Dispenser, c *ClientConfig) err
 //		}
 //		user <username> <bcrypt-hash> [<user_id>]
 //	}
-func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		// A second block would silently replace the first one's clients.
+		d.Next()
+		return nil, d.Errf("the oauth option is given twice; put all its settings in one oauth block")
+	}
 	app := new(App)
 	if err := app.UnmarshalCaddyfile(d); err != nil {
 		return nil, err
