@@ -108,8 +108,17 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
+	for _, check := range appChecks {
+		if err := check(a); err != nil {
+			return d.Errf("%v", err)
+		}
+	}
 	return nil
 }
+
+// appChecks validate combinations of oauth options once the block is read;
+// features add theirs in init, like appOptions.
+var appChecks []func(a *App) error
 
 func parseStore(d *caddyfile.Dispenser, a *App) error {
 	if !d.NextArg() {

@@ -30,7 +30,10 @@ func (c *ClientConfig) check() error {
 	if c.SecretHash != "" && !isBcrypt(c.SecretHash) {
 		return fmt.Errorf("oauth: client %q: secret_hash is not a bcrypt hash", c.ID)
 	}
-	if len(c.Grants) == 0 {
+	if c.Introspect && c.Public {
+		return fmt.Errorf("oauth: client %q: a public client cannot introspect", c.ID)
+	}
+	if len(c.Grants) == 0 && !c.Introspect {
 		return fmt.Errorf("oauth: client %q lists no grants", c.ID)
 	}
 	for _, g := range c.Grants {

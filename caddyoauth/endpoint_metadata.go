@@ -3,7 +3,6 @@ package caddyoauth
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 )
 
 // MetadataPath is where RFC 8414 puts the authorization server metadata.
@@ -20,9 +19,9 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", "GET, HEAD")
 		return writeBearerError(w, http.StatusMethodNotAllowed, "", "", "")
 	}
-	issuer := s.app.issuer(r)
+	issuer := s.svc.Issuer(r)
 	md := map[string]any{"issuer": issuer}
-	for field, path := range endpointPaths() {
+	for field, path := range endpointPaths(s.app) {
 		md[field] = issuer + path
 	}
 	var grants, scopes []string
@@ -34,22 +33,14 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	md["scopes_supported"] = scopes
 	md["response_types_supported"] = []string{"code"}
 	md["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+	// Public clients may revoke their own tokens (RFC 7009 §2.1), but only
+	// confidential ones may introspect.
+	md["revocation_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+	md["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post"}
 	md["code_challenge_methods_supported"] = s.app.codeChallengeMethods()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
 	return json.NewEncoder(w).Encode(md)
-}
-
-// issuer is the configured issuer, or the origin the request came to.
-func (a *App) issuer(r *http.Request) string {
-	if a.Issuer != "" {
-		return strings.TrimSuffix(a.Issuer, "/")
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
 }
 
 // codeChallengeMethods lists the PKCE methods the authorize endpoint takes.

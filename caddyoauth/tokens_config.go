@@ -1,0 +1,101 @@
+package caddyoauth
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
+)
+
+// DefaultSigningKeyRotation is how often a generated JWT signing key is
+// replaced.
+const DefaultSigningKeyRotation = 720 * time.Hour
+
+func init() {
+	appOptions["token_format"] = func(d *caddyfile.Dispenser, a *App) error {
+		if err := parseStringArg(d, &a.TokenFormat); err != nil {
+			return err
+		}
+		if a.TokenFormat != authz.FormatOpaque && a.TokenFormat != authz.FormatJWT {
+			return d.Errf("token_format must be opaque or jwt, not '%s'", a.TokenFormat)
+		}
+		return nil
+	}
+	appOptions["signing_key"] = func(d *caddyfile.Dispenser, a *App) error { return parseStringArg(d, &a.SigningKey) }
+	appOptions["signing_key_rotation"] = func(d *caddyfile.Dispenser, a *App) error {
+		return parseDurationPtr(d, &a.SigningKeyRotation)
+	}
+	appOptions["audience"] = func(d *caddyfile.Dispenser, a *App) error {
+		if err := parseStringArg(d, &a.Audience); err != nil {
+			return err
+		}
+		if strings.ContainsAny(a.Audience, " \t\"\\") {
+			return d.Errf("audience '%s' may not contain spaces, quotes or backslashes", a.Audience)
+		}
+		return nil
+	}
+	clientOptions["introspect"] = func(d *caddyfile.Dispenser, c *ClientConfig) error {
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		c.Introspect = true
+		return nil
+	}
+	appChecks = append(appChecks, (*App).checkTokenOptions)
+}
+
+// checkTokenOptions refuses JWT settings that cannot take effect.
+func (a *App) checkTokenOptions() error {
+	switch a.TokenFormat {
+	case "", authz.FormatOpaque:
+		if a.SigningKey != "" || a.SigningKeyRotation != nil || a.Audience != "" {
+			return fmt.Errorf("signing_key, signing_key_rotation and audience need token_format jwt")
+		}
+	case authz.FormatJWT:
+	default:
+		return fmt.Errorf("token_format must be opaque or jwt, not %q", a.TokenFormat)
+	}
+	if a.SigningKey != "" && a.SigningKeyRotation != nil {
+		return fmt.Errorf("signing_key_rotation applies to generated keys only; rotate a signing_key file by replacing it")
+	}
+	if a.SigningKeyRotation != nil && *a.SigningKeyRotation < 0 {
+		return fmt.Errorf("signing_key_rotation must not be negative")
+	}
+	return nil
+}
+
+// tokenConfig fills in the token format settings, reading the signing key
+// file.
+func (a *App) tokenConfig(cfg *authz.Config) error {
+	if err := a.checkTokenOptions(); err != nil {
+		return fmt.Errorf("oauth: %v", err)
+	}
+	cfg.Issuer = a.Issuer
+	cfg.Audience = a.Audience
+	cfg.TokenFormat = a.TokenFormat
+	if cfg.TokenFormat == "" {
+		cfg.TokenFormat = authz.FormatOpaque
+	}
+	cfg.SigningKeyRotation = DefaultSigningKeyRotation
+	if a.SigningKeyRotation != nil {
+		cfg.SigningKeyRotation = time.Duration(*a.SigningKeyRotation)
+	}
+	if a.SigningKey != "" {
+		path := caddy.NewReplacer().ReplaceKnown(a.SigningKey, "")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("oauth: reading signing_key: %v", err)
+		}
+		key, err := authz.ParseSigningKey(data)
+		if err != nil {
+			return fmt.Errorf("oauth: signing_key %s: %v", path, err)
+		}
+		cfg.SigningKey = key
+	}
+	return nil
+}
