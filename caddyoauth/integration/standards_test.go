@@ -375,3 +375,9 @@ func TestRemovedClientByReload(t *testing.T) {
 		t.Fatalf("a kept client's token stopped working: %d", r.Status)
 	}
 }
+
+// replaceStoreMemory drops the memory store line of standardsOAuth, for a
+// config that names its own store.
+func replaceStoreMemory(cfg string) string {
+	return strings.Replace(cfg, "store memory\n", "", 1)
+}
