@@ -118,7 +118,7 @@ func TestRefreshRotationOff(t *testing.T) {
 	}
 	// Concurrent uses all succeed: the token is not consumed.
 	var wg sync.WaitGroup
-	results := make([]*result, 6)
+	results := make([]*result, 8)
 	for i := range results {
 		wg.Add(1)
 		go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt) }()

@@ -23,7 +23,10 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 		return nil, errInvalidRequest("refresh_token is missing")
 	}
 	key := refreshKey(token)
-	for attempt := 0; attempt < 3; attempt++ {
+	// Each lost compare-and-swap means another refresh of this token
+	// succeeded, so a few rounds cover any realistic number of concurrent
+	// refreshes of one token.
+	for attempt := 0; attempt < 10; attempt++ {
 		raw, err := s.store.Get(ctx, key)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errBadRefresh
