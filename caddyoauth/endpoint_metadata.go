@@ -19,7 +19,7 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", "GET, HEAD")
 		return writeBearerError(w, http.StatusMethodNotAllowed, "", "", "")
 	}
-	issuer := s.svc.Issuer(r)
+	issuer := s.app.issuer(r)
 	md := map[string]any{"issuer": issuer}
 	for field, path := range endpointPaths(s.app) {
 		md[field] = issuer + path
@@ -42,6 +42,9 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "max-age=300")
 	return json.NewEncoder(w).Encode(md)
 }
+
+// issuer is the configured issuer, or the origin the request came to.
+func (a *App) issuer(r *http.Request) string { return a.service.Issuer(r) }
 
 // codeChallengeMethods lists the PKCE methods the authorize endpoint takes.
 func (a *App) codeChallengeMethods() []string {
