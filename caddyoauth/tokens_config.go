@@ -2,6 +2,7 @@ package caddyoauth
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -49,8 +50,16 @@ func init() {
 	appChecks = append(appChecks, (*App).checkTokenOptions)
 }
 
-// checkTokenOptions refuses JWT settings that cannot take effect.
+// checkTokenOptions refuses JWT settings that cannot take effect and an
+// issuer RFC 8414 §2 does not allow.
 func (a *App) checkTokenOptions() error {
+	if a.Issuer != "" {
+		u, err := url.Parse(a.Issuer)
+		loopback := err == nil && u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1")
+		if err != nil || (u.Scheme != "https" && !loopback) || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.Contains(a.Issuer, "#") {
+			return fmt.Errorf("issuer %q must be an https URL with no path, query or fragment (RFC 8414 §2; the endpoints are served at the root)", a.Issuer)
+		}
+	}
 	switch a.TokenFormat {
 	case "", authz.FormatOpaque:
 		if a.SigningKey != "" || a.SigningKeyRotation != nil || a.Audience != "" {

@@ -27,6 +27,12 @@ func TestParseTokenOptions(t *testing.T) {
 		t.Fatalf("parsed %+v", a)
 	}
 
+	for _, iss := range []string{"https://auth.example.com", "https://auth.example.com/", "http://localhost:8080"} {
+		if err := new(App).UnmarshalCaddyfile(caddyfile.NewTestDispenser("oauth {\n\tissuer " + iss + "\n}")); err != nil {
+			t.Errorf("issuer %s: %v", iss, err)
+		}
+	}
+
 	a = new(App)
 	if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("oauth {\n\ttoken_format jwt\n\tsigning_key /etc/key.pem\n}")); err != nil || a.SigningKey != "/etc/key.pem" {
 		t.Fatalf("signing_key: %v %+v", err, a)
@@ -45,6 +51,10 @@ func TestParseTokenOptions(t *testing.T) {
 		{"oauth {\n\tclient rs {\n\t\tsecret s\n\t\tintrospect yes\n\t}\n}", "wrong argument count"},
 		{"oauth {\n\tclient rs {\n\t\tpublic\n\t\tintrospect\n\t}\n}", "public client cannot introspect"},
 		{"oauth {\n\tclient rs {\n\t\tsecret s\n\t}\n}", "lists no grants"},
+		{"oauth {\n\tissuer http://auth.example.com\n}", "must be an https URL"},
+		{"oauth {\n\tissuer https://auth.example.com/?x=1\n}", "must be an https URL"},
+		{"oauth {\n\tissuer auth.example.com\n}", "must be an https URL"},
+		{"oauth {\n\tissuer https://example.com/tenant\n}", "must be an https URL"},
 	}
 	for _, c := range bad {
 		err := new(App).UnmarshalCaddyfile(caddyfile.NewTestDispenser(c.in))
