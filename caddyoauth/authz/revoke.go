@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -19,9 +20,11 @@ const (
 
 // ServeRevoke is the revocation endpoint (RFC 7009). The client
 // authenticates as at the token endpoint; a public client identifies with
-// its client_id. The answer is 200 with an empty body whether or not the
-// token was known, was the client's, or was revoked (RFC 7009 §2.2), so it
-// tells the caller nothing about tokens that are not its own.
+// its client_id. The answer is 200 with an empty body once the token is
+// revoked or when it is unknown or expired (RFC 7009 §2.2), and 400
+// unauthorized_client, revoking nothing, for a live token issued to another
+// client (§2.1: "the request is refused and the client is informed of the
+// error").
 func (s *Service) ServeRevoke(w http.ResponseWriter, r *http.Request) {
 	c, form, basic, err := s.clientRequest(w, r)
 	if err != nil {
@@ -34,8 +37,10 @@ func (s *Service) ServeRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Revoke(r.Context(), c, token, form.Get("token_type_hint")); err != nil {
-		// RFC 7009 §2.2.1: 503 tells the client to retry.
-		w.Header().Set("Retry-After", "1")
+		if asOAuthError(err) == ErrUnavailable {
+			// RFC 7009 §2.2.1: 503 tells the client to retry.
+			w.Header().Set("Retry-After", "1")
+		}
 		s.endpointError(w, "revocation", c, basic, err)
 		return
 	}
@@ -80,13 +85,17 @@ func (s *Service) endpointError(w http.ResponseWriter, endpoint string, c *Clien
 	WriteError(w, e, basic)
 }
 
+// errForeignToken refuses the revocation of another client's token.
+var errForeignToken = oauthErr("unauthorized_client", 400, "the token was not issued to this client")
+
 // Revoke revokes token on behalf of client c (RFC 7009 §2.1). hint names
 // the kind to look for first; an unknown hint is ignored, since the search
 // extends to every kind anyway (§2.1), so unsupported_token_type is never
 // answered: the gateway can revoke both kinds. A refresh token takes its
 // whole family with it, the access tokens issued with it included; an
-// access token goes alone. A token of another client, an unknown or an
-// expired token revoke nothing and are no error (§2.2). Only a store that
+// access token goes alone. An unknown or expired token revokes nothing and
+// is no error (§2.2). A live token of another client revokes nothing and
+// is refused with errForeignToken (§2.1). Otherwise only a store that
 // cannot answer is an error.
 func (s *Service) Revoke(ctx context.Context, c *Client, token, hint string) error {
 	if len(token) > MaxTokenLength {
@@ -107,10 +116,13 @@ func (s *Service) Revoke(ctx context.Context, c *Client, token, hint string) err
 		} else if err != nil {
 			return err
 		}
+		if rec.expired(time.Now()) {
+			return nil // an invalid token: nothing to do (§2.2)
+		}
 		if rec.ClientID != c.ID {
 			s.log.Warn("a client tried to revoke another client's token; nothing revoked",
 				zap.String("client_id", c.ID), zap.String("token_client_id", rec.ClientID))
-			return nil
+			return errForeignToken
 		}
 		if kind == HintAccessToken {
 			s.log.Info("access token revoked", zap.String("client_id", c.ID), zap.String("user_id", rec.UserID))

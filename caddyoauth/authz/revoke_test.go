@@ -60,14 +60,15 @@ func TestRevokeUnsupportedHintIgnored(t *testing.T) {
 	}
 }
 
-// TestRevokeOtherClientsTokenNoop: a client cannot revoke another's token;
-// it still gets 200, so it learns nothing (RFC 7009 §2.1, §2.2).
-func TestRevokeOtherClientsTokenNoop(t *testing.T) {
+// TestRevokeOtherClientsTokenRefused: a client cannot revoke another's
+// token: RFC 7009 §2.1 has the request refused and the client told, here
+// with RFC 6749's unauthorized_client, and nothing is revoked.
+func TestRevokeOtherClientsTokenRefused(t *testing.T) {
 	s, _ := newTestService(t, nil)
 	access, refresh := passwordTokens(t, s)
-	wantRevoked200(t, revoke(t, s, "other", url.Values{"token": {access}}))
-	wantRevoked200(t, revoke(t, s, "other", url.Values{"token": {refresh}}))
-	wantRevoked200(t, revoke(t, s, "pub", url.Values{"token": {access}, "client_id": {"pub"}}))
+	wantError(t, revoke(t, s, "other", url.Values{"token": {access}}), 400, "unauthorized_client")
+	wantError(t, revoke(t, s, "other", url.Values{"token": {refresh}, "token_type_hint": {"refresh_token"}}), 400, "unauthorized_client")
+	wantError(t, revoke(t, s, "pub", url.Values{"token": {access}, "client_id": {"pub"}}), 400, "unauthorized_client")
 	if !valid(s, access) {
 		t.Fatal("another client revoked the token")
 	}
