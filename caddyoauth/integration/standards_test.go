@@ -136,6 +136,10 @@ func TestRevokeAndIntrospectEndpoints(t *testing.T) {
 		t.Fatalf("GET introspect: %d", r.Status)
 	}
 
+	// rs may introspect app's tokens but not revoke them (RFC 7009 §2.1).
+	if r := gt.PostForm(t, g.URL+"/oauth/revoke", "rs", "rs-secret", url.Values{"token": {access}}); r.Status != 400 || r.Str("error") != "unauthorized_client" {
+		t.Fatalf("revoking another client's token: %d %s", r.Status, r.Body)
+	}
 	if r := gt.Get(t, g.URL+"/api", access); r.Status != 200 {
 		t.Fatalf("before revocation: %d", r.Status)
 	}
