@@ -265,6 +265,9 @@ func TestJWTVerifiedByGoJose(t *testing.T) {
 	if r := gt.Get(t, g.URL+"/api", access); r.Status != 200 {
 		t.Fatalf("JWT refused: %d %s", r.Status, r.Body)
 	}
+	if r := gt.PostForm(t, g.URL+"/oauth/jwks", "", "", url.Values{}); r.Status != 405 || r.Header.Get("Allow") != "GET, HEAD" {
+		t.Fatalf("POST /oauth/jwks: %d %v", r.Status, r.Header)
+	}
 	// The refresh path signs too.
 	ref := gt.PostForm(t, g.URL+"/oauth/token", "app", "app-secret", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.Str("refresh_token")}})
 	verifyWithJWKS(t, ref.Str("access_token"), g.URL+"/oauth/jwks")
