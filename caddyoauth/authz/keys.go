@@ -60,7 +60,7 @@ type keyRing struct {
 	svc    *Service
 	static *signingKey
 
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	keys   []*signingKey // newest first
 	raw    []byte        // the stored record keys was read from
 	loaded time.Time
@@ -209,9 +209,22 @@ func (r *keyRing) byKid(ctx context.Context, kid string) (*signingKey, error) {
 		}
 		return nil, nil
 	}
+	now := time.Now()
+	// The request path: find the key under the read lock when the ring is
+	// fresh, so validations do not queue behind each other.
+	r.mu.RLock()
+	if r.keys != nil && now.Sub(r.loaded) <= keyRingRefresh {
+		for _, k := range r.keys {
+			if k.kid == kid && r.published(k, now) {
+				r.mu.RUnlock()
+				return k, nil
+			}
+		}
+	}
+	r.mu.RUnlock()
+
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := time.Now()
 	stale := now.Sub(r.loaded) > keyRingRefresh
 	if r.keys == nil || stale {
 		if err := r.load(ctx); err != nil {
@@ -246,9 +259,9 @@ func (r *keyRing) publicKeys(ctx context.Context) ([]*JWK, error) {
 		if _, err := r.current(ctx); err != nil {
 			return nil, err
 		}
-		r.mu.Lock()
+		r.mu.RLock()
 		keys = r.keys
-		r.mu.Unlock()
+		r.mu.RUnlock()
 	}
 	now := time.Now()
 	out := []*JWK{}
