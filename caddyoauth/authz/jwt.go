@@ -133,6 +133,17 @@ func signJWT(k *signingKey, c jwtClaims) (string, error) {
 	return input + "." + b64(sig), nil
 }
 
+// noteJWT copies a JWT access token's jti, iss and aud into its record, for
+// introspection; it leaves the record of an opaque token alone.
+func (r *record) noteJWT(access string) {
+	if !looksLikeJWT(access) {
+		return
+	}
+	if _, c, _, _, ok := splitJWT(access); ok {
+		r.JTI, r.Issuer, r.Audience = c.JTI, c.Issuer, c.Audience
+	}
+}
+
 // looksLikeJWT reports whether a token has the three parts of a JWS.
 func looksLikeJWT(token string) bool { return strings.Count(token, ".") == 2 }
 

@@ -119,9 +119,7 @@ func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key strin
 	ak := accessKey(access)
 	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family, Pair: key,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
-	if _, cl, _, _, ok := splitJWT(access); ok && looksLikeJWT(access) {
-		at.JTI, at.Issuer, at.Audience = cl.JTI, cl.Issuer, cl.Audience
-	}
+	at.noteJWT(access)
 	updated := *rt
 	updated.Pair = ak
 	if err := s.store.Swap(ctx, key, raw, updated.encode(), rt.ttl(now)); err != nil {

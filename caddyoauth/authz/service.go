@@ -162,11 +162,7 @@ func (s *Service) load(ctx context.Context, key string) (*record, error) {
 // together.
 func (s *Service) saveTokens(ctx context.Context, access string, at *record, refresh string, rt *record) error {
 	now := time.Now()
-	if looksLikeJWT(access) {
-		if _, c, _, _, ok := splitJWT(access); ok {
-			at.JTI, at.Issuer, at.Audience = c.JTI, c.Issuer, c.Audience
-		}
-	}
+	at.noteJWT(access)
 	ak := accessKey(access)
 	keys := []string{ak}
 	life := at.ttl(now)
