@@ -47,35 +47,52 @@ func init() {
 		c.Introspect = true
 		return nil
 	}
-	appChecks = append(appChecks, (*App).checkTokenOptions)
+	appChecks = append(appChecks, func(d *caddyfile.Dispenser, a *App, lines map[string]int) error {
+		option, err := a.tokenOptionsProblem()
+		if err == nil {
+			return nil
+		}
+		if line, ok := lines[option]; ok {
+			return fmt.Errorf("%v, at %s:%d", err, d.File(), line)
+		}
+		return d.WrapErr(err)
+	})
 }
 
 // checkTokenOptions refuses JWT settings that cannot take effect and an
 // issuer RFC 8414 §2 does not allow.
 func (a *App) checkTokenOptions() error {
+	_, err := a.tokenOptionsProblem()
+	return err
+}
+
+// tokenOptionsProblem is checkTokenOptions naming the option at fault.
+func (a *App) tokenOptionsProblem() (string, error) {
 	if a.Issuer != "" {
 		u, err := url.Parse(a.Issuer)
 		loopback := err == nil && u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1")
 		if err != nil || (u.Scheme != "https" && !loopback) || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.Contains(a.Issuer, "#") {
-			return fmt.Errorf("issuer %q must be an https URL with no path, query or fragment (RFC 8414 §2; the endpoints are served at the root)", a.Issuer)
+			return "issuer", fmt.Errorf("issuer %q must be an https URL with no path, query or fragment (RFC 8414 §2; the endpoints are served at the root)", a.Issuer)
 		}
 	}
 	switch a.TokenFormat {
 	case "", authz.FormatOpaque:
-		if a.SigningKey != "" || a.SigningKeyRotation != nil || a.Audience != "" {
-			return fmt.Errorf("signing_key, signing_key_rotation and audience need token_format jwt")
+		for option, set := range map[string]bool{"signing_key": a.SigningKey != "", "signing_key_rotation": a.SigningKeyRotation != nil, "audience": a.Audience != ""} {
+			if set {
+				return option, fmt.Errorf("%s needs token_format jwt", option)
+			}
 		}
 	case authz.FormatJWT:
 	default:
-		return fmt.Errorf("token_format must be opaque or jwt, not %q", a.TokenFormat)
+		return "token_format", fmt.Errorf("token_format must be opaque or jwt, not %q", a.TokenFormat)
 	}
 	if a.SigningKey != "" && a.SigningKeyRotation != nil {
-		return fmt.Errorf("signing_key_rotation applies to generated keys only; rotate a signing_key file by replacing it")
+		return "signing_key_rotation", fmt.Errorf("signing_key_rotation applies to generated keys only; rotate a signing_key file by replacing it")
 	}
 	if a.SigningKeyRotation != nil && *a.SigningKeyRotation < 0 {
-		return fmt.Errorf("signing_key_rotation must not be negative")
+		return "signing_key_rotation", fmt.Errorf("signing_key_rotation must not be negative")
 	}
-	return nil
+	return "", nil
 }
 
 // tokenConfig fills in the token format settings, reading the signing key

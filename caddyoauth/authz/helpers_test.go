@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,117 +14,185 @@ import (
 	"github.com/go-oauth2/oauth2/v4"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/caddyoauth/gateway/caddyoauth/store"
 	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 )
 
-const testRedirect = "https://app.example.com/cb"
+// Secrets of the test clients. "odd" holds characters that RFC 6749
+// §2.3.1 requires a client to form-urlencode before HTTP Basic.
+const (
+	confSecret  = "conf-secret"
+	otherSecret = "other-secret"
+	oddID       = "odd:client"
+	oddSecret   = "p@ss:w/rd+%&= x"
+	alicePass   = "alice-password"
+)
 
-// testClients: app may use every grant; other is a second confidential
-// client; rs is a resource server that may introspect; pub is public.
 func testClients() StaticClients {
-	app := &Client{ID: "app", Grants: KnownGrants, Scopes: []string{"read", "write"}, RedirectURIs: []string{testRedirect}}
-	app.SetSecret("app-secret")
-	other := &Client{ID: "other", Grants: KnownGrants, Scopes: []string{"read"}, RedirectURIs: []string{testRedirect}}
-	other.SetSecret("other-secret")
-	rs := &Client{ID: "rs", Introspect: true}
-	rs.SetSecret("rs-secret")
-	pub := &Client{ID: "pub", Public: true, Grants: []string{GrantAuthorizationCode, GrantRefreshToken}, Scopes: []string{"read"}, RedirectURIs: []string{testRedirect}}
-	return StaticClients{"app": app, "other": other, "rs": rs, "pub": pub}
+	conf := &Client{ID: "conf", Grants: KnownGrants, Scopes: []string{"read", "write"},
+		DefaultScope: []string{"read"}, RedirectURIs: []string{"https://a.example.com/cb"}}
+	conf.SetSecret(confSecret)
+	other := &Client{ID: "other", Grants: KnownGrants, Scopes: []string{"read", "write"},
+		RedirectURIs: []string{"https://b.example.com/cb"}}
+	other.SetSecret(otherSecret)
+	svc := &Client{ID: "svc", Grants: []string{GrantClientCredentials}, Scopes: []string{"read"}, UserID: "svc-user"}
+	svc.SetSecret("svc-secret")
+	odd := &Client{ID: oddID, Grants: []string{GrantClientCredentials}, Scopes: []string{"read"}}
+	odd.SetSecret(oddSecret)
+	pub := &Client{ID: "pub", Public: true, Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
+		Scopes: []string{"read"}, RedirectURIs: []string{"https://app.example.com/cb", "com.example.app:/cb"}}
+	hashed := &Client{ID: "hashed", Grants: []string{GrantClientCredentials}, Scopes: []string{"read"}}
+	h, _ := bcrypt.GenerateFromPassword([]byte("hashed-secret"), bcrypt.MinCost)
+	hashed.SetSecretBcrypt(h)
+	return StaticClients{"conf": conf, "other": other, "svc": svc, oddID: odd, "pub": pub, "hashed": hashed}
 }
 
-var secrets = map[string]string{"app": "app-secret", "other": "other-secret", "rs": "rs-secret"}
-
 func testUsers(t testing.TB) StaticUsers {
-	h, err := bcrypt.GenerateFromPassword([]byte("alice-pw"), bcrypt.MinCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(alicePass), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return StaticUsers{"alice": {Username: "alice", PasswordHash: h, UserID: "user-1"}}
+	return StaticUsers{"alice": {Username: "alice", PasswordHash: h, UserID: "user-42"}}
 }
 
-// newTestService builds a Service on an in-memory store with rotation on
-// and the given changes to its config.
-func newTestService(t testing.TB, change func(*Config)) (*Service, StaticClients) {
+var testConfig = Config{
+	AccessTokenTTL:  time.Hour,
+	RefreshTokenTTL: 24 * time.Hour,
+	CodeTTL:         time.Minute,
+	RefreshRotation: true,
+	RefreshGrace:    10 * time.Second,
+}
+
+// newTestService builds a Service on an in-memory buntdb store.
+func newTestService(t testing.TB, cfg Config) *Service {
 	t.Helper()
 	db, err := filestore.Open(":memory:")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	cfg := Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, CodeTTL: time.Minute,
-		RefreshRotation: true, RefreshGrace: 10 * time.Second, Issuer: "https://auth.example.com"}
-	if change != nil {
-		change(&cfg)
-	}
-	clients := testClients()
-	return New(cfg, db, clients, testUsers(t), nil), clients
+	return New(cfg, db, testClients(), testUsers(t), nil)
 }
 
-// result is an endpoint's answer.
-type result struct {
+// reply is a token endpoint answer.
+type reply struct {
 	status int
 	header http.Header
-	body   string
-	json   map[string]any
+	body   map[string]any
+	raw    string
 }
 
-func (r *result) str(k string) string { s, _ := r.json[k].(string); return s }
+func (r *reply) str(k string) string { s, _ := r.body[k].(string); return s }
 
-// post sends a form to handler as client (HTTP Basic; no auth when client
-// is empty; client_id in the form for a public client).
-func post(t testing.TB, handler http.HandlerFunc, client string, form url.Values) *result {
+// auth says how a test request authenticates its client.
+type auth func(r *http.Request)
+
+func basic(id, secret string) auth {
+	return func(r *http.Request) { r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret)) }
+}
+
+func header(name, value string) auth {
+	return func(r *http.Request) { r.Header.Add(name, value) }
+}
+
+// post sends a form to the token endpoint; an "id:secret" pair in form
+// fields is client_secret_post.
+func post(t testing.TB, svc *Service, form url.Values, auths ...auth) *reply {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "https://auth.example.com/oauth/x", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if sec, ok := secrets[client]; ok {
-		req.SetBasicAuth(client, sec)
+	return postRaw(t, svc, form.Encode(), auths...)
+}
+
+func postRaw(t testing.TB, svc *Service, body string, auths ...auth) *reply {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, a := range auths {
+		a(r)
 	}
-	rec := httptest.NewRecorder()
-	handler(rec, req)
-	out := &result{status: rec.Code, header: rec.Header(), body: rec.Body.String()}
-	_ = json.Unmarshal(rec.Body.Bytes(), &out.json)
+	return serve(t, svc, r)
+}
+
+func serve(t testing.TB, svc *Service, r *http.Request) *reply {
+	t.Helper()
+	w := httptest.NewRecorder()
+	svc.ServeToken(w, r)
+	out := &reply{status: w.Code, header: w.Header(), raw: w.Body.String()}
+	if err := json.Unmarshal(w.Body.Bytes(), &out.body); err != nil {
+		t.Fatalf("token endpoint answered %d with a non-JSON body %q", w.Code, w.Body.String())
+	}
+	if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", cc)
+	}
+	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
 	return out
 }
 
-// passwordTokens gets alice's tokens for client app.
-func passwordTokens(t testing.TB, s *Service) (access, refresh string) {
+// wantError checks an RFC 6749 §5.2 error answer.
+func (r *reply) wantError(t testing.TB, status int, code string) {
 	t.Helper()
-	r := post(t, s.ServeToken, "app", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}, "scope": {"read write"}})
-	if r.status != 200 || r.str("access_token") == "" || r.str("refresh_token") == "" {
-		t.Fatalf("password grant: %d %s", r.status, r.body)
+	if r.status != status || r.str("error") != code {
+		t.Fatalf("got %d %s, want %d error=%s", r.status, r.raw, status, code)
 	}
-	return r.str("access_token"), r.str("refresh_token")
+	if _, ok := r.body["access_token"]; ok {
+		t.Fatalf("an error answer carries an access_token: %s", r.raw)
+	}
 }
 
-func refreshWith(t testing.TB, s *Service, client, token string) *result {
+// wantToken checks an RFC 6749 §5.1 answer and returns it.
+func (r *reply) wantToken(t testing.TB) *reply {
 	t.Helper()
-	return post(t, s.ServeToken, client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}})
+	if r.status != http.StatusOK || r.str("access_token") == "" {
+		t.Fatalf("got %d %s, want a token", r.status, r.raw)
+	}
+	if r.str("token_type") != "Bearer" {
+		t.Fatalf("token_type = %q, want Bearer", r.str("token_type"))
+	}
+	if n, _ := r.body["expires_in"].(float64); n <= 0 {
+		t.Fatalf("expires_in = %v, want > 0", r.body["expires_in"])
+	}
+	return r
 }
 
-// mintCode issues an authorization code server-side, as the authorize
-// endpoint does.
-func mintCode(t testing.TB, s *Service, client, userID, scope string) string {
+func form(kv ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return v
+}
+
+// mintCode issues an authorization code as the authorize endpoint does.
+func mintCode(t testing.TB, svc *Service, clientID, redirectURI, userID, scope string) string {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, "https://auth.example.com/oauth/authorize", nil)
-	ti, err := s.Manager().GenerateAuthToken(context.Background(), oauth2.Code, &oauth2.TokenGenerateRequest{
-		ClientID: client, UserID: userID, RedirectURI: testRedirect, Scope: scope, Request: req})
+	ti, err := svc.Manager().GenerateAuthToken(context.Background(), oauth2.Code, &oauth2.TokenGenerateRequest{
+		ClientID: clientID, RedirectURI: redirectURI, UserID: userID, Scope: scope,
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("minting a code: %v", err)
 	}
 	return ti.GetCode()
 }
 
-func valid(s *Service, access string) bool {
-	_, err := s.Validate(context.Background(), access)
-	return err == nil
-}
+// downStore is a store whose backend cannot be reached.
+type downStore struct{}
 
-func wantError(t testing.TB, r *result, status int, code string) {
-	t.Helper()
-	if r.status != status || r.str("error") != code {
-		t.Fatalf("got %d %s, want %d %s", r.status, r.body, status, code)
-	}
-	if got := r.header.Get("Cache-Control"); got != "no-store" {
-		t.Fatalf("Cache-Control = %q, want no-store", got)
-	}
+var errDown = errors.New("connection refused")
+
+func (downStore) Put(context.Context, string, []byte, time.Duration) error    { return errDown }
+func (downStore) Create(context.Context, string, []byte, time.Duration) error { return errDown }
+func (downStore) Get(context.Context, string) ([]byte, error)                 { return nil, errDown }
+func (downStore) Lookup(context.Context, string) ([]byte, error)              { return nil, errDown }
+func (downStore) Take(context.Context, string) ([]byte, error)                { return nil, errDown }
+func (downStore) Swap(context.Context, string, []byte, []byte, time.Duration) error {
+	return errDown
 }
+func (downStore) Delete(context.Context, ...string) error                        { return errDown }
+func (downStore) AddMember(context.Context, string, string, time.Duration) error { return errDown }
+func (downStore) RemoveMember(context.Context, string, string) error             { return errDown }
+func (downStore) Members(context.Context, string) ([]string, error)              { return nil, errDown }
+func (downStore) DeleteSet(context.Context, string) error                        { return errDown }
+func (downStore) Close() error                                                   { return nil }
+
+var _ store.Store = downStore{}

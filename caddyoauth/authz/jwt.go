@@ -103,13 +103,13 @@ func (s *Service) newAccessToken(ctx context.Context, clientID, userID, scope st
 	return signJWT(key, c)
 }
 
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // signJWT makes the JWS compact serialization (RFC 7515 §3.1) of claims.
 func signJWT(k *signingKey, c jwtClaims) (string, error) {
 	h, _ := json.Marshal(jwtHeader{Alg: k.alg, Typ: "at+jwt", Kid: k.kid})
 	p, _ := json.Marshal(c)
-	input := b64(h) + "." + b64(p)
+	input := b64url(h) + "." + b64url(p)
 	digest := sha256.Sum256([]byte(input))
 	var sig []byte
 	switch priv := k.priv.(type) {
@@ -130,7 +130,7 @@ func signJWT(k *signingKey, c jwtClaims) (string, error) {
 	default:
 		return "", errors.New("unsupported signing key type")
 	}
-	return input + "." + b64(sig), nil
+	return input + "." + b64url(sig), nil
 }
 
 // noteJWT copies a JWT access token's jti, iss and aud into its record, for

@@ -19,7 +19,7 @@ import (
 )
 
 func jwtService(t testing.TB, change func(*Config)) (*Service, StaticClients) {
-	return newTestService(t, func(c *Config) {
+	return newStdService(t, func(c *Config) {
 		c.TokenFormat = FormatJWT
 		c.SigningKeyRotation = 720 * time.Hour
 		if change != nil {
@@ -43,7 +43,7 @@ func decodePart(t testing.TB, part string, v any) {
 // client_id, scope, exp, iat, jti.
 func TestJWTAccessTokenClaims(t *testing.T) {
 	s, _ := jwtService(t, func(c *Config) { c.Audience = "https://api.example.com" })
-	access, _ := passwordTokens(t, s)
+	access, _ := stdPasswordTokens(t, s)
 	parts := strings.Split(access, ".")
 	if len(parts) != 3 {
 		t.Fatalf("not a JWS: %q", access)
@@ -81,12 +81,12 @@ func TestJWTAccessTokenClaims(t *testing.T) {
 // the same generator, sub being the client for client_credentials.
 func TestJWTRefreshIssuesJWT(t *testing.T) {
 	s, _ := jwtService(t, nil)
-	_, refresh := passwordTokens(t, s)
+	_, refresh := stdPasswordTokens(t, s)
 	r := refreshWith(t, s, "app", refresh)
 	if !looksLikeJWT(r.str("access_token")) || !valid(s, r.str("access_token")) {
 		t.Fatalf("refresh gave %q", r.str("access_token"))
 	}
-	cc := post(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}})
+	cc := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}})
 	var c map[string]any
 	decodePart(t, strings.Split(cc.str("access_token"), ".")[1], &c)
 	if c["sub"] != "app" || c["aud"] != "https://auth.example.com" {
@@ -98,7 +98,7 @@ func TestJWTRefreshIssuesJWT(t *testing.T) {
 // revoked JWT is refused although its signature is fine.
 func TestJWTTamperedAndRevoked(t *testing.T) {
 	s, _ := jwtService(t, nil)
-	access, _ := passwordTokens(t, s)
+	access, _ := stdPasswordTokens(t, s)
 	parts := strings.Split(access, ".")
 	var c map[string]any
 	decodePart(t, parts[1], &c)
@@ -129,9 +129,9 @@ func TestJWTKeySharedAcrossInstances(t *testing.T) {
 	defer db.Close()
 	cfg := Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute, TokenFormat: FormatJWT,
 		Issuer: "https://auth.example.com", SigningKeyRotation: time.Hour}
-	a := New(cfg, db, testClients(), testUsers(t), nil)
-	b := New(cfg, db, testClients(), testUsers(t), nil)
-	tok := post(t, a.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}})
+	a := New(cfg, db, stdClients(), stdUsers(t), nil)
+	b := New(cfg, db, stdClients(), stdUsers(t), nil)
+	tok := stdPost(t, a.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}})
 	if !valid(b, tok.str("access_token")) {
 		t.Fatal("instance b refuses instance a's JWT")
 	}
@@ -147,7 +147,7 @@ func TestJWTKeySharedAcrossInstances(t *testing.T) {
 func TestJWTKeyRotation(t *testing.T) {
 	s, _ := jwtService(t, func(c *Config) { c.SigningKeyRotation = 24 * time.Hour })
 	ctx := context.Background()
-	old := post(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
+	old := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
 
 	// Age the stored key by two days, as if it had been made then.
 	s.keys.mu.Lock()
@@ -162,7 +162,7 @@ func TestJWTKeyRotation(t *testing.T) {
 	s.keys.loaded = time.Time{}
 	s.keys.mu.Unlock()
 
-	fresh := post(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
+	fresh := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
 	var hOld, hNew jwtHeader
 	decodePart(t, strings.Split(old, ".")[0], &hOld)
 	decodePart(t, strings.Split(fresh, ".")[0], &hNew)
@@ -203,7 +203,7 @@ func TestJWTStaticRSAKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := jwtService(t, func(c *Config) { c.SigningKey = signer })
-	tok := post(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
+	tok := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
 	var h jwtHeader
 	decodePart(t, strings.Split(tok, ".")[0], &h)
 	keys, _ := s.JWKS(context.Background())

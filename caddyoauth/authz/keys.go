@@ -141,9 +141,9 @@ func publicJWK(pub crypto.PublicKey) (*JWK, error) {
 		if err != nil || len(pt) != 65 {
 			return nil, errors.New("bad EC public key")
 		}
-		return &JWK{Kty: "EC", Crv: "P-256", X: b64(pt[1:33]), Y: b64(pt[33:])}, nil
+		return &JWK{Kty: "EC", Crv: "P-256", X: b64url(pt[1:33]), Y: b64url(pt[33:])}, nil
 	case *rsa.PublicKey:
-		return &JWK{Kty: "RSA", N: b64(p.N.Bytes()), E: b64(big.NewInt(int64(p.E)).Bytes())}, nil
+		return &JWK{Kty: "RSA", N: b64url(p.N.Bytes()), E: b64url(big.NewInt(int64(p.E)).Bytes())}, nil
 	}
 	return nil, errors.New("unsupported key type")
 }
@@ -157,7 +157,7 @@ func thumbprint(j *JWK) string {
 		canon = `{"e":"` + j.E + `","kty":"RSA","n":"` + j.N + `"}`
 	}
 	d := sha256.Sum256([]byte(canon))
-	return b64(d[:])
+	return b64url(d[:])
 }
 
 func (r *keyRing) rotation() time.Duration { return r.svc.cfg.SigningKeyRotation }

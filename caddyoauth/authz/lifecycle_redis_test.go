@@ -29,9 +29,9 @@ func TestRefreshReuseOnRedis(t *testing.T) {
 			}
 			defer st.Close()
 			cfg := Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute, RefreshRotation: true}
-			s := New(cfg, st, testClients(), testUsers(t), nil)
+			s := New(cfg, st, stdClients(), stdUsers(t), nil)
 			for round := range 5 {
-				access, rt0 := passwordTokens(t, s)
+				access, rt0 := stdPasswordTokens(t, s)
 				results := make([]*result, 8)
 				var wg sync.WaitGroup
 				for i := range results {
@@ -51,7 +51,7 @@ func TestRefreshReuseOnRedis(t *testing.T) {
 				if wins != 1 {
 					t.Fatalf("round %d: %d winners, want 1", round, wins)
 				}
-				in, err := s.Introspect(context.Background(), testClients()["rs"], access, "")
+				in, err := s.Introspect(context.Background(), stdClients()["rs"], access, "")
 				if err != nil || in.Active {
 					t.Fatalf("round %d: the winner's token survived the reuse: %+v %v", round, in, err)
 				}

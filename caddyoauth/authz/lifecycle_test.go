@@ -13,8 +13,8 @@ import (
 // period. The attacker gets invalid_grant and the legitimate client's
 // newest tokens stop working too (RFC 9700 §4.14.2).
 func TestStolenRotatedRefreshTokenRevokesFamily(t *testing.T) {
-	s, _ := newTestService(t, func(c *Config) { c.RefreshGrace = 0 })
-	at0, rt0 := passwordTokens(t, s)
+	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = 0 })
+	at0, rt0 := stdPasswordTokens(t, s)
 	r := refreshWith(t, s, "app", rt0)
 	if r.status != 200 {
 		t.Fatalf("refresh: %d %s", r.status, r.body)
@@ -41,8 +41,8 @@ func TestStolenRotatedRefreshTokenRevokesFamily(t *testing.T) {
 // grace exactly one gets tokens; the others are reuses, answered
 // invalid_grant, and revoke the family, the winner's tokens included.
 func TestConcurrentRefreshGraceZero(t *testing.T) {
-	s, _ := newTestService(t, func(c *Config) { c.RefreshGrace = 0 })
-	_, rt0 := passwordTokens(t, s)
+	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = 0 })
+	_, rt0 := stdPasswordTokens(t, s)
 	const n = 12
 	results := make([]*result, n)
 	var wg sync.WaitGroup
@@ -70,12 +70,12 @@ func TestConcurrentRefreshGraceZero(t *testing.T) {
 	wantError(t, refreshWith(t, s, "app", wins[0].str("refresh_token")), 400, "invalid_grant")
 }
 
-// TestRefreshRetryWithinGrace: the same client may present a just-rotated
+// TestRotatedRefreshRetryWithinGrace: the same client may present a just-rotated
 // refresh token again within the grace period, concurrently too, and every
 // token it got keeps working; another client may not.
-func TestRefreshRetryWithinGrace(t *testing.T) {
-	s, _ := newTestService(t, func(c *Config) { c.RefreshGrace = time.Minute })
-	_, rt0 := passwordTokens(t, s)
+func TestRotatedRefreshRetryWithinGrace(t *testing.T) {
+	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = time.Minute })
+	_, rt0 := stdPasswordTokens(t, s)
 	first := refreshWith(t, s, "app", rt0)
 	if first.status != 200 {
 		t.Fatalf("refresh: %d %s", first.status, first.body)
@@ -104,8 +104,8 @@ func TestRefreshRetryWithinGrace(t *testing.T) {
 // TestRefreshRotationOff: one long-lived refresh token, reusable; each use
 // replaces the previous access token.
 func TestRefreshRotationOff(t *testing.T) {
-	s, _ := newTestService(t, func(c *Config) { c.RefreshRotation = false; c.RefreshGrace = 0 })
-	prev, rt := passwordTokens(t, s)
+	s, _ := newStdService(t, func(c *Config) { c.RefreshRotation = false; c.RefreshGrace = 0 })
+	prev, rt := stdPasswordTokens(t, s)
 	for i := range 3 {
 		r := refreshWith(t, s, "app", rt)
 		if r.status != 200 || r.str("refresh_token") != rt {
@@ -134,10 +134,10 @@ func TestRefreshRotationOff(t *testing.T) {
 // TestAuthorizationCodeReplayRevokesTokens: RFC 6749 §4.1.2: a second
 // redemption fails and revokes the tokens issued from the code.
 func TestAuthorizationCodeReplayRevokesTokens(t *testing.T) {
-	s, _ := newTestService(t, nil)
-	code := mintCode(t, s, "app", "user-1", "read")
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testRedirect}}
-	r := post(t, s.ServeToken, "app", form)
+	s, _ := newStdService(t, nil)
+	code := stdMintCode(t, s, "app", "user-1", "read")
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {stdRedirect}}
+	r := stdPost(t, s.ServeToken, "app", form)
 	if r.status != 200 {
 		t.Fatalf("exchange: %d %s", r.status, r.body)
 	}
@@ -145,7 +145,7 @@ func TestAuthorizationCodeReplayRevokesTokens(t *testing.T) {
 	if !valid(s, access) {
 		t.Fatal("the access token does not work")
 	}
-	wantError(t, post(t, s.ServeToken, "app", form), 400, "invalid_grant")
+	wantError(t, stdPost(t, s.ServeToken, "app", form), 400, "invalid_grant")
 	if valid(s, access) {
 		t.Fatal("the access token survived the code's replay")
 	}
@@ -156,7 +156,7 @@ func TestAuthorizationCodeReplayRevokesTokens(t *testing.T) {
 // after that family was revoked (a refresh or code exchange racing the
 // revocation) do not work.
 func TestRevokedFamilyWithdrawsLateTokens(t *testing.T) {
-	s, _ := newTestService(t, nil)
+	s, _ := newStdService(t, nil)
 	ctx := context.Background()
 	if err := s.RevokeFamily(ctx, "fam-1"); err != nil {
 		t.Fatal(err)
@@ -187,8 +187,8 @@ func TestRevokedFamilyWithdrawsLateTokens(t *testing.T) {
 // TestRemovedClientTokensInvalid: a client dropped from the config takes
 // its tokens with it.
 func TestRemovedClientTokensInvalid(t *testing.T) {
-	s, clients := newTestService(t, nil)
-	access, _ := passwordTokens(t, s)
+	s, clients := newStdService(t, nil)
+	access, _ := stdPasswordTokens(t, s)
 	if !valid(s, access) {
 		t.Fatal("token does not work")
 	}

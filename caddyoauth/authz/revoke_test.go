@@ -10,7 +10,7 @@ import (
 
 func revoke(t testing.TB, s *Service, client string, form url.Values) *result {
 	t.Helper()
-	return post(t, s.ServeRevoke, client, form)
+	return stdPost(t, s.ServeRevoke, client, form)
 }
 
 func wantRevoked200(t testing.TB, r *result) {
@@ -23,8 +23,8 @@ func wantRevoked200(t testing.TB, r *result) {
 // TestRevokeAccessToken: RFC 7009 §2.2: 200, and the token is gone; the
 // refresh token issued with it stays (§2.1 only says MAY).
 func TestRevokeAccessToken(t *testing.T) {
-	s, _ := newTestService(t, nil)
-	access, refresh := passwordTokens(t, s)
+	s, _ := newStdService(t, nil)
+	access, refresh := stdPasswordTokens(t, s)
 	wantRevoked200(t, revoke(t, s, "app", url.Values{"token": {access}, "token_type_hint": {"access_token"}}))
 	if valid(s, access) {
 		t.Fatal("revoked access token still works")
@@ -37,8 +37,8 @@ func TestRevokeAccessToken(t *testing.T) {
 // TestRevokeRefreshTokenRevokesFamily: revoking a refresh token ends the
 // access tokens issued with it (RFC 7009 §2.1), even under a wrong hint.
 func TestRevokeRefreshTokenRevokesFamily(t *testing.T) {
-	s, _ := newTestService(t, nil)
-	_, rt0 := passwordTokens(t, s)
+	s, _ := newStdService(t, nil)
+	_, rt0 := stdPasswordTokens(t, s)
 	r := refreshWith(t, s, "app", rt0)
 	access, refresh := r.str("access_token"), r.str("refresh_token")
 	wantRevoked200(t, revoke(t, s, "app", url.Values{"token": {refresh}, "token_type_hint": {"access_token"}}))
@@ -52,8 +52,8 @@ func TestRevokeRefreshTokenRevokesFamily(t *testing.T) {
 // hint; an unknown value does not stop the search, and unsupported_token_type
 // is not answered since both kinds of token can be revoked.
 func TestRevokeUnsupportedHintIgnored(t *testing.T) {
-	s, _ := newTestService(t, nil)
-	access, _ := passwordTokens(t, s)
+	s, _ := newStdService(t, nil)
+	access, _ := stdPasswordTokens(t, s)
 	wantRevoked200(t, revoke(t, s, "app", url.Values{"token": {access}, "token_type_hint": {"id_token"}}))
 	if valid(s, access) {
 		t.Fatal("token not revoked under an unknown hint")
@@ -64,8 +64,8 @@ func TestRevokeUnsupportedHintIgnored(t *testing.T) {
 // token: RFC 7009 §2.1 has the request refused and the client told, here
 // with RFC 6749's unauthorized_client, and nothing is revoked.
 func TestRevokeOtherClientsTokenRefused(t *testing.T) {
-	s, _ := newTestService(t, nil)
-	access, refresh := passwordTokens(t, s)
+	s, _ := newStdService(t, nil)
+	access, refresh := stdPasswordTokens(t, s)
 	wantError(t, revoke(t, s, "other", url.Values{"token": {access}}), 400, "unauthorized_client")
 	wantError(t, revoke(t, s, "other", url.Values{"token": {refresh}, "token_type_hint": {"refresh_token"}}), 400, "unauthorized_client")
 	wantError(t, revoke(t, s, "pub", url.Values{"token": {access}, "client_id": {"pub"}}), 400, "unauthorized_client")
@@ -79,7 +79,7 @@ func TestRevokeOtherClientsTokenRefused(t *testing.T) {
 
 // TestRevokeUnknownToken: an invalid token answers 200 (RFC 7009 §2.2).
 func TestRevokeUnknownToken(t *testing.T) {
-	s, _ := newTestService(t, nil)
+	s, _ := newStdService(t, nil)
 	wantRevoked200(t, revoke(t, s, "app", url.Values{"token": {"no-such-token"}}))
 	wantRevoked200(t, revoke(t, s, "app", url.Values{"token": {strings.Repeat("x", MaxTokenLength+1)}}))
 }
@@ -87,9 +87,9 @@ func TestRevokeUnknownToken(t *testing.T) {
 // TestRevokePublicClient: a public client identifies by client_id and may
 // revoke its own tokens.
 func TestRevokePublicClient(t *testing.T) {
-	s, _ := newTestService(t, nil)
-	code := mintCode(t, s, "pub", "user-1", "read")
-	r := post(t, s.ServeToken, "pub", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testRedirect}, "client_id": {"pub"}})
+	s, _ := newStdService(t, nil)
+	code := stdMintCode(t, s, "pub", "user-1", "read")
+	r := stdPost(t, s.ServeToken, "pub", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {stdRedirect}, "client_id": {"pub"}})
 	if r.status != 200 {
 		t.Fatalf("exchange: %d %s", r.status, r.body)
 	}
@@ -101,8 +101,8 @@ func TestRevokePublicClient(t *testing.T) {
 
 // TestRevokeErrors: RFC 7009 §2.2.1 / RFC 6749 §5.2 error answers.
 func TestRevokeErrors(t *testing.T) {
-	s, _ := newTestService(t, nil)
-	access, _ := passwordTokens(t, s)
+	s, _ := newStdService(t, nil)
+	access, _ := stdPasswordTokens(t, s)
 
 	wantError(t, revoke(t, s, "app", url.Values{}), 400, "invalid_request")
 	wantError(t, revoke(t, s, "", url.Values{"token": {access}}), 401, "invalid_client")
