@@ -63,6 +63,24 @@ type App struct {
 	// fragment. Default: the origin each request came to.
 	Issuer string `json:"issuer,omitempty"`
 
+	// The format of access tokens: opaque (random strings the gateway
+	// looks up) or jwt (RFC 9068 JWTs signed by the gateway). Default:
+	// opaque.
+	TokenFormat string `json:"token_format,omitempty"`
+
+	// A PEM file with the private key signing JWT access tokens: EC P-256
+	// (ES256) or RSA (RS256). Default: an ES256 key the gateway generates
+	// and keeps in its store, shared by every instance.
+	SigningKey string `json:"signing_key,omitempty"`
+
+	// How often a generated signing key is replaced; the previous key stays
+	// published until the tokens it signed have expired. 0 never rotates.
+	// Default: 720h.
+	SigningKeyRotation *caddy.Duration `json:"signing_key_rotation,omitempty"`
+
+	// The aud claim of JWT access tokens. Default: the issuer.
+	Audience string `json:"audience,omitempty"`
+
 	// The registered clients.
 	Clients []*ClientConfig `json:"clients,omitempty"`
 
@@ -112,6 +130,12 @@ type ClientConfig struct {
 	// The user the client's client_credentials tokens act as. Default:
 	// none, so those tokens carry no user.
 	User string `json:"user,omitempty"`
+
+	// Whether the client (typically a resource server's own entry) may
+	// introspect every token; without it a confidential client may
+	// introspect only its own. A client with introspect may list no
+	// grants. Default: false.
+	Introspect bool `json:"introspect,omitempty"`
 }
 
 // UserConfig is an account that may sign in with a password.
@@ -174,13 +198,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.RefreshTokenGrace != nil {
 		grace = time.Duration(*a.RefreshTokenGrace)
 	}
-	a.service = authz.New(authz.Config{
+	cfg := authz.Config{
 		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL: time.Duration(*a.RefreshTokenTTL),
 		CodeTTL:         time.Duration(a.CodeTTL),
 		RefreshRotation: rotation,
 		RefreshGrace:    grace,
-	}, a.store, clients, users, a.logger)
+	}
+	if err := a.tokenConfig(&cfg); err != nil {
+		return err
+	}
+	a.service = authz.New(cfg, a.store, clients, users, a.logger)
 	a.RegisterIdentityHeaders(DefaultUserHeader, DefaultClientHeader, DefaultScopeHeader)
 	return nil
 }
@@ -211,6 +239,7 @@ func (a *App) buildClients() (authz.StaticClients, error) {
 			ID: cc.ID, Name: cc.Name, Public: cc.Public,
 			RedirectURIs: cc.RedirectURIs, Grants: cc.Grants,
 			Scopes: cc.Scopes, DefaultScope: cc.DefaultScope, UserID: cc.User,
+			Introspect: cc.Introspect,
 		}
 		if c.Name == "" {
 			c.Name = cc.ID

@@ -102,8 +102,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	seen := map[string]bool{}
+	lines := map[string]int{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
+		lines[name] = d.Line()
 		parse, ok := appOptions[name]
 		if !ok {
 			return d.Errf("unrecognized oauth option '%s'", name)
@@ -116,8 +118,18 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
+	for _, check := range appChecks {
+		if err := check(d, a, lines); err != nil {
+			return err
+		}
+	}
 	return nil
 }
+
+// appChecks validate combinations of oauth options once the block is read,
+// given the line of each option for their errors; features add theirs in
+// init, like appOptions.
+var appChecks []func(d *caddyfile.Dispenser, a *App, lines map[string]int) error
 
 func parseStore(d *caddyfile.Dispenser, a *App) error {
 	if !d.NextArg() {
