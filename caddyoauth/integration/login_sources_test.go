@@ -239,7 +239,7 @@ func TestUsersFile(t *testing.T) {
 	bad := filepath.Join(dir, "bad.txt")
 	write(t, bad, fmt.Sprintf("ok:%s\nbroken:not-a-hash\n", gt.BcryptHash(t, "x")))
 	cfg := filepath.Join(dir, "Caddyfile")
-	write(t, cfg, fmt.Sprintf("{\n\toauth {\n\t\tstore memory\n\t\tusers_file %s\n\t}\n}\n:0 {\n\trespond ok\n}\n", bad))
+	write(t, cfg, fmt.Sprintf("{\n\toauth {\n\t\tstore memory\n\t\tusers_file %s\n\t}\n}\n:0 {\n\toauth_server\n}\n", bad))
 	out, ok := gt.ValidateConfig(t, cfg)
 	if ok || !strings.Contains(out, bad+":2") {
 		t.Fatalf("validate with a bad users file: ok=%v\n%s", ok, out)
