@@ -480,3 +480,26 @@ func TestAuthorizeLogout(t *testing.T) {
 		t.Fatalf("GET /oauth/logout: %d, want 405", r.Status)
 	}
 }
+
+// TestAuthorizeTemplatesAndSessionTTL: `templates <dir>` replaces the
+// screens it has files for, and session_ttl sets the cookie's lifetime.
+func TestAuthorizeTemplatesAndSessionTTL(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir+"/login.html", `{{define "title"}}ACME sign-in{{end}}{{define "content"}}<h1>ACME sign-in for {{.AppName}}</h1>
+<form method="post" action="{{.LoginURL}}"><input type="hidden" name="csrf_token" value="{{.CSRFToken}}"><input type="hidden" name="request_id" value="{{.RequestID}}">
+<label for="u">User</label><input id="u" name="username"><label for="p">Password</label><input id="p" type="password" name="password"><button>Go</button></form>{{end}}`)
+	g, _ := startAuthorize(t, "templates "+dir+"\n\tsession_ttl 10m")
+	b := newBrowser(t, g.URL)
+	r := b.authorize(webParams("s"))
+	if c := r.Header.Get("Set-Cookie"); !strings.Contains(c, "Max-Age=600") {
+		t.Fatalf("session cookie %q, want Max-Age=600", c)
+	}
+	page := b.follow(r)
+	if !isPage(page, "ACME sign-in for Web App") {
+		t.Fatalf("custom sign-in page: %d %s", page.Status, page.Body)
+	}
+	consent := b.follow(b.login(page, "alice", "alice-pw"))
+	if !isPage(consent, "wants to access your account") {
+		t.Fatalf("consent did not fall back to the embedded page: %d %s", consent.Status, consent.Body)
+	}
+}
