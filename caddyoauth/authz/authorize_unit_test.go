@@ -15,7 +15,7 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 )
 
-func testAuthorizer(t *testing.T, cfg AuthorizeConfig) *Authorizer {
+func testAuthorizer(t testing.TB, cfg AuthorizeConfig) *Authorizer {
 	t.Helper()
 	db, err := filestore.Open(":memory:")
 	if err != nil {
@@ -267,6 +267,31 @@ func FuzzUsersFile(f *testing.F) {
 			if name == "" || u.UserID == "" || len(u.PasswordHash) != 60 {
 				t.Fatalf("accepted user %q: %+v", name, u)
 			}
+		}
+	})
+}
+
+// FuzzAuthorizeRequest: whatever the query, the authorization endpoint
+// never fails with a 5xx and never redirects anywhere but to its own
+// sign-in step or to the client's registered redirect URI.
+func FuzzAuthorizeRequest(f *testing.F) {
+	f.Add("response_type=code&client_id=web&state=s")
+	f.Add("response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_challenge=abc")
+	f.Add("client_id=web&client_id=web&redirect_uri=https://evil.example/")
+	f.Add("response_type=token&client_id=web&scope=read%20read&state=%0d%0a")
+	f.Add("%zz&client_id=web")
+	a := testAuthorizer(f, AuthorizeConfig{})
+	f.Fuzz(func(t *testing.T, query string) {
+		req := httptest.NewRequest(http.MethodGet, "/oauth/authorize", nil)
+		req.URL.RawQuery = query
+		rec := httptest.NewRecorder()
+		a.ServeAuthorize(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%q: status %d", query, rec.Code)
+		}
+		loc := rec.Header().Get("Location")
+		if rec.Code == http.StatusFound && !strings.HasPrefix(loc, "/oauth/login?") && !strings.HasPrefix(loc, "https://app.example/cb?") {
+			t.Fatalf("%q: redirected to %q", query, loc)
 		}
 	})
 }
