@@ -87,6 +87,36 @@ type App struct {
 	// The users who may sign in with a password.
 	Users []*UserConfig `json:"users,omitempty"`
 
+	// Authorization code flow: sessions, PKCE, screens and login sources
+	// (parsed in authorize_config.go).
+
+	// How long a sign-in at the authorization server lasts. Default: 1h.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+
+	// Whether every client must use PKCE; public clients always must.
+	// Default: false.
+	PKCERequired bool `json:"pkce_required,omitempty"`
+
+	// Whether the plain PKCE method is accepted besides S256. Default:
+	// false.
+	PKCEAllowPlain bool `json:"pkce_allow_plain,omitempty"`
+
+	// A folder of templates replacing the embedded screens file by file
+	// (layout.html, login.html, consent.html, error.html,
+	// signed_out.html). Default: the embedded screens only.
+	Templates string `json:"templates,omitempty"`
+
+	// A file of more users: a JSON array of {username, password_hash,
+	// user_id}, or username:bcrypt-hash[:user_id] lines. Read at
+	// Provision, so again on every config reload. Default: none.
+	UsersFile string `json:"users_file,omitempty"`
+
+	// The legacy system's login endpoint, asked after the configured
+	// users. Default: none.
+	LoginUpstream *LoginUpstreamConfig `json:"login_upstream,omitempty"`
+
+	authorizer *authz.Authorizer
+
 	service *authz.Service
 	store   store.Store
 	logger  *zap.Logger
@@ -136,6 +166,11 @@ type ClientConfig struct {
 	// introspect only its own. A client with introspect may list no
 	// grants. Default: false.
 	Introspect bool `json:"introspect,omitempty"`
+
+	// When the consent screen is shown: remember (ask once per scope set
+	// and remember the answer), always, or skip (a first-party client).
+	// Default: remember.
+	Consent string `json:"consent,omitempty"`
 }
 
 // UserConfig is an account that may sign in with a password.
@@ -183,6 +218,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	auth, err := a.buildAuthenticator(users)
+	if err != nil {
+		return err
+	}
 
 	if a.StoreRaw == nil {
 		a.StoreRaw = json.RawMessage(`{"module":"file"}`)
@@ -208,7 +247,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.tokenConfig(&cfg); err != nil {
 		return err
 	}
-	a.service = authz.New(cfg, a.store, clients, users, a.logger)
+	a.service = authz.New(cfg, a.store, clients, auth, a.logger)
+	if err := a.provisionAuthorize(); err != nil {
+		return err
+	}
 	a.RegisterIdentityHeaders(DefaultUserHeader, DefaultClientHeader, DefaultScopeHeader)
 	return nil
 }
@@ -240,6 +282,7 @@ func (a *App) buildClients() (authz.StaticClients, error) {
 			RedirectURIs: cc.RedirectURIs, Grants: cc.Grants,
 			Scopes: cc.Scopes, DefaultScope: cc.DefaultScope, UserID: cc.User,
 			Introspect: cc.Introspect,
+			Consent:    cc.Consent,
 		}
 		if c.Name == "" {
 			c.Name = cc.ID

@@ -78,9 +78,17 @@ var clientOptions = map[string]func(d *caddyfile.Dispenser, c *ClientConfig) err
 //			scopes <scope> ...
 //			default_scope <scope> ...
 //			user <user_id>
+//			consent remember|always|skip
 //		}
 //		user <username> <bcrypt-hash> [<user_id>]
+//		users_file <path>
+//		login_upstream <url> { format json|form; id_field <name>; timeout <duration> }
+//		session_ttl <duration>
+//		pkce required|optional [allow_plain]
+//		templates <dir>
 //	}
+//
+// The authorization code options are parsed in authorize_config.go.
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
 		// A second block would silently replace the first one's clients.

@@ -59,6 +59,7 @@ type Client struct {
 	DefaultScope []string // granted when a request names none; all of Scopes when empty
 	UserID       string   // owner: client_credentials tokens act as this user
 	Introspect   bool     // may introspect every token, not only its own
+	Consent      string   // when to ask the person: ConsentRemember (""), ConsentAlways or ConsentSkip
 
 	secretDigest [sha256.Size]byte
 	hasDigest    bool
