@@ -23,6 +23,7 @@ const (
 	redisAccessTTL  = time.Hour
 	redisRefreshTTL = 2 * time.Hour
 	redisCodeTTL    = time.Minute
+	redisSessionTTL = 30 * time.Minute
 	alicePassword   = "alice-pw"
 	aliceID         = "user-alice"
 )

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -21,7 +22,8 @@ const revocationBound = time.Second
 
 // TestRedisTwoGatewaysShareTokens: a token issued on A works on B; B
 // validates it from its local cache (no Redis round trip after the first);
-// and what B revokes, A refuses within a second.
+// and what B revokes (by rotation, by reuse of a rotated refresh token, by
+// the revocation endpoint), A refuses within a second.
 func TestRedisTwoGatewaysShareTokens(t *testing.T) {
 	srv := testredis.Start(t)
 	up := gt.StartUpstream(t)
@@ -84,6 +86,24 @@ func TestRedisTwoGatewaysShareTokens(t *testing.T) {
 	}
 	if r := refreshOn(t, a, refresh2); r.Status != 400 || r.Str("error") != "invalid_grant" {
 		t.Fatalf("refresh token of the revoked family on A: %d %s", r.Status, r.Body)
+	}
+
+	// The revocation endpoint (RFC 7009) on B: revoking a refresh token
+	// ends the access token issued with it, which A has cached.
+	access3, refresh3 := passwordToken(t, a)
+	if s := status(t, a, access3); s != 200 {
+		t.Fatalf("new access token on A: %d", s)
+	}
+	rv := gt.PostForm(t, b.URL+"/oauth/revoke", "app", "app-secret", url.Values{"token": {refresh3}, "token_type_hint": {"refresh_token"}})
+	if rv.Status != 200 {
+		t.Fatalf("revoke on B: %d %s", rv.Status, rv.Body)
+	}
+	done = time.Now()
+	within(t, revocationBound-time.Since(done), "A refuses the access token of a refresh token revoked on B", func() bool {
+		return status(t, a, access3) == 401
+	})
+	if r := refreshOn(t, a, refresh3); r.Status != 400 {
+		t.Fatalf("revoked refresh token on A: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -169,8 +189,8 @@ func TestRedisRefreshRaceAcrossGateways(t *testing.T) {
 // gateway serves without a browser (client_credentials, password,
 // refresh_token with rotation, a reuse revoking a family), then scans
 // Redis: every key has the prefix, no key or value holds a token in plain,
-// and every key expires within the lifetime of what it holds. (Codes are
-// checked on Redis by the authz tests, until the authorize endpoint lands.)
+// and every key expires within the lifetime of what it holds.
+// TestRedisCodeFlowKeys does the same for the authorization code flow.
 func TestRedisKeysAreDigestsWithExpiry(t *testing.T) {
 	srv := testredis.Start(t)
 	up := gt.StartUpstream(t)
@@ -237,6 +257,47 @@ func scanRedisKeys(t *testing.T, rc rueidis.Client, secrets []string) map[string
 	}
 }
 
+// TestRedisCodeFlowKeys runs the authorization code flow through a gateway
+// on Redis (sign-in, consent, a code redeemed, a code left, a request left
+// at the sign-in screen) and scans Redis as TestRedisKeysAreDigestsWithExpiry
+// does: sessions, pending requests, consents and codes included.
+func TestRedisCodeFlowKeys(t *testing.T) {
+	srv := testredis.Start(t)
+	g := gt.Start(t, gt.Config(fmt.Sprintf(`
+oauth {
+	store %s
+	access_token_ttl %s
+	refresh_token_ttl %s
+	code_ttl %s
+	session_ttl %s
+	user alice %s u-alice
+	%s
+}`, "redis "+storeURL(srv.URL()), redisAccessTTL, redisRefreshTTL, redisCodeTTL, redisSessionTTL,
+		gt.BcryptHash(t, "alice-pw"), authorizeClients), "oauth_server"))
+	rc := redisClient(t, srv.Addr())
+
+	b := newBrowser(t, g.URL)
+	code1 := b.approve(webParams("s1"), "alice", "alice-pw").Query().Get("code")
+	tok := redeem(t, g, "web", "web-secret", url.Values{"code": {code1}, "redirect_uri": {webCB}})
+	if tok.Status != 200 {
+		t.Fatalf("redeem: %d %s", tok.Status, tok.Body)
+	}
+	code2 := b.approve(webParams("s2"), "alice", "alice-pw").Query().Get("code") // left unredeemed
+	other := newBrowser(t, g.URL)
+	page := other.follow(other.authorize(webParams("s3"))) // left at the sign-in screen
+	pending := hidden(t, page, "request_id")
+
+	secrets := []string{code1, code2, tok.Str("access_token"), tok.Str("refresh_token"),
+		sessionCookie(t, b), pending, "web-secret", "alice-pw"}
+	kinds := scanRedisKeys(t, rc, secrets)
+	for _, kind := range []string{"k:sess:", "k:authreq:", "k:consent:", "k:code:", "k:usedcode:", "k:at:", "k:rt:", "s:fam:", "s:user:"} {
+		if kinds[kind] == 0 {
+			t.Errorf("no %s key in Redis; kinds seen: %v", kind, kinds)
+		}
+	}
+	t.Logf("keys by kind: %v", kinds)
+}
+
 // redisKeyLifetimes bounds the expiry of each kind of key: what it holds
 // may live no longer. A kind missing here fails the test, so a new kind of
 // record gets its lifetime checked.
@@ -245,13 +306,17 @@ var redisKeyLifetimes = map[string]time.Duration{
 	"k:rt:":       redisRefreshTTL,
 	"k:code:":     redisCodeTTL,
 	"k:usedcode:": redisRefreshTTL, // remembers a redeemed code while its tokens may live
-	"k:revfam:":   time.Minute,     // tombstone of a revoked family (authz/family.go)
+	"k:famrev:":   redisRefreshTTL, // tombstone of a revoked family, as long as a code replay may come
 	"s:fam:":      redisRefreshTTL, // sets live as long as their longest member
 	"s:user:":     redisRefreshTTL,
+	"k:sess:":     redisSessionTTL,
+	"k:authreq:":  15 * time.Minute, // a pending authorization request
+	"k:consent:":  0,                // until revoked: no expiry
 }
 
 // digestKinds are keyed by the SHA-256 digest of a token or code.
-var digestKinds = map[string]bool{"k:at:": true, "k:rt:": true, "k:code:": true, "k:usedcode:": true}
+var digestKinds = map[string]bool{"k:at:": true, "k:rt:": true, "k:code:": true, "k:usedcode:": true,
+	"k:sess:": true, "k:authreq:": true, "k:consent:": true}
 
 var sha256Key = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
@@ -303,6 +368,12 @@ func checkRedisKey(t *testing.T, rc rueidis.Client, key string, secrets []string
 		return kind
 	}
 	pttl, _ := mustDo(t, rc, rc.B().Pttl().Key(key).Build()).AsInt64()
+	if life == 0 {
+		if pttl != -1 {
+			t.Errorf("key %q (%s) has PTTL %dms, want none: it lives until revoked", key, typ, pttl)
+		}
+		return kind
+	}
 	if pttl <= 0 || time.Duration(pttl)*time.Millisecond > life {
 		t.Errorf("key %q (%s) has PTTL %dms, want expiry within %v", key, typ, pttl, life)
 	}
