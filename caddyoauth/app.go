@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clients"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 	_ "github.com/caddyoauth/gateway/caddyoauth/store/filestore" // the default store
 )
@@ -67,9 +68,22 @@ type App struct {
 	// The users who may sign in with a password.
 	Users []*UserConfig `json:"users,omitempty"`
 
-	service *authz.Service
-	store   store.Store
-	logger  *zap.Logger
+	// Scopes dynamic clients may be given, on top of the scopes of the
+	// static clients. Default: none beyond those.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// Whether signed-in users may manage their own clients at /oauth/apps.
+	// Default: false.
+	SelfService bool `json:"self_service,omitempty"`
+
+	// The grant types users may give the clients they create at
+	// /oauth/apps. Default: authorization_code and refresh_token.
+	AppsAllowedGrants []string `json:"apps_allowed_grants,omitempty"`
+
+	service  *authz.Service
+	registry *clients.Registry
+	store    store.Store
+	logger   *zap.Logger
 
 	idHeaders *headerSet
 }
@@ -149,7 +163,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	clients, err := a.buildClients()
+	if err := a.checkClientManagement(); err != nil {
+		return err
+	}
+	static, err := a.buildClients()
 	if err != nil {
 		return err
 	}
@@ -172,13 +189,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.RefreshTokenGrace != nil {
 		grace = time.Duration(*a.RefreshTokenGrace)
 	}
+	// Static clients first, then the dynamic ones in the store.
+	a.registry = clients.New(a.store, static)
 	a.service = authz.New(authz.Config{
 		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL: time.Duration(*a.RefreshTokenTTL),
 		CodeTTL:         time.Duration(a.CodeTTL),
 		RefreshRotation: rotation,
 		RefreshGrace:    grace,
-	}, a.store, clients, users, a.logger)
+	}, a.store, a.registry, users, a.logger)
 	a.RegisterIdentityHeaders(DefaultUserHeader, DefaultClientHeader, DefaultScopeHeader)
 	return nil
 }
@@ -283,10 +302,16 @@ func (a *App) identityHeaders() []string {
 }
 
 // Start implements caddy.App.
-func (a *App) Start() error { return nil }
+func (a *App) Start() error {
+	setRunningApp(a)
+	return nil
+}
 
 // Stop implements caddy.App.
-func (a *App) Stop() error { return nil }
+func (a *App) Stop() error {
+	clearRunningApp(a)
+	return nil
+}
 
 // Interface guards
 var (

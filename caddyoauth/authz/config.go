@@ -46,6 +46,9 @@ type Client struct {
 	Scopes       []string // the scopes this client may ask for
 	DefaultScope []string // granted when a request names none; all of Scopes when empty
 	UserID       string   // owner: client_credentials tokens act as this user
+	// Consent is "prompt" (or empty): each user is asked before a grant;
+	// "skip": a client the operator trusts, users are not asked.
+	Consent string
 
 	secretDigest [sha256.Size]byte
 	hasDigest    bool
