@@ -7,9 +7,8 @@ import (
 	// Caddy's standard modules.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	// The OAuth2 gateway and its stores.
+	// The OAuth2 gateway, with its stores.
 	_ "github.com/caddyoauth/gateway/caddyoauth"
-	_ "github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 )
 
 func main() {

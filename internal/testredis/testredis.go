@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +34,7 @@ type Server struct {
 	dir  string
 	port int
 	args []string
+	lead []string // arguments before the options: a config file, --sentinel
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -44,8 +47,32 @@ type Server struct {
 // "--requirepass", "secret") are passed to redis-server.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	bin := lookPath(t, "redis-server")
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: extra}
+	return start(t, &Server{args: extra})
+}
+
+// StartSentinel starts a Redis Sentinel that monitors master under the
+// name masterName (quorum 1) and stops it when the test ends. Its Addr is
+// the Sentinel's own address.
+func StartSentinel(t testing.TB, master *Server, masterName string) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	// Sentinel rewrites its config file, so it gets one of its own.
+	monitor := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n", masterName, master.port)
+	if err := os.WriteFile(conf, []byte(monitor), 0o600); err != nil {
+		t.Fatalf("testredis: %v", err)
+	}
+	// The monitor comes from the config file, so the Sentinel knows the
+	// master once it answers PING.
+	return start(t, &Server{dir: dir, lead: []string{conf, "--sentinel"}})
+}
+
+func start(t testing.TB, s *Server) *Server {
+	t.Helper()
+	s.t, s.bin = t, lookPath(t, "redis-server")
+	if s.dir == "" {
+		s.dir = t.TempDir()
+	}
 	t.Cleanup(s.Stop)
 	// A port found free may be taken before redis-server binds it; try
 	// again with another one rather than fail the test.
@@ -89,13 +116,13 @@ func (s *Server) Restart() {
 }
 
 func (s *Server) start() error {
-	args := append([]string{
+	args := append(append([]string(nil), s.lead...),
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
-		"--dir", s.dir,
-	}, s.args...)
+		"--dir", s.dir)
+	args = append(args, s.args...)
 	cmd, done, log, err := spawn(s.bin, s.dir, args...)
 	if err != nil {
 		return err

@@ -35,3 +35,12 @@ func TestCluster(t *testing.T) {
 		}
 	}
 }
+
+func TestSentinel(t *testing.T) {
+	m := Start(t)
+	s := StartSentinel(t, m, "mymaster")
+	info, err := command(s.Addr(), "INFO", "sentinel")
+	if err != nil || !strings.Contains(info, "name=mymaster,status=ok,address="+m.Addr()) {
+		t.Fatalf("INFO sentinel = %q, %v", info, err)
+	}
+}

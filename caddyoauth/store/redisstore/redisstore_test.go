@@ -56,44 +56,75 @@ func TestContractStandalone(t *testing.T) {
 	})
 }
 
-func TestContractCluster(t *testing.T) {
+// TestCluster runs the contract and the cluster-specific checks on one
+// three-master cluster, which takes a few seconds to form.
+func TestCluster(t *testing.T) {
 	c := testredis.StartCluster(t)
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := Open(rueidis.ClientOption{InitAddress: c.Addrs()}, uniquePrefix(), 0)
+	open := func(t *testing.T, prefix string) *Store {
+		s, err := Open(rueidis.ClientOption{InitAddress: c.Addrs()}, prefix, 0)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
-	})
-}
-
-// TestClusterDeleteAcrossSlots checks that Delete takes keys that hash to
-// different slots, where one multi-key DEL would fail with CROSSSLOT.
-func TestClusterDeleteAcrossSlots(t *testing.T) {
-	c := testredis.StartCluster(t)
-	s, err := Open(rueidis.ClientOption{InitAddress: c.Addrs()}, "", 0)
-	if err != nil {
-		t.Fatal(err)
 	}
-	defer s.Close()
-	ctx := context.Background()
-	var keys []string
-	for i := range 20 {
-		k := fmt.Sprint("key", i)
-		keys = append(keys, k)
-		if err := s.Put(ctx, k, []byte("v"), time.Minute); err != nil {
+	t.Run("Contract", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) store.Store { return open(t, uniquePrefix()) })
+	})
+	// Delete takes keys that hash to different slots, where one
+	// multi-key DEL would fail with CROSSSLOT.
+	t.Run("DeleteAcrossSlots", func(t *testing.T) {
+		s := open(t, uniquePrefix())
+		ctx := context.Background()
+		var keys []string
+		for i := range 20 {
+			k := fmt.Sprint("key", i)
+			keys = append(keys, k)
+			if err := s.Put(ctx, k, []byte("v"), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Delete(ctx, keys...); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		for _, k := range keys {
+			if _, err := s.Get(ctx, k); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("Get(%s) after Delete: %v", k, err)
+			}
+		}
+	})
+	t.Run("LookupSeesOtherClient", func(t *testing.T) {
+		prefix := uniquePrefix()
+		a, b := open(t, prefix), open(t, prefix)
+		ctx := context.Background()
+		if err := b.Put(ctx, "k", []byte("v1"), time.Minute); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := s.Delete(ctx, keys...); err != nil {
-		t.Fatalf("Delete: %v", err)
-	}
-	for _, k := range keys {
-		if _, err := s.Get(ctx, k); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("Get(%s) after Delete: %v", k, err)
+		if v, err := a.Lookup(ctx, "k"); err != nil || string(v) != "v1" {
+			t.Fatalf("Lookup = %q, %v", v, err)
 		}
-	}
+		if err := b.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, time.Second, "Lookup sees Delete", func() bool {
+			_, err := a.Lookup(ctx, "k")
+			return errors.Is(err, store.ErrNotFound)
+		})
+	})
+	t.Run("Module", func(t *testing.T) {
+		r := Redis{Cluster: c.Addrs(), KeyPrefix: uniquePrefix()}
+		if err := r.Provision(provisionCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		defer r.Cleanup()
+		ctx := context.Background()
+		if err := r.Store().Put(ctx, "k", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := r.Store().Lookup(ctx, "k"); err != nil || string(v) != "v" {
+			t.Fatalf("Lookup = %q, %v", v, err)
+		}
+	})
 }
 
 // TestLookupSeesOtherClients checks the one-second promise of Lookup: a
