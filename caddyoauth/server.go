@@ -26,6 +26,8 @@ type endpoint struct {
 	// metadata is the RFC 8414 field naming this endpoint, if any.
 	metadata string
 	serve    func(s *Server, w http.ResponseWriter, r *http.Request) error
+	// subtree: the endpoint also serves every path below path + "/".
+	subtree bool
 }
 
 var endpoints = map[string]endpoint{}
@@ -67,6 +69,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	path := r.URL.Path
 	if e, ok := endpoints[path]; ok {
 		return e.serve(s, w, r)
+	}
+	for _, e := range endpoints {
+		if e.subtree && strings.HasPrefix(path, e.path+"/") {
+			return e.serve(s, w, r)
+		}
 	}
 	if strings.HasPrefix(path, PathPrefix) || path == strings.TrimSuffix(PathPrefix, "/") {
 		return caddyhttp.Error(http.StatusNotFound, nil)

@@ -91,3 +91,6 @@ func (s *Service) RevokeUserClient(ctx context.Context, userID, clientID string)
 	}
 	return nil
 }
+
+// Users returns the service's authenticator of people, or nil.
+func (s *Service) Users() Authenticator { return s.users }
