@@ -1,6 +1,7 @@
 package caddyoauth
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -116,4 +117,51 @@ func TestApplyMetadata(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzClientMetadata: any JSON body of the admin API or the self-service
+// form either is refused with an RFC 7591 error or yields a client within
+// the caller's rules; it never panics.
+func FuzzClientMetadata(f *testing.F) {
+	f.Add(`{"client_name":"A","redirect_uris":["https://a.example.com/cb"],"grant_types":["authorization_code","refresh_token"],"scope":"read"}`)
+	f.Add(`{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}`)
+	f.Add(`{"redirect_uris":["com.example.app:/cb"],"token_endpoint_auth_method":"none","consent":"skip","user_id":"u"}`)
+	f.Add(`{"client_id":"x","scope":"read  write"}`)
+	user := clientRules{grants: defaultAppsGrants, scopes: []string{"read", "write"}, defaultUser: "alice"}
+	op := clientRules{grants: authz.KnownGrants, scopes: []string{"read", "write"}, operator: true}
+	f.Fuzz(func(t *testing.T, body string) {
+		var m clientMetadata
+		if json.Unmarshal([]byte(body), &m) != nil {
+			return
+		}
+		for _, rules := range []clientRules{user, op} {
+			c := new(clients.Client)
+			err := m.apply(c, rules, true)
+			if err != nil {
+				var re *regError
+				if !errors.As(err, &re) || re.Code == "" {
+					t.Fatalf("error without an RFC 7591 code: %v", err)
+				}
+				continue
+			}
+			for _, g := range c.Grants {
+				if !slices.Contains(rules.grants, g) {
+					t.Fatalf("grant %q outside the rules", g)
+				}
+			}
+			for _, s := range c.Scopes {
+				if !slices.Contains(rules.scopes, s) {
+					t.Fatalf("scope %q outside the rules", s)
+				}
+			}
+			for _, u := range c.RedirectURIs {
+				if checkRedirectURI(u) != nil {
+					t.Fatalf("bad redirect URI %q accepted", u)
+				}
+			}
+			if !rules.operator && (c.UserID != rules.defaultUser || c.Consent != clients.ConsentPrompt || c.ID != "") {
+				t.Fatalf("a user's app escaped the rules: %+v", c)
+			}
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"text/template"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
 )
@@ -242,11 +244,45 @@ func TestAdminAPIRevokeUser(t *testing.T) {
 	wantError(t, adminJSON(t, g, "GET", "/oauth/users/alice/revoke", ""), 405, "invalid_request")
 }
 
-// TestAdminAPIWithoutOAuthApp: the routes exist on every Caddy with the
-// module, and answer 503 when no oauth app runs.
-func TestAdminAPIWithoutOAuthApp(t *testing.T) {
-	g := gt.Start(t, gt.Config("", `respond "hi"`))
-	r := adminJSON(t, g, "GET", "/oauth/clients", "")
+// TestAdminAPIFollowsReloads: after a reload the admin API serves the new
+// config's oauth app (Caddy starts the new config before stopping the old
+// one), and answers 503 once a config without the oauth app is loaded.
+func TestAdminAPIFollowsReloads(t *testing.T) {
+	caddyfile := gt.Config(`
+oauth {
+	scopes read
+}`, `oauth_server
+respond "hi"`)
+	g := gt.Start(t, caddyfile)
+	r := adminJSON(t, g, "POST", "/oauth/clients", `{"grant_types":["client_credentials"],"scope":"read"}`)
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	id := r.Str("client_id")
+
+	load := func(body string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", g.AdminURL+"/load", strings.NewReader(body))
+		req.Header.Set("Content-Type", "text/caddyfile")
+		if resp := gt.Do(t, req); resp.Status != 200 {
+			t.Fatalf("load: %d %s", resp.Status, resp.Body)
+		}
+	}
+	var buf bytes.Buffer
+	if err := template.Must(template.New("").Parse(caddyfile)).Execute(&buf, g.Params); err != nil {
+		t.Fatal(err)
+	}
+	rendered := buf.String()
+	load(rendered)
+	if s := adminJSON(t, g, "GET", "/oauth/clients/"+id, ""); s.Status != 200 {
+		t.Fatalf("after reloading the same config: %d %s", s.Status, s.Body)
+	}
+	noOAuth := strings.Replace(strings.Replace(rendered, "oauth {\n\t\tscopes read\n\t}", "", 1), "oauth_server", "", 1)
+	if strings.Contains(noOAuth, "oauth") {
+		t.Fatalf("the config still has oauth in it:\n%s", noOAuth)
+	}
+	load(noOAuth)
+	r = adminJSON(t, g, "GET", "/oauth/clients", "")
 	if r.Status != 503 || r.Str("error") != "temporarily_unavailable" {
 		t.Fatalf("no oauth app: %d %s", r.Status, r.Body)
 	}
