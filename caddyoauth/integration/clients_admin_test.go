@@ -213,6 +213,10 @@ func TestAdminAPIErrors(t *testing.T) {
 	if s := adminJSON(t, g, "GET", "/oauth/clients/spa", ""); s.Status != 200 || s.JSON["redirect_uris"].([]any)[0] != "https://spa.example.com/cb" {
 		t.Fatalf("public client after failed patches: %d %s", s.Status, s.Body)
 	}
+	// The oauth block's scopes are advertised with the static clients' ones.
+	if md := gt.Get(t, g.URL+"/.well-known/oauth-authorization-server", ""); fmt.Sprint(md.JSON["scopes_supported"]) != "[admin read write]" {
+		t.Fatalf("scopes_supported: %v", md.JSON["scopes_supported"])
+	}
 }
 
 // TestAdminAPIRevokeUser: POST /oauth/users/{id}/revoke ends that user's
