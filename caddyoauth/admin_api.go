@@ -14,7 +14,6 @@ import (
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
-	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
 func init() {
@@ -233,7 +232,15 @@ func (h *adminRequest) revokeUser() error {
 	if err := h.app.service.RevokeUser(h.ctx, h.id); err != nil {
 		return err
 	}
-	if err := revokeConsents(h.ctx, h.app.store, h.id, ""); err != nil {
+	ids := h.app.registry.StaticIDs()
+	dyn, err := h.app.registry.List(h.ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range dyn {
+		ids = append(ids, c.ID)
+	}
+	if err := h.app.service.RevokeConsents(h.ctx, h.id, ids); err != nil {
 		return err
 	}
 	h.api.logger.Info("user's tokens and consents revoked", zap.String("user_id", h.id))
@@ -272,29 +279,6 @@ func writeAPIJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// Consent records are written by the authorization endpoint under
-// `consent:<user_id>:<client_id>`, each listed in the set
-// `consents:<user_id>`. revokeConsents deletes a user's consent for one
-// client, or for all of them when clientID is empty.
-func revokeConsents(ctx context.Context, s store.Store, userID, clientID string) error {
-	set := "consents:" + userID
-	if clientID != "" {
-		key := "consent:" + userID + ":" + clientID
-		if err := s.Delete(ctx, key); err != nil {
-			return err
-		}
-		return s.RemoveMember(ctx, set, key)
-	}
-	keys, err := s.Members(ctx, set)
-	if err != nil {
-		return err
-	}
-	if err := s.Delete(ctx, keys...); err != nil {
-		return err
-	}
-	return s.DeleteSet(ctx, set)
 }
 
 // Interface guards

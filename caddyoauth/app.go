@@ -70,6 +70,34 @@ type App struct {
 	// The users who may sign in with a password.
 	Users []*UserConfig `json:"users,omitempty"`
 
+	// Authorization code flow: sessions, PKCE, screens and login sources
+	// (parsed in authorize_config.go).
+
+	// How long a sign-in at the authorization server lasts. Default: 1h.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+
+	// Whether every client must use PKCE; public clients always must.
+	// Default: false.
+	PKCERequired bool `json:"pkce_required,omitempty"`
+
+	// Whether the plain PKCE method is accepted besides S256. Default:
+	// false.
+	PKCEAllowPlain bool `json:"pkce_allow_plain,omitempty"`
+
+	// A folder of templates replacing the embedded screens file by file
+	// (layout.html, login.html, consent.html, error.html,
+	// signed_out.html). Default: the embedded screens only.
+	Templates string `json:"templates,omitempty"`
+
+	// A file of more users: a JSON array of {username, password_hash,
+	// user_id}, or username:bcrypt-hash[:user_id] lines. Read at
+	// Provision, so again on every config reload. Default: none.
+	UsersFile string `json:"users_file,omitempty"`
+
+	// The legacy system's login endpoint, asked after the configured
+	// users. Default: none.
+	LoginUpstream *LoginUpstreamConfig `json:"login_upstream,omitempty"`
+
 	// Scopes dynamic clients may be given, on top of the scopes of the
 	// static clients. Default: none beyond those.
 	Scopes []string `json:"scopes,omitempty"`
@@ -81,6 +109,8 @@ type App struct {
 	// The grant types users may give the clients they create at
 	// /oauth/apps. Default: authorization_code and refresh_token.
 	AppsAllowedGrants []string `json:"apps_allowed_grants,omitempty"`
+
+	authorizer *authz.Authorizer
 
 	service  *authz.Service
 	registry *clients.Registry
@@ -126,6 +156,11 @@ type ClientConfig struct {
 	// The user the client's client_credentials tokens act as. Default:
 	// none, so those tokens carry no user.
 	User string `json:"user,omitempty"`
+
+	// When the consent screen is shown: remember (ask once per scope set
+	// and remember the answer), always, or skip (a first-party client).
+	// Default: remember.
+	Consent string `json:"consent,omitempty"`
 }
 
 // UserConfig is an account that may sign in with a password.
@@ -176,6 +211,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	auth, err := a.buildAuthenticator(users)
+	if err != nil {
+		return err
+	}
 
 	if a.StoreRaw == nil {
 		a.StoreRaw = json.RawMessage(`{"module":"file"}`)
@@ -199,7 +238,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		CodeTTL:         time.Duration(a.CodeTTL),
 		RefreshRotation: rotation,
 		RefreshGrace:    grace,
-	}, a.store, a.registry, users, a.logger)
+	}, a.store, a.registry, auth, a.logger)
+	if err := a.provisionAuthorize(); err != nil {
+		return err
+	}
 	a.RegisterIdentityHeaders(DefaultUserHeader, DefaultClientHeader, DefaultScopeHeader)
 	return nil
 }
@@ -230,6 +272,7 @@ func (a *App) buildClients() (authz.StaticClients, error) {
 			ID: cc.ID, Name: cc.Name, Public: cc.Public,
 			RedirectURIs: cc.RedirectURIs, Grants: cc.Grants,
 			Scopes: cc.Scopes, DefaultScope: cc.DefaultScope, UserID: cc.User,
+			Consent: cc.Consent,
 		}
 		if c.Name == "" {
 			c.Name = cc.ID

@@ -45,10 +45,11 @@ type appsPage struct {
 	r    *http.Request
 	ctx  context.Context
 	uid  string
+	csrf string
 }
 
 func (a *App) appsAuth() appsAuth {
-	return &appsLogin{users: a.service.Users(), store: a.store, logger: a.logger}
+	return &appsLogin{az: a.authorizer, logger: a.logger}
 }
 
 func serveApps(s *Server, w http.ResponseWriter, r *http.Request) error {
@@ -60,16 +61,21 @@ func serveApps(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if done, err := auth.serve(w, r); done {
 		return err
 	}
-	uid, ok := auth.user(r)
+	uid, csrf, ok, err := auth.user(r)
+	p := &appsPage{s: s, auth: auth, w: w, r: r, ctx: r.Context(), uid: uid, csrf: csrf}
+	if err != nil {
+		return p.unavailable(err)
+	}
 	if !ok {
 		return auth.signIn(w, r)
 	}
-	p := &appsPage{s: s, auth: auth, w: w, r: r, ctx: r.Context(), uid: uid}
 	if r.Method == http.MethodPost {
 		if err := parsePageForm(w, r); err != nil {
 			return renderError(w, http.StatusBadRequest, "The form could not be read.")
 		}
-		if !auth.checkCSRF(r, r.PostForm.Get("csrf_token")) {
+		if ok, err := auth.checkCSRF(r, r.PostForm.Get("csrf_token")); err != nil {
+			return p.unavailable(err)
+		} else if !ok {
 			return renderError(w, http.StatusForbidden, "The form expired. Go back, reload and try again.")
 		}
 	}
@@ -132,7 +138,7 @@ func (p *appsPage) renderIndex(status int, form *appForm, formErr string) error 
 		form.Grants = slices.DeleteFunc(form.Grants, func(g string) bool { return g == authz.GrantClientCredentials || g == authz.GrantPassword })
 	}
 	return renderPage(p.w, status, "index", map[string]any{
-		"User": p.uid, "CSRF": p.auth.csrfToken(p.r), "Apps": own, "Authorized": authorized,
+		"User": p.uid, "CSRF": p.csrf, "Apps": own, "Authorized": authorized,
 		"Form": form, "FormError": formErr, "AllGrants": p.s.app.AppsAllowedGrants, "AllScopes": p.s.app.configuredScopes(),
 	})
 }
@@ -143,7 +149,7 @@ func (p *appsPage) authorized() ([]authorizedApp, error) {
 	if err != nil {
 		return nil, err
 	}
-	consented, err := consentedClients(p.ctx, p.s.app.store, p.uid)
+	consented, err := p.s.svc.UserConsents(p.ctx, p.uid)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +214,7 @@ func (p *appsPage) edit(id string, form *appForm, formErr string) error {
 		status = http.StatusBadRequest
 	}
 	return renderPage(p.w, status, "edit", map[string]any{
-		"User": p.uid, "CSRF": p.auth.csrfToken(p.r), "App": c, "Form": form, "FormError": formErr,
+		"User": p.uid, "CSRF": p.csrf, "App": c, "Form": form, "FormError": formErr,
 		"AllGrants": p.s.app.AppsAllowedGrants, "AllScopes": p.s.app.configuredScopes(),
 	})
 }
@@ -264,16 +270,13 @@ func (p *appsPage) revoke(clientID string) error {
 	if err := p.s.svc.RevokeUserClient(p.ctx, p.uid, clientID); err != nil {
 		return p.unavailable(err)
 	}
-	if err := revokeConsents(p.ctx, p.s.app.store, p.uid, clientID); err != nil {
-		return p.unavailable(err)
-	}
 	p.s.logger.Info("user revoked an app", zap.String("client_id", clientID), zap.String("user_id", p.uid))
 	http.Redirect(p.w, p.r, AppsPath, http.StatusSeeOther)
 	return nil
 }
 
 func (p *appsPage) renderSecret(c *clients.Client, secret, msg string) error {
-	return renderPage(p.w, http.StatusOK, "secret", map[string]any{"User": p.uid, "CSRF": p.auth.csrfToken(p.r), "App": c, "Secret": secret, "Message": msg})
+	return renderPage(p.w, http.StatusOK, "secret", map[string]any{"User": p.uid, "CSRF": p.csrf, "App": c, "Secret": secret, "Message": msg})
 }
 
 func (p *appsPage) fail(err error) error {
@@ -338,26 +341,6 @@ func describe(err error) string {
 		return re.Desc
 	}
 	return "The app could not be saved."
-}
-
-// consentedClients lists the clients a user consented to, from the
-// consent records' index (see revokeConsents for the key layout).
-func consentedClients(ctx context.Context, s interface {
-	Members(context.Context, string) ([]string, error)
-}, userID string) ([]string, error) {
-	keys, err := s.Members(ctx, "consents:"+userID)
-	if err != nil {
-		return nil, err
-	}
-	prefix := "consent:" + userID + ":"
-	var out []string
-	for _, k := range keys {
-		if id, ok := strings.CutPrefix(k, prefix); ok {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
 }
 
 func parsePageForm(w http.ResponseWriter, r *http.Request) error {

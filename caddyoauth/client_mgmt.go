@@ -231,7 +231,7 @@ func (m *clientMetadata) apply(c *clients.Client, rules clientRules, create bool
 			c.ID = *m.ClientID
 		}
 		c.UserID = rules.defaultUser
-		c.Consent = clients.ConsentPrompt
+		c.Consent = authz.ConsentRemember
 		c.Grants = []string{authz.GrantAuthorizationCode} // RFC 7591 §2
 	}
 	if m.ClientName != nil {
@@ -311,10 +311,13 @@ func (m *clientMetadata) apply(c *clients.Client, rules clientRules, create bool
 	}
 	if m.Consent != nil {
 		switch {
-		case *m.Consent == clients.ConsentPrompt:
-		case *m.Consent == clients.ConsentSkip && rules.operator:
+		case *m.Consent == authz.ConsentRemember, *m.Consent == authz.ConsentAlways:
+		case *m.Consent == authz.ConsentSkip && rules.operator:
 		default:
-			return badMetadata("consent must be prompt or skip")
+			if rules.operator {
+				return badMetadata("consent must be remember, always or skip")
+			}
+			return badMetadata("consent must be remember or always")
 		}
 		c.Consent = *m.Consent
 	}

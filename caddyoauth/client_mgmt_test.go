@@ -95,6 +95,8 @@ func TestApplyMetadata(t *testing.T) {
 		{"user picks client_credentials", clientMetadata{GrantTypes: list("client_credentials")}, user, "invalid_client_metadata"},
 		{"user sets owner", clientMetadata{RedirectURIs: list("https://a.example.com/cb"), UserID: str("bob")}, user, "invalid_client_metadata"},
 		{"user skips consent", clientMetadata{RedirectURIs: list("https://a.example.com/cb"), Consent: str("skip")}, user, "invalid_client_metadata"},
+		{"user asks always", clientMetadata{RedirectURIs: list("https://a.example.com/cb"), Consent: str("always")}, user, ""},
+		{"unknown consent", clientMetadata{RedirectURIs: list("https://a.example.com/cb"), Consent: str("prompt")}, op, "invalid_client_metadata"},
 		{"user picks id", clientMetadata{ClientID: str("mine"), RedirectURIs: list("https://a.example.com/cb")}, user, "invalid_client_metadata"},
 		{"operator skips consent", clientMetadata{RedirectURIs: list("https://a.example.com/cb"), Consent: str("skip")}, op, ""},
 		{"control chars in name", clientMetadata{ClientName: str("a\x00b"), RedirectURIs: list("https://a.example.com/cb")}, op, "invalid_client_metadata"},
@@ -159,7 +161,7 @@ func FuzzClientMetadata(f *testing.F) {
 					t.Fatalf("bad redirect URI %q accepted", u)
 				}
 			}
-			if !rules.operator && (c.UserID != rules.defaultUser || c.Consent != clients.ConsentPrompt || c.ID != "") {
+			if !rules.operator && (c.UserID != rules.defaultUser || c.Consent == authz.ConsentSkip || c.ID != "") {
 				t.Fatalf("a user's app escaped the rules: %+v", c)
 			}
 		}

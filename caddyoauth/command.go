@@ -31,7 +31,7 @@ localhost:2019.
 
   caddy oauth client add --name <name> [--redirect-uri <uri>]... [--grant <grant>]...
                          [--scope "<scope> ..."] [--public] [--user <owner>]
-                         [--consent prompt|skip] [--id <client_id>]
+                         [--consent remember|always|skip] [--id <client_id>]
   caddy oauth client list
   caddy oauth client show <client_id>
   caddy oauth client update <client_id> [the flags of add, but --public and --id]
@@ -136,7 +136,7 @@ func addMetadataFlags(c *cobra.Command) {
 	f.StringArray("grant", nil, "A grant type (repeatable): authorization_code, refresh_token, client_credentials, password")
 	f.String("scope", "", `Space-separated scopes, e.g. "read write"`)
 	f.String("user", "", "The owner's user_id (client_credentials tokens act as this user)")
-	f.String("consent", "", "prompt (default): users are asked; skip: a trusted first-party client")
+	f.String("consent", "", "remember (default): ask each user once; always: ask every time; skip: a trusted first-party client")
 }
 
 // metadataFromFlags sends only the flags given, so update changes just

@@ -35,6 +35,7 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	md["response_types_supported"] = []string{"code"}
 	md["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
 	md["code_challenge_methods_supported"] = s.app.codeChallengeMethods()
+	md["authorization_response_iss_parameter_supported"] = true // RFC 9207
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
 	return json.NewEncoder(w).Encode(md)
@@ -54,5 +55,8 @@ func (a *App) issuer(r *http.Request) string {
 
 // codeChallengeMethods lists the PKCE methods the authorize endpoint takes.
 func (a *App) codeChallengeMethods() []string {
+	if a.PKCEAllowPlain {
+		return []string{"S256", "plain"}
+	}
 	return []string{"S256"}
 }

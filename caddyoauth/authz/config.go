@@ -46,9 +46,7 @@ type Client struct {
 	Scopes       []string // the scopes this client may ask for
 	DefaultScope []string // granted when a request names none; all of Scopes when empty
 	UserID       string   // owner: client_credentials tokens act as this user
-	// Consent is "prompt" (or empty): each user is asked before a grant;
-	// "skip": a client the operator trusts, users are not asked.
-	Consent string
+	Consent      string   // when to ask the person: ConsentRemember (""), ConsentAlways or ConsentSkip
 
 	secretDigest [sha256.Size]byte
 	hasDigest    bool

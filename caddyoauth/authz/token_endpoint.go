@@ -59,8 +59,8 @@ func (s *Service) refuse(w http.ResponseWriter, r *http.Request, req *tokenReque
 			fields = append(fields, zap.String("client_id", req.client.ID))
 		}
 	}
-	if e == ErrUnavailable {
-		s.log.Error("token endpoint cannot reach its store", append(fields, zap.Error(err))...)
+	if e == ErrUnavailable || e == ErrLoginUnavailable {
+		s.log.Error("token endpoint cannot reach its store or login source", append(fields, zap.Error(err))...)
 	} else {
 		s.log.Info("token refused", fields...)
 	}
@@ -273,6 +273,11 @@ func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request)
 			return nil, errInvalidRequest("code is missing")
 		}
 		tgr.Code, tgr.RedirectURI, tgr.CodeVerifier = code, redirectURI, req.get("code_verifier")
+		if v := tgr.CodeVerifier; v != "" && !ValidVerifier(v) {
+			// RFC 7636 §4.1: 43-128 unreserved characters. The manager
+			// itself refuses a missing, extra or wrong verifier.
+			return nil, errInvalidGrant("code_verifier is malformed")
+		}
 		if redirectURI == "" && len(c.RedirectURIs) == 1 {
 			// RFC 6749 §4.1.3: redirect_uri is required only when the
 			// authorization request carried one; the code records it.

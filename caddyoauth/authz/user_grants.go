@@ -60,10 +60,45 @@ func (s *Service) UserGrants(ctx context.Context, userID string) ([]UserGrant, e
 	return out, nil
 }
 
+// consentSet names the set of the client_ids a user consented to; the
+// consent records themselves are under consentKey.
+func consentSet(userID string) string { return "consents:" + userID }
+
+// UserConsents lists the clients a user consented to, sorted.
+func (s *Service) UserConsents(ctx context.Context, userID string) ([]string, error) {
+	ids, err := s.store.Members(ctx, consentSet(userID))
+	sort.Strings(ids)
+	return ids, err
+}
+
+// RevokeConsents forgets every consent of a user: those indexed, and
+// those of the given clients, which covers consents recorded before the
+// index existed.
+func (s *Service) RevokeConsents(ctx context.Context, userID string, clientIDs []string) error {
+	ids, err := s.store.Members(ctx, consentSet(userID))
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(ids)+len(clientIDs))
+	for _, id := range append(ids, clientIDs...) {
+		keys = append(keys, consentKey(userID, id))
+	}
+	if err := s.store.Delete(ctx, keys...); err != nil {
+		return err
+	}
+	return s.store.DeleteSet(ctx, consentSet(userID))
+}
+
 // RevokeUserClient ends every token a client holds for a user, together
-// with the families they belong to, and leaves the user's other clients
-// alone.
+// with the families they belong to, and the user's consent to it; the
+// user's other clients are left alone.
 func (s *Service) RevokeUserClient(ctx context.Context, userID, clientID string) error {
+	if err := s.store.Delete(ctx, consentKey(userID, clientID)); err != nil {
+		return err
+	}
+	if err := s.store.RemoveMember(ctx, consentSet(userID), clientID); err != nil {
+		return err
+	}
 	keys, err := s.store.Members(ctx, userSet(userID))
 	if err != nil {
 		return err
@@ -91,6 +126,3 @@ func (s *Service) RevokeUserClient(ctx context.Context, userID, clientID string)
 	}
 	return nil
 }
-
-// Users returns the service's authenticator of people, or nil.
-func (s *Service) Users() Authenticator { return s.users }

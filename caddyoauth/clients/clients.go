@@ -36,16 +36,6 @@ const (
 	maxSwapAttempts = 16
 )
 
-// Consent modes of a client.
-const (
-	// ConsentPrompt asks each user before the client gets a grant. It is
-	// the default and the only mode a self-service app may have.
-	ConsentPrompt = "prompt"
-	// ConsentSkip is for first-party clients an operator trusts: users are
-	// not asked.
-	ConsentSkip = "skip"
-)
-
 // Errors of the registry.
 var (
 	// ErrNotFound: no dynamic client has this id.
@@ -71,7 +61,7 @@ type Client struct {
 	Grants       []string `json:"grant_types"`
 	Scopes       []string `json:"scopes,omitempty"`
 	Public       bool     `json:"public,omitempty"`
-	Consent      string   `json:"consent,omitempty"`
+	Consent      string   `json:"consent,omitempty"`       // authz.ConsentRemember, ConsentAlways or ConsentSkip
 	SecretSHA256 string   `json:"secret_sha256,omitempty"` // base64url digest
 	CreatedAt    int64    `json:"created_at"`              // unix seconds
 	UpdatedAt    int64    `json:"updated_at"`              // unix seconds
@@ -187,7 +177,7 @@ func (r *Registry) Create(ctx context.Context, c *Client) (secret string, err er
 		return "", err
 	}
 	if c.Consent == "" {
-		c.Consent = ConsentPrompt
+		c.Consent = authz.ConsentRemember
 	}
 	if !c.Public {
 		secret = NewSecret()

@@ -29,7 +29,7 @@ func TestCreateStoresOnlyTheDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(secret) != 43 || c.ID == "" || c.Consent != ConsentPrompt {
+	if len(secret) != 43 || c.ID == "" || c.Consent != authz.ConsentRemember {
 		t.Fatalf("secret %d chars, id %q, consent %q", len(secret), c.ID, c.Consent)
 	}
 	raw, err := r.store.Get(ctx, prefixClient+c.ID)

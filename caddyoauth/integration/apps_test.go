@@ -15,7 +15,7 @@ import (
 
 // appsOAuthBlock turns the self-service pages on for two users. The
 // password grant is allowed for apps so a test can get a user's token for
-// an app without a browser.
+// an app without a appsBrowser.
 func appsOAuthBlock(t *testing.T) string {
 	return fmt.Sprintf(`
 oauth {
@@ -37,25 +37,25 @@ oauth_protect
 reverse_proxy %s`, up.Addr())))
 }
 
-// browser is a cookie-keeping HTTP client that does not follow redirects.
-type browser struct {
+// appsBrowser is a cookie-keeping HTTP client that does not follow redirects.
+type appsBrowser struct {
 	t    *testing.T
 	base string
 	c    *http.Client
 }
 
-type page struct {
+type appsResp struct {
 	Status   int
 	Location string
 	Body     string
 }
 
-func newBrowser(t *testing.T, g *gt.Gateway) *browser {
+func newAppsBrowser(t *testing.T, g *gt.Gateway) *appsBrowser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: g.URL, c: &http.Client{Jar: jar, CheckRedirect: gt.HTTPClient.CheckRedirect, Timeout: gt.HTTPClient.Timeout}}
+	return &appsBrowser{t: t, base: g.URL, c: &http.Client{Jar: jar, CheckRedirect: gt.HTTPClient.CheckRedirect, Timeout: gt.HTTPClient.Timeout}}
 }
 
-func (b *browser) do(method, path string, form url.Values) *page {
+func (b *appsBrowser) do(method, path string, form url.Values) *appsResp {
 	b.t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -74,12 +74,12 @@ func (b *browser) do(method, path string, form url.Values) *page {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	return &page{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(raw)}
+	return &appsResp{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(raw)}
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, p *page) string {
+func csrfOf(t *testing.T, p *appsResp) string {
 	t.Helper()
 	m := csrfRE.FindStringSubmatch(p.Body)
 	if m == nil {
@@ -88,7 +88,7 @@ func csrfOf(t *testing.T, p *page) string {
 	return m[1]
 }
 
-func (b *browser) login(user, password string) {
+func (b *appsBrowser) login(user, password string) {
 	b.t.Helper()
 	lp := b.do("GET", "/oauth/apps/login", nil)
 	r := b.do("POST", "/oauth/apps/login?next=/oauth/apps", url.Values{"csrf_token": {csrfOf(b.t, lp)}, "username": {user}, "password": {password}})
@@ -98,7 +98,7 @@ func (b *browser) login(user, password string) {
 }
 
 // post sends a form with the CSRF token of the page at from.
-func (b *browser) post(from, path string, form url.Values) *page {
+func (b *appsBrowser) post(from, path string, form url.Values) *appsResp {
 	b.t.Helper()
 	form.Set("csrf_token", csrfOf(b.t, b.do("GET", from, nil)))
 	return b.do("POST", path, form)
@@ -107,7 +107,7 @@ func (b *browser) post(from, path string, form url.Values) *page {
 var clientIDRE = regexp.MustCompile(`id="client-id">([^<]+)<`)
 var secretRE = regexp.MustCompile(`id="client-secret">([^<]+)<`)
 
-func (b *browser) createApp(name, redirect string, grants ...string) (id, secret string) {
+func (b *appsBrowser) createApp(name, redirect string, grants ...string) (id, secret string) {
 	b.t.Helper()
 	r := b.post("/oauth/apps", "/oauth/apps/new", url.Values{"client_name": {name}, "redirect_uris": {redirect}, "grant_types": grants, "scope": {"read"}})
 	m, s := clientIDRE.FindStringSubmatch(r.Body), secretRE.FindStringSubmatch(r.Body)
@@ -122,7 +122,7 @@ func (b *browser) createApp(name, redirect string, grants ...string) (id, secret
 // client is untouched afterwards.
 func TestAppsOtherUsersClientsAre404(t *testing.T) {
 	g := startAppsGateway(t)
-	alice, bob := newBrowser(t, g), newBrowser(t, g)
+	alice, bob := newAppsBrowser(t, g), newAppsBrowser(t, g)
 	alice.login("alice", "alice-pw")
 	bob.login("bob", "bob-pw")
 	id, secret := alice.createApp("Alice's app", "https://alice.example.com/cb", "authorization_code", "password")
@@ -138,7 +138,7 @@ func TestAppsOtherUsersClientsAre404(t *testing.T) {
 		{"GET", "/oauth/apps/c_doesnotexist"},
 		{"POST", "/oauth/apps/c_doesnotexist/delete"},
 	} {
-		var p *page
+		var p *appsResp
 		if tc.method == "GET" {
 			p = bob.do("GET", tc.path, nil)
 		} else {
@@ -163,7 +163,7 @@ func TestAppsOtherUsersClientsAre404(t *testing.T) {
 // without self_service.
 func TestAppsFormsNeedSession(t *testing.T) {
 	g := startAppsGateway(t)
-	anon := newBrowser(t, g)
+	anon := newAppsBrowser(t, g)
 	if p := anon.do("GET", "/oauth/apps", nil); p.Status != 303 || !strings.HasPrefix(p.Location, "/oauth/apps/login") {
 		t.Fatalf("anonymous: %d %s", p.Status, p.Location)
 	}
@@ -185,7 +185,7 @@ func TestAppsFormsNeedSession(t *testing.T) {
 		t.Fatalf("login redirected to %q", p.Location)
 	}
 
-	alice := newBrowser(t, g)
+	alice := newAppsBrowser(t, g)
 	alice.login("alice", "alice-pw")
 	if p := alice.do("POST", "/oauth/apps/new", url.Values{"client_name": {"x"}, "redirect_uris": {"https://x.example.com/cb"}, "grant_types": {"authorization_code"}}); p.Status != 403 {
 		t.Fatalf("post without csrf token: %d", p.Status)
