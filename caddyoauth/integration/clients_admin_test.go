@@ -412,3 +412,45 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
 }
+
+// TestAdminAPIRevokeUserForgetsConsent: after POST /oauth/users/{id}/revoke
+// a client the user had approved must ask again, and the user's code-flow
+// tokens are refused.
+func TestAdminAPIRevokeUserForgetsConsent(t *testing.T) {
+	g := gt.Start(t, gt.Config(fmt.Sprintf(`
+oauth {
+	store memory
+	user alice %s
+	client webapp {
+		secret webapp-secret
+		redirect_uri https://webapp.example.com/cb
+		grants authorization_code refresh_token
+		scopes read
+	}
+}`, gt.BcryptHash(t, "alice-pw")), `oauth_server
+respond "site"`))
+	b := newBrowser(t, g.URL)
+	params := url.Values{"response_type": {"code"}, "client_id": {"webapp"}, "redirect_uri": {"https://webapp.example.com/cb"}, "scope": {"read"}}
+	code := b.approve(params, "alice", "alice-pw").Query().Get("code")
+	tok := gt.PostForm(t, g.URL+"/oauth/token", "webapp", "webapp-secret", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"https://webapp.example.com/cb"}})
+	if tok.Status != 200 {
+		t.Fatalf("code exchange: %d %s", tok.Status, tok.Body)
+	}
+	consentShown := func() bool {
+		t.Helper()
+		page := b.follow(b.authorize(params))
+		return isPage(page, "wants to access your account")
+	}
+	if consentShown() {
+		t.Fatal("the consent was not remembered before the revoke")
+	}
+	if r := adminJSON(t, g, "POST", "/oauth/users/alice/revoke", ""); r.Status != 200 {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
+	}
+	if !consentShown() {
+		t.Fatal("the consent survived the user's revoke")
+	}
+	if me := gt.Get(t, g.URL+"/oauth/me", tok.Str("access_token")); me.Status != 401 {
+		t.Fatalf("token after the user's revoke: %d", me.Status)
+	}
+}
