@@ -14,6 +14,13 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
 )
 
+// The oauth block's options of client management:
+//
+//	oauth {
+//		scopes <scope> ...                 # scopes dynamic clients may get, besides the static clients'
+//		self_service                       # serve /oauth/apps to signed-in users
+//		apps_allowed_grants <grant> ...    # default: authorization_code refresh_token
+//	}
 func init() {
 	appOptions["scopes"] = func(d *caddyfile.Dispenser, a *App) error {
 		if err := parseList(d, &a.Scopes); err != nil {
