@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 )
@@ -191,6 +192,15 @@ func (a *App) provisionAuthorize() error {
 	for _, c := range a.Clients {
 		if !validConsent(c.Consent) {
 			return fmt.Errorf("oauth: client %q: consent must be remember, always or skip", c.ID)
+		}
+	}
+	if len(a.Users) == 0 && a.UsersFile == "" && a.LoginUpstream == nil {
+		for _, c := range a.Clients {
+			if slices.Contains(c.Grants, authz.GrantAuthorizationCode) {
+				a.logger.Warn("a client uses authorization_code but no one can sign in: add user lines, users_file or login_upstream",
+					zap.String("client_id", c.ID))
+				break
+			}
 		}
 	}
 	pages := authz.DefaultPages()

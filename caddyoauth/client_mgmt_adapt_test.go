@@ -40,16 +40,7 @@ func TestAdaptClientManagementOptions(t *testing.T) {
 		t.Fatalf("adapted oauth app:\n got %s\nwant %s", cfg.Apps.OAuth, want)
 	}
 	cfgJSON := strings.Replace(string(out), `"apps":{`, `"admin":{"disabled":true},"apps":{`, 1)
-	if err := caddy.Validate(mustConfig(t, cfgJSON)); err != nil {
+	if err := caddy.Validate(mustConfig(t, []byte(cfgJSON))); err != nil {
 		t.Fatalf("the adapted config does not provision: %v", err)
 	}
-}
-
-func mustConfig(t *testing.T, s string) *caddy.Config {
-	t.Helper()
-	cfg := new(caddy.Config)
-	if err := json.Unmarshal([]byte(s), cfg); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }

@@ -80,6 +80,7 @@ func (s *Service) NewAuthorizer(cfg AuthorizeConfig) *Authorizer {
 type pendingRequest struct {
 	ClientID        string `json:"cid"`
 	RedirectURI     string `json:"ru"`
+	RedirectGiven   bool   `json:"rug,omitempty"` // the request named redirect_uri, so the token request must repeat it
 	State           string `json:"st,omitempty"`
 	Scope           string `json:"scp,omitempty"`
 	Challenge       string `json:"cc,omitempty"`
@@ -135,7 +136,7 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 		a.errorPage(w, http.StatusBadRequest, "Invalid redirect URI", "The request has no redirect_uri and the application registered none or several.")
 		return
 	}
-	p := &pendingRequest{ClientID: client.ID, RedirectURI: redirectURI, State: q.Get("state")}
+	p := &pendingRequest{ClientID: client.ID, RedirectURI: redirectURI, RedirectGiven: q.Has("redirect_uri"), State: q.Get("state")}
 	if a.cfg.Issuer != nil {
 		p.Issuer = a.cfg.Issuer(r)
 	}
@@ -282,10 +283,16 @@ func (a *Authorizer) takePending(w http.ResponseWriter, r *http.Request, rid str
 // issueCode mints the authorization code for an approved request and sends
 // the browser back to the client with it.
 func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendingRequest, userID string) {
+	// RFC 6749 §4.1.3: the code records the redirect_uri only when the
+	// request named one; then the token request must repeat it.
+	boundURI := ""
+	if p.RedirectGiven {
+		boundURI = p.RedirectURI
+	}
 	ti, err := a.svc.manager.GenerateAuthToken(r.Context(), oauth2.Code, &oauth2.TokenGenerateRequest{
 		ClientID:            p.ClientID,
 		UserID:              userID,
-		RedirectURI:         p.RedirectURI,
+		RedirectURI:         boundURI,
 		Scope:               p.Scope,
 		CodeChallenge:       p.Challenge,
 		CodeChallengeMethod: oauth2.CodeChallengeMethod(p.ChallengeMethod),

@@ -168,3 +168,10 @@ func checkUserID(id string) error {
 	}
 	return nil
 }
+
+// Interface guards
+var (
+	_ Authenticator = AuthenticatorChain(nil)
+	_ Authenticator = (*UpstreamLogin)(nil)
+	_ Authenticator = StaticUsers(nil)
+)

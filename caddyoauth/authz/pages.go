@@ -112,7 +112,9 @@ func dirOr(dir string) string {
 }
 
 // setPageHeaders keeps the screens out of frames and caches, and lets them
-// load nothing but their own inline style.
+// load nothing but their own inline style. The policy has no form-action:
+// browsers apply it to the redirect that follows a form post, which would
+// block the consent form's redirect to the client.
 func setPageHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")

@@ -3,8 +3,10 @@ package integration
 import (
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
 )
@@ -478,5 +480,81 @@ func TestAuthorizeLogout(t *testing.T) {
 	}
 	if r := b.get("/oauth/logout"); r.Status != 405 {
 		t.Fatalf("GET /oauth/logout: %d, want 405", r.Status)
+	}
+}
+
+// TestAuthorizeTemplatesAndSessionTTL: `templates <dir>` replaces the
+// screens it has files for, and session_ttl sets the cookie's lifetime.
+func TestAuthorizeTemplatesAndSessionTTL(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir+"/login.html", `{{define "title"}}ACME sign-in{{end}}{{define "content"}}<h1>ACME sign-in for {{.AppName}}</h1>
+<form method="post" action="{{.LoginURL}}"><input type="hidden" name="csrf_token" value="{{.CSRFToken}}"><input type="hidden" name="request_id" value="{{.RequestID}}">
+<label for="u">User</label><input id="u" name="username"><label for="p">Password</label><input id="p" type="password" name="password"><button>Go</button></form>{{end}}`)
+	g, _ := startAuthorize(t, "templates "+dir+"\n\tsession_ttl 10m")
+	b := newBrowser(t, g.URL)
+	r := b.authorize(webParams("s"))
+	if c := r.Header.Get("Set-Cookie"); !strings.Contains(c, "Max-Age=600") {
+		t.Fatalf("session cookie %q, want Max-Age=600", c)
+	}
+	page := b.follow(r)
+	if !isPage(page, "ACME sign-in for Web App") {
+		t.Fatalf("custom sign-in page: %d %s", page.Status, page.Body)
+	}
+	consent := b.follow(b.login(page, "alice", "alice-pw"))
+	if !isPage(consent, "wants to access your account") {
+		t.Fatalf("consent did not fall back to the embedded page: %d %s", consent.Status, consent.Body)
+	}
+}
+
+// TestAuthorizeCodeBinding: a code works only for the client and the
+// redirect URI it was issued to.
+func TestAuthorizeCodeBinding(t *testing.T) {
+	g, _ := startAuthorize(t, "")
+	b := newBrowser(t, g.URL)
+	code := func(ru string) string {
+		p := webParams("s")
+		p.Set("redirect_uri", ru)
+		return b.approve(p, "alice", "alice-pw").Query().Get("code")
+	}
+	cases := []struct {
+		name, client, secret, code, ru string
+	}{
+		{"another client", "first", "first-secret", code(webCB), webCB},
+		{"another redirect URI", "web", "web-secret", code(webCB), webCB2},
+		{"redirect URI left out", "web", "web-secret", code(webCB2), ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			form := url.Values{"code": {c.code}}
+			if c.ru != "" {
+				form.Set("redirect_uri", c.ru)
+			}
+			r := redeem(t, g, c.client, c.secret, form)
+			if r.Status != 400 || r.Str("error") != "invalid_grant" {
+				t.Fatalf("%d %s, want 400 invalid_grant", r.Status, r.Body)
+			}
+		})
+	}
+	// The rightful redemption of a code issued to webCB2 works.
+	r := redeem(t, g, "web", "web-secret", url.Values{"code": {code(webCB2)}, "redirect_uri": {webCB2}})
+	if r.Status != 200 {
+		t.Fatalf("redeeming with the right redirect URI: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestAuthorizeCodeExpires: a code older than code_ttl is refused.
+func TestAuthorizeCodeExpires(t *testing.T) {
+	g, _ := startAuthorize(t, "code_ttl 1ms")
+	b := newBrowser(t, g.URL)
+	u := b.approve(webParams("s"), "alice", "alice-pw")
+	// The code was minted before approve returned; a loopback round trip
+	// can be shorter than 1ms, so wait until the clock has passed its
+	// lifetime for sure.
+	for issued := time.Now(); time.Since(issued) < 3*time.Millisecond; {
+		runtime.Gosched()
+	}
+	r := redeem(t, g, "web", "web-secret", url.Values{"code": {u.Query().Get("code")}, "redirect_uri": {webCB}})
+	if r.Status != 400 || r.Str("error") != "invalid_grant" {
+		t.Fatalf("an expired code: %d %s", r.Status, r.Body)
 	}
 }
