@@ -64,6 +64,24 @@ type App struct {
 	// fragment. Default: the origin each request came to.
 	Issuer string `json:"issuer,omitempty"`
 
+	// The format of access tokens: opaque (random strings the gateway
+	// looks up) or jwt (RFC 9068 JWTs signed by the gateway). Default:
+	// opaque.
+	TokenFormat string `json:"token_format,omitempty"`
+
+	// A PEM file with the private key signing JWT access tokens: EC P-256
+	// (ES256) or RSA (RS256). Default: an ES256 key the gateway generates
+	// and keeps in its store, shared by every instance.
+	SigningKey string `json:"signing_key,omitempty"`
+
+	// How often a generated signing key is replaced; the previous key stays
+	// published until the tokens it signed have expired. 0 never rotates.
+	// Default: 720h.
+	SigningKeyRotation *caddy.Duration `json:"signing_key_rotation,omitempty"`
+
+	// The aud claim of JWT access tokens. Default: the issuer.
+	Audience string `json:"audience,omitempty"`
+
 	// The registered clients.
 	Clients []*ClientConfig `json:"clients,omitempty"`
 
@@ -157,6 +175,12 @@ type ClientConfig struct {
 	// none, so those tokens carry no user.
 	User string `json:"user,omitempty"`
 
+	// Whether the client (typically a resource server's own entry) may
+	// introspect every token; without it a confidential client may
+	// introspect only its own. A client with introspect may list no
+	// grants. Default: false.
+	Introspect bool `json:"introspect,omitempty"`
+
 	// When the consent screen is shown: remember (ask once per scope set
 	// and remember the answer), always, or skip (a first-party client).
 	// Default: remember.
@@ -232,13 +256,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	// Static clients first, then the dynamic ones in the store.
 	a.registry = clients.New(a.store, static)
-	a.service = authz.New(authz.Config{
+	cfg := authz.Config{
 		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL: time.Duration(*a.RefreshTokenTTL),
 		CodeTTL:         time.Duration(a.CodeTTL),
 		RefreshRotation: rotation,
 		RefreshGrace:    grace,
-	}, a.store, a.registry, auth, a.logger)
+	}
+	if err := a.tokenConfig(&cfg); err != nil {
+		return err
+	}
+	a.service = authz.New(cfg, a.store, a.registry, auth, a.logger)
 	if err := a.provisionAuthorize(); err != nil {
 		return err
 	}
@@ -272,7 +300,8 @@ func (a *App) buildClients() (authz.StaticClients, error) {
 			ID: cc.ID, Name: cc.Name, Public: cc.Public,
 			RedirectURIs: cc.RedirectURIs, Grants: cc.Grants,
 			Scopes: cc.Scopes, DefaultScope: cc.DefaultScope, UserID: cc.User,
-			Consent: cc.Consent,
+			Introspect: cc.Introspect,
+			Consent:    cc.Consent,
 		}
 		if c.Name == "" {
 			c.Name = cc.ID
@@ -311,6 +340,9 @@ func (a *App) buildUsers() (authz.StaticUsers, error) {
 		id := u.UserID
 		if id == "" {
 			id = u.Username
+		}
+		if err := checkUserID(id); err != nil {
+			return nil, fmt.Errorf("oauth: user %q: %v", u.Username, err)
 		}
 		out[u.Username] = &authz.User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), UserID: id}
 	}

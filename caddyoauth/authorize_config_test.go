@@ -2,16 +2,15 @@ package caddyoauth
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
+
+// The adapt round trip of these options, with caddy.Validate, is the
+// golden file testdata/adapt/authorize_options.caddyfiletest.
 
 func TestParseAuthorizeOptions(t *testing.T) {
 	good := []struct {
@@ -76,65 +75,4 @@ func TestParseAuthorizeOptions(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestAuthorizeOptionsAdapt: the options adapt to the JSON the app reads,
-// and that JSON provisions.
-func TestAuthorizeOptionsAdapt(t *testing.T) {
-	dir := t.TempDir()
-	users := filepath.Join(dir, "users.txt")
-	if err := os.WriteFile(users, []byte("ann:$2a$04$C6UzMDM.H6dfI/f/IKcEeO5S9yYDw9Dn3YdP0AIEqmQXqNSNwSRy2:u-ann\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	input := `{
-	oauth {
-		store memory
-		session_ttl 2h
-		pkce required allow_plain
-		users_file ` + users + `
-		login_upstream http://127.0.0.1:9/login {
-			format form
-			id_field uid
-			timeout 2s
-		}
-		client web {
-			secret_hash $2a$04$C6UzMDM.H6dfI/f/IKcEeO5S9yYDw9Dn3YdP0AIEqmQXqNSNwSRy2
-			redirect_uri https://app.example/cb
-			grants authorization_code
-			scopes read
-			consent always
-		}
-	}
-}
-:8080 {
-	oauth_server
-}
-`
-	adapter := caddyconfig.GetAdapter("caddyfile")
-	out, warnings, err := adapter.Adapt([]byte(input), nil)
-	if err != nil || len(warnings) > 0 {
-		t.Fatalf("adapt: %v %v", err, warnings)
-	}
-	for _, want := range []string{
-		`"session_ttl":7200000000000`, `"pkce_required":true`, `"pkce_allow_plain":true`,
-		`"users_file":"` + users + `"`,
-		`"login_upstream":{"url":"http://127.0.0.1:9/login","format":"form","id_field":"uid","timeout":2000000000}`,
-		`"consent":"always"`,
-	} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("adapted JSON lacks %s:\n%s", want, out)
-		}
-	}
-	if err := caddy.Validate(mustConfig(t, out)); err != nil {
-		t.Fatalf("the adapted config does not provision: %v", err)
-	}
-}
-
-func mustConfig(t *testing.T, b []byte) *caddy.Config {
-	t.Helper()
-	cfg := new(caddy.Config)
-	if err := json.Unmarshal(b, cfg); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }

@@ -116,6 +116,10 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !ask {
+			if r.Method == http.MethodHead {
+				setPageHeaders(w) // a HEAD must not use up the request
+				return
+			}
 			if a.takePending(w, r, rid) {
 				a.issueCode(w, r, p, sess.UserID)
 			}

@@ -156,6 +156,13 @@ func TestAuthorizeCodeFlow(t *testing.T) {
 		t.Fatalf("upstream X-User-ID = %v, want [u-alice]", got)
 	}
 
+	logs := g.Logs()
+	for name, secret := range map[string]string{"code": code, "access token": tok.Str("access_token"), "session id": sessionCookie(t, b), "password": "alice-pw"} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the %s reached the gateway's log", name)
+		}
+	}
+
 	// Replay: refused, and the tokens of the code are revoked.
 	again := redeem(t, g, "web", "web-secret", url.Values{"code": {code}, "redirect_uri": {webCB}, "code_verifier": {verifier}})
 	if again.Status != 400 || again.Str("error") != "invalid_grant" {
