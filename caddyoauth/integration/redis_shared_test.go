@@ -187,7 +187,8 @@ func TestRedisRefreshRaceAcrossGateways(t *testing.T) {
 
 // TestRedisKeysAreDigestsWithExpiry issues tokens of every grant the
 // gateway serves without a browser (client_credentials, password,
-// refresh_token with rotation, a reuse revoking a family), then scans
+// refresh_token with rotation, a reuse revoking a family) and registers
+// dynamic clients over the admin API (one used, one deleted), then scans
 // Redis: every key has the prefix, no key or value holds a token in plain,
 // and every key expires within the lifetime of what it holds.
 // TestRedisCodeFlowKeys does the same for the authorization code flow.
@@ -220,7 +221,21 @@ func TestRedisKeysAreDigestsWithExpiry(t *testing.T) {
 		t.Fatalf("reuse: %d %s", r.Status, r.Body)
 	}
 	secrets = append(secrets, refresh3, rot3.Str("access_token"), rot3.Str("refresh_token"))
-	for _, tok := range []string{cc.Str("access_token"), rot.Str("access_token")} {
+	// A dynamic client with an owner, its token, and a deleted one.
+	dyn := adminJSON(t, g, "POST", "/oauth/clients", `{"client_name":"Scan","grant_types":["client_credentials"],"scope":"read","user_id":"owner-1"}`)
+	if dyn.Status != 201 {
+		t.Fatalf("dynamic client: %d %s", dyn.Status, dyn.Body)
+	}
+	dtok := clientCredentials(t, g, dyn.Str("client_id"), dyn.Str("client_secret"))
+	if dtok.Status != 200 {
+		t.Fatalf("dynamic client's token: %d %s", dtok.Status, dtok.Body)
+	}
+	gone := adminJSON(t, g, "POST", "/oauth/clients", `{"client_name":"Gone","grant_types":["client_credentials"],"scope":"read"}`)
+	if d := adminJSON(t, g, "DELETE", "/oauth/clients/"+gone.Str("client_id"), ""); d.Status != 204 {
+		t.Fatalf("delete: %d %s", d.Status, d.Body)
+	}
+	secrets = append(secrets, dyn.Str("client_secret"), dtok.Str("access_token"), gone.Str("client_secret"))
+	for _, tok := range []string{cc.Str("access_token"), rot.Str("access_token"), dtok.Str("access_token")} {
 		if s := status(t, g, tok); s != 200 {
 			t.Fatalf("protected call: %d", s)
 		}
@@ -229,7 +244,7 @@ func TestRedisKeysAreDigestsWithExpiry(t *testing.T) {
 	kinds := scanRedisKeys(t, rc, secrets)
 	// Live: the client_credentials token, the first family's rotated pair
 	// and its rotated-away refresh token (kept for reuse detection).
-	for _, kind := range []string{"k:at:", "k:rt:", "s:fam:", "s:user:"} {
+	for _, kind := range []string{"k:at:", "k:rt:", "s:fam:", "s:user:", "k:client:", "k:clientgone:", "s:clients", "s:owner:"} {
 		if kinds[kind] == 0 {
 			t.Errorf("no %s key in Redis; kinds seen: %v", kind, kinds)
 		}
@@ -312,6 +327,12 @@ var redisKeyLifetimes = map[string]time.Duration{
 	"k:sess:":     redisSessionTTL,
 	"k:authreq:":  15 * time.Minute, // a pending authorization request
 	"k:consent:":  0,                // until revoked: no expiry
+	"s:consents:": 0,                // a user's consents, to revoke them together
+	// Dynamic clients live until deleted; a deleted one's id stays taken.
+	"k:client:":     0,
+	"k:clientgone:": 0,
+	"s:clients":     0,
+	"s:owner:":      0,
 }
 
 // digestKinds are keyed by the SHA-256 digest of a token or code.
@@ -330,11 +351,16 @@ func checkRedisKey(t *testing.T, rc rueidis.Client, key string, secrets []string
 		return "?"
 	}
 	parts := strings.SplitN(rest, ":", 3)
-	if len(parts) != 3 {
+	var kind, id string
+	switch len(parts) {
+	case 3:
+		kind, id = parts[0]+":"+parts[1]+":", parts[2]
+	case 2: // a single key of its kind, such as the set of all clients
+		kind = rest
+	default:
 		t.Errorf("key %q has no kind", key)
 		return "?"
 	}
-	kind, id := parts[0]+":"+parts[1]+":", parts[2]
 	for _, s := range secrets {
 		if s != "" && strings.Contains(key, s) {
 			t.Errorf("key %q holds a token or secret in plain", key)
