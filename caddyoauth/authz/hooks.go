@@ -1,0 +1,107 @@
+package authz
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Hooks connect the token endpoint to the gateway's abuse protection and
+// metrics, which live outside this package. Every field is optional.
+type Hooks struct {
+	// AllowClient is asked once per token request whose client has
+	// authenticated; ok=false refuses it with 429 and Retry-After. Counting
+	// only authenticated requests keeps an attacker who knows a client_id
+	// from spending that client's budget.
+	AllowClient func(ctx context.Context, clientID string) (retryAfter time.Duration, ok bool)
+
+	// LoginLocked is asked before a password is checked; a positive wait
+	// refuses the attempt with 429 and Retry-After, without checking the
+	// password.
+	LoginLocked func(r *http.Request, username string) (wait time.Duration)
+
+	// LoginResult is told the outcome of every checked password.
+	LoginResult func(r *http.Request, username string, ok bool)
+
+	// TokenIssued is told of every token response, by grant type.
+	TokenIssued func(grant, clientID string)
+
+	// TokenRefused is told of every error response: the grant type as the
+	// request gave it (unchecked, possibly empty), the client when it
+	// authenticated, and the RFC 6749 error code.
+	TokenRefused func(grant, clientID, code string)
+}
+
+// SetHooks installs hooks. Call it before the service serves requests.
+func (s *Service) SetHooks(h Hooks) { s.hooks = h }
+
+// errTooMany refuses a request until retryAfter has passed. RFC 6749 has
+// no error code for rate limiting; temporarily_unavailable says "try
+// again later", and the status and Retry-After are RFC 6585 §4's.
+func errTooMany(retryAfter time.Duration, desc string) *Error {
+	e := oauthErr("temporarily_unavailable", http.StatusTooManyRequests, desc)
+	e.RetryAfter = retryAfter
+	return e
+}
+
+// setRetryAfter writes a Retry-After header in whole seconds, at least 1.
+func setRetryAfter(h http.Header, d time.Duration) {
+	s := int64((d + time.Second - 1) / time.Second)
+	h.Set("Retry-After", strconv.FormatInt(max(s, 1), 10))
+}
+
+// UsernameDigest is what logs show of a username that failed to sign in:
+// people type passwords into the username field, so the name itself is
+// never logged, yet an operator can match attempts on one account (the
+// first 16 hex digits of SHA-256 of the name).
+func UsernameDigest(username string) string {
+	sum := sha256.Sum256([]byte(username))
+	return hex.EncodeToString(sum[:8])
+}
+
+// passwordLogin checks a username and password for the password grant,
+// under the lockout: a locked attempt is refused before the password is
+// looked at, and every checked attempt is reported. Unknown usernames go
+// through the same steps as known ones.
+func (s *Service) passwordLogin(ctx context.Context, r *http.Request, c *Client, username, password string) (string, error) {
+	if s.hooks.LoginLocked != nil {
+		if wait := s.hooks.LoginLocked(r, username); wait > 0 {
+			s.log.Info("login refused: too many failures",
+				zap.String("method", "password_grant"), zap.String("client_id", c.ID),
+				zap.String("username_digest", UsernameDigest(username)))
+			return "", errTooMany(wait, "too many failed sign-ins; retry later")
+		}
+	}
+	if s.users == nil {
+		s.loginResult(r, c, username, "", false)
+		return "", errInvalidGrant("invalid username or password")
+	}
+	uid, err := s.users.Authenticate(ctx, username, password)
+	if errors.Is(err, ErrBadCredentials) {
+		s.loginResult(r, c, username, "", false)
+		return "", errInvalidGrant("invalid username or password")
+	} else if err != nil {
+		return "", err
+	}
+	s.loginResult(r, c, username, uid, true)
+	return uid, nil
+}
+
+func (s *Service) loginResult(r *http.Request, c *Client, username, userID string, ok bool) {
+	if ok {
+		s.log.Info("login", zap.String("method", "password_grant"),
+			zap.String("client_id", c.ID), zap.String("user_id", userID))
+	} else {
+		s.log.Info("login failed", zap.String("method", "password_grant"),
+			zap.String("client_id", c.ID), zap.String("username_digest", UsernameDigest(username)))
+	}
+	if s.hooks.LoginResult != nil {
+		s.hooks.LoginResult(r, username, ok)
+	}
+}
