@@ -69,7 +69,16 @@ type App struct {
 	// The users who may sign in with a password.
 	Users []*UserConfig `json:"users,omitempty"`
 
+	// Rate limits of the token, login and introspection endpoints.
+	// Default: on, with the rates of RateLimitConfig's fields.
+	RateLimit *RateLimitConfig `json:"rate_limit,omitempty"`
+
+	// The lockout of repeated failed sign-ins. Default: on, with the
+	// settings of LockoutConfig's fields.
+	Lockout *LockoutConfig `json:"lockout,omitempty"`
+
 	service *authz.Service
+	limits  *Limits
 	store   store.Store
 	logger  *zap.Logger
 
@@ -168,6 +177,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading oauth store: %v", err)
 	}
 	a.store = mod.(store.Backend).Store()
+	if err := registerMetrics(ctx); err != nil {
+		return fmt.Errorf("oauth: registering metrics: %v", err)
+	}
+	var backend struct{ Module string }
+	_ = json.Unmarshal(a.StoreRaw, &backend)
+	a.store = instrumentStore(a.store, backend.Module)
 
 	rotation := a.RefreshTokenRotation == nil || *a.RefreshTokenRotation
 	grace := DefaultRefreshGrace
@@ -182,7 +197,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		RefreshGrace:    grace,
 	}, a.store, clients, users, a.logger)
 	a.RegisterIdentityHeaders(DefaultUserHeader, DefaultClientHeader, DefaultScopeHeader)
-	return nil
+	return a.provisionLimits()
 }
 
 func (a *App) validate() error {

@@ -66,6 +66,9 @@ func (s *Server) Provision(ctx caddy.Context) error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
 	if e, ok := endpoints[path]; ok {
+		if done, err := s.limitEndpoint(w, r); done {
+			return err
+		}
 		return e.serve(s, w, r)
 	}
 	if strings.HasPrefix(path, PathPrefix) || path == strings.TrimSuffix(PathPrefix, "/") {

@@ -41,10 +41,10 @@ type Hooks struct {
 // SetHooks installs hooks. Call it before the service serves requests.
 func (s *Service) SetHooks(h Hooks) { s.hooks = h }
 
-// errTooMany refuses a request until retryAfter has passed. RFC 6749 has
-// no error code for rate limiting; temporarily_unavailable says "try
+// TooManyRequests refuses a request until retryAfter has passed. RFC 6749
+// has no error code for rate limiting; temporarily_unavailable says "try
 // again later", and the status and Retry-After are RFC 6585 §4's.
-func errTooMany(retryAfter time.Duration, desc string) *Error {
+func TooManyRequests(retryAfter time.Duration, desc string) *Error {
 	e := oauthErr("temporarily_unavailable", http.StatusTooManyRequests, desc)
 	e.RetryAfter = retryAfter
 	return e
@@ -75,7 +75,7 @@ func (s *Service) passwordLogin(ctx context.Context, r *http.Request, c *Client,
 			s.log.Info("login refused: too many failures",
 				zap.String("method", "password_grant"), zap.String("client_id", c.ID),
 				zap.String("username_digest", UsernameDigest(username)))
-			return "", errTooMany(wait, "too many failed sign-ins; retry later")
+			return "", TooManyRequests(wait, "too many failed sign-ins; retry later")
 		}
 	}
 	if s.users == nil {

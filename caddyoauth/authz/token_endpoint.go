@@ -48,7 +48,7 @@ func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.hooks.AllowClient != nil {
 		if wait, ok := s.hooks.AllowClient(r.Context(), req.client.ID); !ok {
-			s.refuse(w, r, req, errTooMany(wait, "too many token requests from this client; retry later"))
+			s.refuse(w, r, req, TooManyRequests(wait, "too many token requests from this client; retry later"))
 			return
 		}
 	}
