@@ -85,6 +85,9 @@ func (r Rate) Validate() error {
 	if r.Burst < 0 {
 		return errors.New("burst must not be negative")
 	}
+	if r.window() < time.Millisecond {
+		return errors.New("the burst is too small for the rate: the burst must last at least 1ms at that rate")
+	}
 	return nil
 }
 
