@@ -93,6 +93,9 @@ func parseRateArgs(d *caddyfile.Dispenser) (*RateConfig, error) {
 		}
 		r.Burst = n
 	}
+	if err := r.Validate(); err != nil {
+		return nil, d.Errf("%v", err)
+	}
 	rc := &RateConfig{Events: r.Events, Per: caddy.Duration(r.Per)}
 	if r.Burst != r.Events {
 		rc.Burst = r.Burst
