@@ -180,9 +180,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := registerMetrics(ctx); err != nil {
 		return fmt.Errorf("oauth: registering metrics: %v", err)
 	}
-	var backend struct{ Module string }
-	_ = json.Unmarshal(a.StoreRaw, &backend)
-	a.store = instrumentStore(a.store, backend.Module)
+	a.store = instrumentStore(a.store, mod.(caddy.Module).CaddyModule().ID.Name())
 
 	rotation := a.RefreshTokenRotation == nil || *a.RefreshTokenRotation
 	grace := DefaultRefreshGrace
