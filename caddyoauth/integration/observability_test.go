@@ -185,7 +185,7 @@ route /admin/* {
 	}
 	// What must be there.
 	for _, want := range []string{
-		`"msg":"token issued","grant_type":"client_credentials","client_id":"app","user_id":"svc-1"`,
+		`"logger":"oauth","msg":"token issued","grant_type":"client_credentials","client_id":"app","user_id":"svc-1"`,
 		`"msg":"token issued","grant_type":"password","client_id":"app","user_id":"user-42"`,
 		`"msg":"token refreshed","grant_type":"refresh_token","client_id":"app","user_id":"user-42"`,
 		`"msg":"token refused","error":"invalid_client","grant_type":"client_credentials"`,
