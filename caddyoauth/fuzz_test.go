@@ -1,52 +1,12 @@
 package caddyoauth
 
 import (
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
-
-// FuzzBearerToken: bearerToken never panics; a token it finds is a valid
-// b64token found in the one Authorization header, under a Bearer scheme
-// in any case.
-func FuzzBearerToken(f *testing.F) {
-	for _, s := range []string{"Bearer abc", "bearer abc.def-ghi_jkl~mno+pqr/stu==", "Bearer", "Bearer ",
-		"Bearer  a", "Basic dXNlcjpwYXNz", "Bearer a b", "Bearer =abc", "Bearer ab=c", "BEARER x", "Bearer\ta", ""} {
-		f.Add(s, "")
-	}
-	f.Add("Bearer a", "Bearer b")
-	f.Fuzz(func(t *testing.T, first, second string) {
-		h := http.Header{}
-		if first != "" {
-			h.Add("Authorization", first)
-		}
-		if second != "" {
-			h.Add("Authorization", second)
-		}
-		token, found, ok := bearerToken(h)
-		if !ok {
-			if !found || token != "" {
-				t.Fatalf("malformed credentials gave token=%q found=%v", token, found)
-			}
-			return
-		}
-		if !found {
-			if token != "" {
-				t.Fatalf("no bearer credentials, yet token %q", token)
-			}
-			return
-		}
-		if len(h.Values("Authorization")) != 1 {
-			t.Fatalf("a token came out of %d Authorization headers", len(h.Values("Authorization")))
-		}
-		if !isB64Token(token) || !strings.HasSuffix(first, token) || !strings.EqualFold(first[:6], "bearer") {
-			t.Fatalf("bearerToken(%q) = %q, not a b64token of a Bearer header", first, token)
-		}
-	})
-}
 
 // FuzzRedirectURICheck: checkRedirectURI never panics and never accepts a
 // URI with a fragment, a relative one, or plain http to a host other than
@@ -73,19 +33,17 @@ func FuzzRedirectURICheck(f *testing.F) {
 	})
 }
 
-// FuzzAppCaddyfile: the oauth global option's parser never panics on any
-// input, and an error it returns names the file and line.
-func FuzzAppCaddyfile(f *testing.F) {
-	seeds := []string{
-		"oauth {\n\tstore memory\n\tclient a {\n\t\tsecret s\n\t\tgrants client_credentials\n\t\tscopes read\n\t}\n}",
-		"oauth {\n\tuser alice $2a$04$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01 u1\n}",
-		"oauth {\n\trate_limit {\n\t\ttoken 20/s burst 40\n\t\tlogin 5/m\n\t}\n\tlockout {\n\t\tlock_after 5\n\t}\n}",
-		"oauth {\n\taccess_token_ttl 1h\n\trefresh_token_rotation off\n\trefresh_token_grace 5s\n}",
-		"oauth {\n\tclient x {\n\t\tredirect_uri https://a/cb\n\t\tpublic\n\t\tgrants authorization_code\n\t}\n}",
+// FuzzLimitsCaddyfile: the rate_limit and lockout options never panic the
+// oauth option's parser, an error names the file and line, and accepted
+// limits provision-check (RateConfig.rate) cleanly.
+func FuzzLimitsCaddyfile(f *testing.F) {
+	for _, s := range []string{
+		"oauth {\n\trate_limit {\n\t\ttoken 20/s burst 40\n\t\tlogin 5/m\n\t\tintrospect off\n\t}\n}",
 		"oauth {\n\trate_limit off\n\tlockout off\n}",
-		"oauth { {", "oauth {\n\tclient\n}", "oauth x",
-	}
-	for _, s := range seeds {
+		"oauth {\n\tlockout {\n\t\twindow 10m\n\t\tslow_after 2\n\t\tlock_after 5\n\t\tlock_for 1h\n\t\taddress_lock_after 50\n\t}\n}",
+		"oauth {\n\trate_limit {\n\t\ttoken 1000000000/1ms burst 1\n\t}\n}",
+		"oauth {\n\trate_limit {\n\t\ttoken 20/s burst\n\t}\n}", "oauth {\n\tlockout {\n\t\tlock_after\n\t}\n}",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -93,9 +51,21 @@ func FuzzAppCaddyfile(f *testing.F) {
 		if err != nil || len(tokens) == 0 {
 			return
 		}
-		d := caddyfile.NewDispenser(tokens)
-		if err := new(App).UnmarshalCaddyfile(d); err != nil && !strings.Contains(err.Error(), "Caddyfile:") {
-			t.Fatalf("error without file and line: %v", err)
+		a := new(App)
+		if err := a.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens)); err != nil {
+			if !strings.Contains(err.Error(), "Caddyfile:") {
+				t.Fatalf("error without file and line: %v", err)
+			}
+			return
+		}
+		if rl := a.RateLimit; rl != nil {
+			for name, rc := range map[string]*RateConfig{"token": rl.Token, "login": rl.Login, "introspect": rl.Introspect} {
+				if rc != nil && !rc.Off {
+					if _, err := rc.rate(name); err != nil {
+						t.Fatalf("the parser accepted a rate Provision refuses: %v", err)
+					}
+				}
+			}
 		}
 	})
 }
