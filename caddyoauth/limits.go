@@ -92,8 +92,10 @@ type LockoutConfig struct {
 
 // Limits is the gateway's abuse protection: rate limits and the login
 // lockout, shared by every instance on the same store. Other handlers
-// reach it through App.Limits; a login form calls LoginLocked before it
-// checks a password and LoginResult after.
+// reach it through App.Limits. A login form inside authz checks passwords
+// with Service.Login, which applies the lockout through the hooks; a login
+// form elsewhere calls LoginLocked before it checks a password and
+// LoginResult after.
 type Limits struct {
 	limiter *limits.Limiter
 	rates   map[string]limits.Rate // limits that are on
@@ -157,14 +159,10 @@ func (a *App) provisionLimits() error {
 		AllowClient: func(ctx context.Context, clientID string) (time.Duration, bool) {
 			return l.AllowClient(ctx, LimitToken, clientID)
 		},
-		LoginLocked: func(r *http.Request, username string) time.Duration {
-			wait := l.loginLocked(r, username)
-			if wait > 0 {
-				metrics.logins.WithLabelValues("password_grant", "locked").Inc()
-			}
-			return wait
+		LoginLocked: func(r *http.Request, method, username string) time.Duration {
+			return l.loginLockedAs(r, method, username)
 		},
-		LoginResult: func(r *http.Request, username string, ok bool) { l.loginResult(r, username, ok, "password_grant") },
+		LoginResult: func(r *http.Request, method, username string, ok bool) { l.loginResult(r, username, ok, method) },
 		TokenIssued: func(grant, clientID string) {
 			metrics.tokensIssued.WithLabelValues(grantLabel(grant), clientLabel(clientID)).Inc()
 		},
@@ -235,11 +233,22 @@ func (l *Limits) AllowAddress(r *http.Request, limit string) (time.Duration, boo
 // checking the password and, when it is positive, answers 429 with
 // Retry-After (see WriteTooManyRequests) without checking the password.
 func (l *Limits) LoginLocked(r *http.Request, username string) time.Duration {
+	return l.loginLockedAs(r, authz.LoginForm, username)
+}
+
+func (l *Limits) loginLockedAs(r *http.Request, method, username string) time.Duration {
 	wait := l.loginLocked(r, username)
 	if wait > 0 {
-		metrics.logins.WithLabelValues("form", "locked").Inc()
+		metrics.logins.WithLabelValues(loginMethodLabel(method), "locked").Inc()
 	}
 	return wait
+}
+
+func loginMethodLabel(m string) string {
+	if m == authz.LoginPasswordGrant || m == authz.LoginForm {
+		return m
+	}
+	return "other"
 }
 
 func (l *Limits) loginLocked(r *http.Request, username string) time.Duration {
@@ -257,7 +266,7 @@ func (l *Limits) loginLocked(r *http.Request, username string) time.Duration {
 // LoginResult records the outcome of a checked password from the login
 // form: it counts it in the metrics and feeds the lockout.
 func (l *Limits) LoginResult(r *http.Request, username string, ok bool) {
-	l.loginResult(r, username, ok, "form")
+	l.loginResult(r, username, ok, authz.LoginForm)
 }
 
 func (l *Limits) loginResult(r *http.Request, username string, ok bool, method string) {
@@ -265,7 +274,7 @@ func (l *Limits) loginResult(r *http.Request, username string, ok bool, method s
 	if ok {
 		result = "success"
 	}
-	metrics.logins.WithLabelValues(method, result).Inc()
+	metrics.logins.WithLabelValues(loginMethodLabel(method), result).Inc()
 	if l.lockout == nil {
 		return
 	}

@@ -23,11 +23,11 @@ type Hooks struct {
 
 	// LoginLocked is asked before a password is checked; a positive wait
 	// refuses the attempt with 429 and Retry-After, without checking the
-	// password.
-	LoginLocked func(r *http.Request, username string) (wait time.Duration)
+	// password. method is LoginPasswordGrant or LoginForm.
+	LoginLocked func(r *http.Request, method, username string) (wait time.Duration)
 
 	// LoginResult is told the outcome of every checked password.
-	LoginResult func(r *http.Request, username string, ok bool)
+	LoginResult func(r *http.Request, method, username string, ok bool)
 
 	// TokenIssued is told of every token response, by grant type.
 	TokenIssued func(grant, clientID string)
@@ -65,43 +65,55 @@ func UsernameDigest(username string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// passwordLogin checks a username and password for the password grant,
-// under the lockout: a locked attempt is refused before the password is
-// looked at, and every checked attempt is reported. Unknown usernames go
-// through the same steps as known ones.
-func (s *Service) passwordLogin(ctx context.Context, r *http.Request, c *Client, username, password string) (string, error) {
+// Sign-in methods, as logs and metrics name them.
+const (
+	LoginPasswordGrant = "password_grant"
+	LoginForm          = "form"
+)
+
+// Login checks a person's username and password under the lockout, for the
+// password grant and the login form alike (method is LoginPasswordGrant or
+// LoginForm; clientID is the client the sign-in is for, if known). A locked
+// attempt is refused before the password is looked at, with a 429 *Error
+// carrying RetryAfter; a wrong username or password returns
+// ErrBadCredentials; any other error means the user source could not
+// decide. Unknown usernames go through exactly the same steps as known
+// ones. Every outcome is logged without the username or password, and
+// reported to the hooks.
+func (s *Service) Login(r *http.Request, method, clientID, username, password string) (string, error) {
 	if s.hooks.LoginLocked != nil {
-		if wait := s.hooks.LoginLocked(r, username); wait > 0 {
+		if wait := s.hooks.LoginLocked(r, method, username); wait > 0 {
 			s.log.Info("login refused: too many failures",
-				zap.String("method", "password_grant"), zap.String("client_id", c.ID),
+				zap.String("method", method), zap.String("client_id", clientID),
 				zap.String("username_digest", UsernameDigest(username)))
 			return "", TooManyRequests(wait, "too many failed sign-ins; retry later")
 		}
 	}
-	if s.users == nil {
-		s.loginResult(r, c, username, "", false)
-		return "", errInvalidGrant("invalid username or password")
+	uid, err := "", ErrBadCredentials
+	if s.users != nil {
+		uid, err = s.users.Authenticate(r.Context(), username, password)
 	}
-	uid, err := s.users.Authenticate(ctx, username, password)
-	if errors.Is(err, ErrBadCredentials) {
-		s.loginResult(r, c, username, "", false)
-		return "", errInvalidGrant("invalid username or password")
-	} else if err != nil {
+	switch {
+	case err == nil:
+		s.log.Info("login", zap.String("method", method),
+			zap.String("client_id", clientID), zap.String("user_id", uid))
+	case errors.Is(err, ErrBadCredentials):
+		s.log.Info("login failed", zap.String("method", method),
+			zap.String("client_id", clientID), zap.String("username_digest", UsernameDigest(username)))
+	default:
 		return "", err
 	}
-	s.loginResult(r, c, username, uid, true)
-	return uid, nil
+	if s.hooks.LoginResult != nil {
+		s.hooks.LoginResult(r, method, username, err == nil)
+	}
+	return uid, err
 }
 
-func (s *Service) loginResult(r *http.Request, c *Client, username, userID string, ok bool) {
-	if ok {
-		s.log.Info("login", zap.String("method", "password_grant"),
-			zap.String("client_id", c.ID), zap.String("user_id", userID))
-	} else {
-		s.log.Info("login failed", zap.String("method", "password_grant"),
-			zap.String("client_id", c.ID), zap.String("username_digest", UsernameDigest(username)))
+// passwordLogin is Login for the password grant, with its errors.
+func (s *Service) passwordLogin(r *http.Request, c *Client, username, password string) (string, error) {
+	uid, err := s.Login(r, LoginPasswordGrant, c.ID, username, password)
+	if errors.Is(err, ErrBadCredentials) {
+		return "", errInvalidGrant("invalid username or password")
 	}
-	if s.hooks.LoginResult != nil {
-		s.hooks.LoginResult(r, username, ok)
-	}
+	return uid, err
 }

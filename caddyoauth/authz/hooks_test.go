@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -43,13 +44,18 @@ func TestHooksLockoutRefusesWithoutCheckingThePassword(t *testing.T) {
 	var results []bool
 	locked := false
 	s.SetHooks(Hooks{
-		LoginLocked: func(_ *http.Request, username string) time.Duration {
+		LoginLocked: func(_ *http.Request, _, username string) time.Duration {
 			if locked {
 				return 30 * time.Second
 			}
 			return 0
 		},
-		LoginResult: func(_ *http.Request, _ string, ok bool) { results = append(results, ok) },
+		LoginResult: func(_ *http.Request, method, _ string, ok bool) {
+			if method != LoginPasswordGrant {
+				t.Errorf("method %q", method)
+			}
+			results = append(results, ok)
+		},
 	})
 	w := postToken(s, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wrong"}})
 	if w.Code != 400 {
@@ -109,5 +115,43 @@ func TestHooksClientLimitAndCounters(t *testing.T) {
 	want := "client_credentials/app/temporarily_unavailable,client_credentials//invalid_client"
 	if strings.Join(refused, ",") != want {
 		t.Fatalf("refused = %v, want %s", refused, want)
+	}
+}
+
+// TestLoginForForm: Service.Login, which a login form calls, applies the
+// same lockout hooks with its own method, and answers a locked attempt
+// with a 429 *Error without checking the password.
+func TestLoginForForm(t *testing.T) {
+	s := hookService(t)
+	var seen []string
+	locked := false
+	s.SetHooks(Hooks{
+		LoginLocked: func(_ *http.Request, method, _ string) time.Duration {
+			seen = append(seen, "check:"+method)
+			if locked {
+				return time.Minute
+			}
+			return 0
+		},
+		LoginResult: func(_ *http.Request, method, _ string, ok bool) {
+			seen = append(seen, method+":"+map[bool]string{true: "ok", false: "fail"}[ok])
+		},
+	})
+	r := httptest.NewRequest(http.MethodPost, "/oauth/login", nil)
+	if _, err := s.Login(r, LoginForm, "app", "alice", "wrong"); err != ErrBadCredentials {
+		t.Fatalf("wrong password: %v, want ErrBadCredentials", err)
+	}
+	if uid, err := s.Login(r, LoginForm, "app", "alice", "right"); err != nil || uid != "u1" {
+		t.Fatalf("right password: %q, %v", uid, err)
+	}
+	locked = true
+	_, err := s.Login(r, LoginForm, "app", "alice", "right")
+	var e *Error
+	if !errors.As(err, &e) || e.Status != http.StatusTooManyRequests || e.RetryAfter != time.Minute {
+		t.Fatalf("locked: %v, want a 429 *Error with RetryAfter 1m", err)
+	}
+	want := "check:form form:fail check:form form:ok check:form"
+	if got := strings.Join(seen, " "); got != want {
+		t.Fatalf("hooks saw %q, want %q", got, want)
 	}
 }

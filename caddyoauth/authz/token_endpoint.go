@@ -317,7 +317,7 @@ func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request)
 		if !ok {
 			return nil, errInvalidScope("the requested scope is malformed or not allowed for this client")
 		}
-		uid, err := s.passwordLogin(ctx, r, c, username, password)
+		uid, err := s.passwordLogin(r, c, username, password)
 		if err != nil {
 			return nil, err
 		}
