@@ -27,7 +27,7 @@ const (
 	// /oauth/authorize or /oauth/login), per source address.
 	LimitLogin = "login"
 	// LimitIntrospect counts introspection requests (/oauth/introspect),
-	// per source address.
+	// per source address and per authenticated client.
 	LimitIntrospect = "introspect"
 )
 
@@ -51,8 +51,8 @@ type RateLimitConfig struct {
 	// Login limits login form submissions per source address. Default:
 	// 10/m burst 20.
 	Login *RateConfig `json:"login,omitempty"`
-	// Introspect limits /oauth/introspect per source address. Default:
-	// 100/s burst 200.
+	// Introspect limits /oauth/introspect per authenticated client and,
+	// separately, per source address. Default: 100/s burst 200.
 	Introspect *RateConfig `json:"introspect,omitempty"`
 }
 
@@ -156,8 +156,9 @@ func (a *App) provisionLimits() error {
 	}
 	allowClientLabels(ids...)
 	a.service.SetHooks(authz.Hooks{
-		AllowClient: func(ctx context.Context, clientID string) (time.Duration, bool) {
-			return l.AllowClient(ctx, LimitToken, clientID)
+		// authz's endpoint names are the names of the limits.
+		AllowClient: func(ctx context.Context, endpoint, clientID string) (time.Duration, bool) {
+			return l.AllowClient(ctx, endpoint, clientID)
 		},
 		LoginLocked: func(r *http.Request, method, username string) time.Duration {
 			return l.loginLockedAs(r, method, username)

@@ -26,15 +26,21 @@ func limitedServer(t *testing.T, cfg string) (*App, *Server) {
 	if err := a.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Stand-ins answer 418, so the test sees what the limits let through.
 	for _, p := range []string{"introspect", "login", "authorize"} {
 		path := PathPrefix + p
-		if _, ok := endpoints[path]; !ok {
-			registerEndpoint(endpoint{path: path, serve: func(_ *Server, w http.ResponseWriter, _ *http.Request) error {
-				w.WriteHeader(http.StatusTeapot)
-				return nil
-			}})
-			t.Cleanup(func() { delete(endpoints, path) })
-		}
+		real, had := endpoints[path]
+		registerEndpoint(endpoint{path: path, serve: func(_ *Server, w http.ResponseWriter, _ *http.Request) error {
+			w.WriteHeader(http.StatusTeapot)
+			return nil
+		}})
+		t.Cleanup(func() {
+			if had {
+				endpoints[path] = real
+			} else {
+				delete(endpoints, path)
+			}
+		})
 	}
 	return a, &Server{app: a, svc: a.Service()}
 }

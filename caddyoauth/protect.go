@@ -105,7 +105,7 @@ func oauthApp(ctx caddy.Context) (*App, error) {
 	if errors.Is(err, caddy.ErrNotConfigured) {
 		return nil, fmt.Errorf("the oauth global option is not configured: add an oauth block with your clients to the Caddyfile's global options")
 	} else if err != nil {
-		return nil, err // the app failed to start, say a store that cannot be reached
+		return nil, err // the app is configured but failed to load: say why
 	}
 	return v.(*App), nil
 }

@@ -15,11 +15,12 @@ import (
 // Hooks connect the token endpoint to the gateway's abuse protection and
 // metrics, which live outside this package. Every field is optional.
 type Hooks struct {
-	// AllowClient is asked once per token request whose client has
-	// authenticated; ok=false refuses it with 429 and Retry-After. Counting
-	// only authenticated requests keeps an attacker who knows a client_id
-	// from spending that client's budget.
-	AllowClient func(ctx context.Context, clientID string) (retryAfter time.Duration, ok bool)
+	// AllowClient is asked once per request to an endpoint (EndpointToken,
+	// EndpointIntrospect) whose client has authenticated; ok=false refuses
+	// it with 429 and Retry-After. Counting only authenticated requests
+	// keeps an attacker who knows a client_id from spending that client's
+	// budget.
+	AllowClient func(ctx context.Context, endpoint, clientID string) (retryAfter time.Duration, ok bool)
 
 	// LoginLocked is asked before a password is checked; a positive wait
 	// refuses the attempt with 429 and Retry-After, without checking the
@@ -37,6 +38,12 @@ type Hooks struct {
 	// authenticated, and the RFC 6749 error code.
 	TokenRefused func(grant, clientID, code string)
 }
+
+// Endpoints that Hooks.AllowClient is asked about.
+const (
+	EndpointToken      = "token"
+	EndpointIntrospect = "introspect"
+)
 
 // SetHooks installs hooks. Call it before the service serves requests.
 func (s *Service) SetHooks(h Hooks) { s.hooks = h }

@@ -86,7 +86,10 @@ func TestHooksClientLimitAndCounters(t *testing.T) {
 	var asked []string
 	var issued, refused []string
 	s.SetHooks(Hooks{
-		AllowClient: func(_ context.Context, id string) (time.Duration, bool) {
+		AllowClient: func(_ context.Context, endpoint, id string) (time.Duration, bool) {
+			if endpoint != EndpointToken {
+				t.Errorf("endpoint %q", endpoint)
+			}
 			asked = append(asked, id)
 			return 2 * time.Second, allow
 		},

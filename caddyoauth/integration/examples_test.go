@@ -14,13 +14,6 @@ import (
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
-// pendingExamples use an option another branch is still building. Until
-// it lands, the only failure allowed for them is that exact option being
-// unknown; once it lands they must validate like the others.
-var pendingExamples = map[string]string{
-	"upstream-login/Caddyfile": "unrecognized oauth option 'login_upstream'",
-}
-
 // exampleEnv holds the {env.X} secrets the examples read.
 var exampleEnv = map[string]string{
 	"REPORTING_SECRET":     "reporting-example-secret",
@@ -76,12 +69,6 @@ func TestExamplesAdapt(t *testing.T) {
 				t.Fatal(err)
 			}
 			out, ok := gt.ValidateConfig(t, tmp)
-			if want, pending := pendingExamples[name]; pending && !ok {
-				if !strings.Contains(out, want) {
-					t.Fatalf("pending example failed for another reason than %q:\n%s", want, out)
-				}
-				return
-			}
 			if !ok || !strings.Contains(out, "Valid configuration") {
 				t.Fatalf("caddy validate failed:\n%s", out)
 			}

@@ -26,9 +26,12 @@ func protectGateway(t *testing.T, up *gt.Upstream) *gt.Gateway {
 	oauth := fmt.Sprintf(`
 oauth {
 	store file {{.DataDir}}/tokens.db
+	# Bursts of token requests (racing redemptions); limits_test.go tests the limits.
+	rate_limit off
 	client conf {
 		secret conf-secret
-		grants password refresh_token client_credentials
+		grants password refresh_token client_credentials authorization_code
+		redirect_uri https://a.example.com/cb
 		scopes read write
 	}
 	client reader {
