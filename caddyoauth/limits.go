@@ -320,7 +320,8 @@ func (s *Server) limitEndpoint(w http.ResponseWriter, r *http.Request) (done boo
 		}
 	case PathPrefix + "introspect":
 		if wait, ok := l.AllowAddress(r, LimitIntrospect); !ok {
-			return true, WriteTooManyRequests(w, wait)
+			authz.WriteError(w, authz.TooManyRequests(wait, "too many introspection requests from this address; retry later"), false)
+			return true, nil
 		}
 	case PathPrefix + "authorize", PathPrefix + "login":
 		if r.Method != http.MethodPost {
