@@ -72,7 +72,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		if done, err := s.limitEndpoint(w, r); done {
 			return err
 		}
-		return e.serve(s, w, r)
+		return serveRedacted(func(w http.ResponseWriter) error { return e.serve(s, w, r) }, w)
 	}
 	if strings.HasPrefix(path, PathPrefix) || path == strings.TrimSuffix(PathPrefix, "/") {
 		return caddyhttp.Error(http.StatusNotFound, nil)

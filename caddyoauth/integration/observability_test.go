@@ -109,6 +109,23 @@ route /admin/* {
 		"redirect_uri": {"https://app.example/cb"}, "code_verifier": {codeVerifier}}), 400)
 	expect("bogus refresh token", post("app", appSecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {bogusRefresh}}), 400)
 	expect("unknown grant", post("app", appSecret, url.Values{"grant_type": {"urn:x:" + bogusCode}}), 400)
+	// The authorization code flow: sign-in form (a wrong password first),
+	// consent, code redemption with PKCE.
+	verifier, challenge := pkce("0bs3rv")
+	codeParams := url.Values{"response_type": {"code"}, "client_id": {"web"},
+		"redirect_uri": {"https://app.example/cb"}, "state": {"st-0bs3rv"},
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	b := newBrowser(t, g.URL)
+	if r := b.login(b.follow(b.authorize(codeParams)), "alice", wrongPass); r.Status != 200 {
+		t.Fatalf("sign-in form, wrong password: %d %s", r.Status, r.Body)
+	}
+	code := b.approve(codeParams, "alice", alicePass).Query().Get("code")
+	session := sessionCookie(t, b)
+	redeemForm := url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {"https://app.example/cb"}, "code_verifier": {verifier}}
+	ac := expect("authorization code", post("web", webSecret, redeemForm), 200)
+	expect("code replayed", post("web", webSecret, redeemForm), 400)
+
 	// A fresh password login, whose access token goes to the API.
 	pw2 := expect("password again", post("app", appSecret, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePass}}), 200)
 
@@ -135,7 +152,10 @@ route /admin/* {
 		`caddy_oauth_tokens_issued_total{client_id="app",grant="refresh_token"}`:            1,
 		`caddy_oauth_token_errors_total{error="invalid_client",grant="client_credentials"}`: 1,
 		`caddy_oauth_token_errors_total{error="invalid_grant",grant="password"}`:            2,
-		`caddy_oauth_token_errors_total{error="invalid_grant",grant="authorization_code"}`:  1,
+		`caddy_oauth_token_errors_total{error="invalid_grant",grant="authorization_code"}`:  2,
+		`caddy_oauth_tokens_issued_total{client_id="web",grant="authorization_code"}`:       1,
+		`caddy_oauth_logins_total{method="form",result="success"}`:                          1,
+		`caddy_oauth_logins_total{method="form",result="failure"}`:                          1,
 		`caddy_oauth_token_errors_total{error="invalid_grant",grant="refresh_token"}`:       2,
 		`caddy_oauth_token_errors_total{error="unsupported_grant_type",grant="other"}`:      1,
 		`caddy_oauth_token_validations_total{result="ok"}`:                                  2,
@@ -171,6 +191,11 @@ route /admin/* {
 		"refreshed refresh":     rf.Str("refresh_token"),
 		"second access token":   pw2.Str("access_token"),
 		"second refresh token":  pw2.Str("refresh_token"),
+		"authorization code":    code,
+		"code's access token":   ac.Str("access_token"),
+		"code's refresh token":  ac.Str("refresh_token"),
+		"PKCE verifier":         verifier,
+		"session cookie":        session,
 	}
 	for what, s := range secrets {
 		if s == "" {
@@ -178,6 +203,11 @@ route /admin/* {
 		}
 		if strings.Contains(logs, s) {
 			t.Errorf("the logs contain the %s", what)
+			for line := range strings.SplitSeq(logs, "\n") {
+				if strings.Contains(line, s) {
+					t.Log(line)
+				}
+			}
 		}
 		if strings.Contains(metricsText, s) {
 			t.Errorf("the metrics contain the %s", what)
@@ -192,6 +222,9 @@ route /admin/* {
 		`"msg":"token refused","error":"invalid_grant","grant_type":"authorization_code","client_id":"web"`,
 		`"msg":"login","method":"password_grant","client_id":"app","user_id":"user-42"`,
 		`"msg":"login failed","method":"password_grant","client_id":"app","username_digest":`,
+		`"msg":"login failed","method":"form","client_id":"web","username_digest":`,
+		`"msg":"login","method":"form","client_id":"web","user_id":"user-42"`,
+		`"msg":"token issued","grant_type":"authorization_code","client_id":"web","user_id":"user-42"`,
 		`"msg":"rotated refresh token reused: its family is revoked","client_id":"app","user_id":"user-42"`,
 		`"msg":"tokens revoked"`,
 		`"msg":"rate limited","limit":"token"`,
