@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clients"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 	// The store backends: a build of the gateway carries them all.
 	_ "github.com/caddyoauth/gateway/caddyoauth/store/filestore"
@@ -123,12 +124,25 @@ type App struct {
 	// users. Default: none.
 	LoginUpstream *LoginUpstreamConfig `json:"login_upstream,omitempty"`
 
+	// Scopes dynamic clients may be given, on top of the scopes of the
+	// static clients. Default: none beyond those.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// Whether signed-in users may manage their own clients at /oauth/apps.
+	// Default: false.
+	SelfService bool `json:"self_service,omitempty"`
+
+	// The grant types users may give the clients they create at
+	// /oauth/apps. Default: authorization_code and refresh_token.
+	AppsAllowedGrants []string `json:"apps_allowed_grants,omitempty"`
+
 	authorizer *authz.Authorizer
 
-	service *authz.Service
-	limits  *Limits
-	store   store.Store
-	logger  *zap.Logger
+	service  *authz.Service
+	registry *clients.Registry
+	limits   *Limits
+	store    store.Store
+	logger   *zap.Logger
 
 	idHeaders *headerSet
 }
@@ -219,7 +233,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	clients, err := a.buildClients()
+	if err := a.checkClientManagement(); err != nil {
+		return err
+	}
+	static, err := a.buildClients()
 	if err != nil {
 		return err
 	}
@@ -250,6 +267,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.RefreshTokenGrace != nil {
 		grace = time.Duration(*a.RefreshTokenGrace)
 	}
+	// Static clients first, then the dynamic ones in the store.
+	a.registry = clients.New(a.store, static)
 	cfg := authz.Config{
 		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL: time.Duration(*a.RefreshTokenTTL),
@@ -260,7 +279,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.tokenConfig(&cfg); err != nil {
 		return err
 	}
-	a.service = authz.New(cfg, a.store, clients, auth, a.logger)
+	a.service = authz.New(cfg, a.store, a.registry, auth, a.logger)
 	if err := a.provisionAuthorize(); err != nil {
 		return err
 	}
@@ -373,10 +392,16 @@ func (a *App) identityHeaders() []string {
 }
 
 // Start implements caddy.App.
-func (a *App) Start() error { return nil }
+func (a *App) Start() error {
+	setRunningApp(a)
+	return nil
+}
 
 // Stop implements caddy.App.
-func (a *App) Stop() error { return nil }
+func (a *App) Stop() error {
+	clearRunningApp(a)
+	return nil
+}
 
 // Interface guards
 var (

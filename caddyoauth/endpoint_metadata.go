@@ -30,7 +30,7 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 		scopes = sortedUnion(scopes, c.Scopes)
 	}
 	md["grant_types_supported"] = grants
-	md["scopes_supported"] = scopes
+	md["scopes_supported"] = sortedUnion(scopes, s.app.Scopes)
 	md["response_types_supported"] = []string{"code"}
 	md["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
 	// Public clients may revoke their own tokens (RFC 7009 §2.1), but only

@@ -23,8 +23,9 @@ const (
 	// LimitToken counts token endpoint requests, per authenticated client
 	// and per source address.
 	LimitToken = "token"
-	// LimitLogin counts submissions of the login form (POST to
-	// /oauth/authorize or /oauth/login), per source address.
+	// LimitLogin counts submissions of the sign-in forms (POST to
+	// /oauth/authorize, /oauth/login or /oauth/apps/login), per source
+	// address.
 	LimitLogin = "login"
 	// LimitIntrospect counts introspection requests (/oauth/introspect),
 	// per source address and per authenticated client.
@@ -323,7 +324,7 @@ func (s *Server) limitEndpoint(w http.ResponseWriter, r *http.Request) (done boo
 			authz.WriteError(w, authz.TooManyRequests(wait, "too many introspection requests from this address; retry later"), false)
 			return true, nil
 		}
-	case PathPrefix + "authorize", PathPrefix + "login":
+	case PathPrefix + "authorize", PathPrefix + "login", AppsPath + "/login":
 		if r.Method != http.MethodPost {
 			return false, nil
 		}

@@ -29,6 +29,8 @@ type endpoint struct {
 	// enabled, when set, says whether the config serves the endpoint; a
 	// disabled one answers 404 and is left out of the metadata.
 	enabled func(a *App) bool
+	// subtree: the endpoint also serves every path below path + "/".
+	subtree bool
 }
 
 var endpoints = map[string]endpoint{}
@@ -73,6 +75,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 			return err
 		}
 		return serveRedacted(func(w http.ResponseWriter) error { return e.serve(s, w, r) }, w)
+	}
+	for _, e := range endpoints {
+		if e.subtree && strings.HasPrefix(path, e.path+"/") {
+			if done, err := s.limitEndpoint(w, r); done {
+				return err
+			}
+			return e.serve(s, w, r)
+		}
 	}
 	if strings.HasPrefix(path, PathPrefix) || path == strings.TrimSuffix(PathPrefix, "/") {
 		return caddyhttp.Error(http.StatusNotFound, nil)

@@ -147,7 +147,11 @@ func (a *Authorizer) rememberConsent(ctx context.Context, userID, clientID, scop
 		}
 	}
 	b, _ := json.Marshal(consentRecord{Scope: JoinScope(old), At: time.Now().Unix()})
-	return a.svc.store.Put(ctx, key, b, 0)
+	if err := a.svc.store.Put(ctx, key, b, 0); err != nil {
+		return err
+	}
+	// Indexed per user, for the "apps you authorized" page and revocation.
+	return a.svc.store.AddMember(ctx, consentSet(userID), clientID, 0)
 }
 
 // consentRecord is what a person approved for one client.

@@ -96,7 +96,14 @@ func (b *browser) decide(page *gt.Response, answer string) *gt.Response {
 // the redirect to the client.
 func (b *browser) approve(params url.Values, username, password string) *url.URL {
 	b.t.Helper()
-	r := b.authorize(params)
+	return b.approveURL(b.base+"/oauth/authorize?"+params.Encode(), username, password)
+}
+
+// approveURL is approve for a whole authorization request URL, such as a
+// client library builds from the metadata's authorization_endpoint.
+func (b *browser) approveURL(authURL, username, password string) *url.URL {
+	b.t.Helper()
+	r := b.get(authURL)
 	if strings.HasPrefix(location(b.t, r), "/oauth/login") {
 		page := b.follow(r)
 		if !isPage(page, "Sign in") {

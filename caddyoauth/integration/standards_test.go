@@ -28,7 +28,8 @@ oauth {
 	%s
 	client app {
 		secret app-secret
-		grants client_credentials password refresh_token
+		grants authorization_code client_credentials password refresh_token
+		redirect_uri http://127.0.0.1/app/callback
 		scopes read write
 	}
 	client rs {
@@ -76,7 +77,7 @@ func TestMetadataDocument(t *testing.T) {
 	if md["issuer"] != g.URL {
 		t.Fatalf("issuer = %v, want %s", md["issuer"], g.URL)
 	}
-	for field, path := range map[string]string{"token_endpoint": "/oauth/token", "revocation_endpoint": "/oauth/revoke", "introspection_endpoint": "/oauth/introspect"} {
+	for field, path := range map[string]string{"authorization_endpoint": "/oauth/authorize", "token_endpoint": "/oauth/token", "revocation_endpoint": "/oauth/revoke", "introspection_endpoint": "/oauth/introspect"} {
 		if md[field] != g.URL+path {
 			t.Errorf("%s = %v, want %s", field, md[field], g.URL+path)
 		}
@@ -88,7 +89,7 @@ func TestMetadataDocument(t *testing.T) {
 		t.Errorf("/oauth/jwks with opaque tokens: %d", r.Status)
 	}
 	lists := map[string][]string{
-		"grant_types_supported":                         {"client_credentials", "password", "refresh_token"},
+		"grant_types_supported":                         {"authorization_code", "client_credentials", "password", "refresh_token"},
 		"response_types_supported":                      {"code"},
 		"code_challenge_methods_supported":              {"S256"},
 		"scopes_supported":                              {"read", "write"},
@@ -295,7 +296,8 @@ func TestMetadataDrivenClient(t *testing.T) {
 		}
 		return s
 	}
-	tokenURL, revokeURL, introspectURL, jwksURL := endpoint("token_endpoint"), endpoint("revocation_endpoint"), endpoint("introspection_endpoint"), endpoint("jwks_uri")
+	authURL, tokenURL, revokeURL, introspectURL, jwksURL := endpoint("authorization_endpoint"), endpoint("token_endpoint"),
+		endpoint("revocation_endpoint"), endpoint("introspection_endpoint"), endpoint("jwks_uri")
 	grants := strs(md["grant_types_supported"])
 	scopes := strs(md["scopes_supported"])
 
@@ -307,7 +309,17 @@ func TestMetadataDrivenClient(t *testing.T) {
 		}
 		issued = append(issued, tok)
 	}
-	cfg := &oauth2.Config{ClientID: "app", ClientSecret: "app-secret", Endpoint: oauth2.Endpoint{TokenURL: tokenURL}, Scopes: scopes}
+	cfg := &oauth2.Config{ClientID: "app", ClientSecret: "app-secret", RedirectURL: "http://127.0.0.1/app/callback",
+		Endpoint: oauth2.Endpoint{AuthURL: authURL, TokenURL: tokenURL}, Scopes: scopes}
+	if slices.Contains(grants, "authorization_code") {
+		verifier := oauth2.GenerateVerifier()
+		back := newBrowser(t, g.URL).approveURL(cfg.AuthCodeURL("md-state", oauth2.S256ChallengeOption(verifier)), "alice", "alice-pw")
+		tok, err := cfg.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatalf("authorization code from the metadata's authorization_endpoint: %v", err)
+		}
+		issued = append(issued, tok)
+	}
 	if slices.Contains(grants, "password") {
 		tok, err := cfg.PasswordCredentialsToken(ctx, "alice", "alice-pw")
 		if err != nil {
@@ -323,7 +335,7 @@ func TestMetadataDrivenClient(t *testing.T) {
 			issued = append(issued, next)
 		}
 	}
-	if len(issued) != 3 {
+	if len(issued) != 4 {
 		t.Fatalf("metadata advertised grants %v; ran %d", grants, len(issued))
 	}
 	last := issued[len(issued)-1]

@@ -1,0 +1,288 @@
+package caddyoauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clients"
+)
+
+func init() {
+	caddy.RegisterModule(adminAPI{})
+}
+
+// adminAPI serves client management on Caddy's admin endpoint, so it has
+// the admin API's listener and access controls:
+//
+//	POST   /oauth/clients                 register (RFC 7591 metadata)
+//	GET    /oauth/clients                 list, static clients read-only
+//	GET    /oauth/clients/{id}
+//	PATCH  /oauth/clients/{id}            change the given fields
+//	POST   /oauth/clients/{id}/secret     rotate the secret
+//	DELETE /oauth/clients/{id}
+//	POST   /oauth/users/{user_id}/revoke  end a user's tokens and consents
+//
+// Requests with a method that changes something must say Content-Type:
+// application/json, which a browser cannot send cross-origin without a
+// preflight, so a web page cannot drive this API.
+type adminAPI struct {
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (adminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.oauth",
+		New: func() caddy.Module { return new(adminAPI) },
+	}
+}
+
+// Provision sets up the admin routes' logger. The oauth app is found per
+// request: Caddy provisions admin routers apart from the apps.
+func (a *adminAPI) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	return nil
+}
+
+// Routes implements caddy.AdminRouter.
+func (a *adminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: "/oauth/", Handler: caddy.AdminHandlerFunc(a.serve)}}
+}
+
+// maxAdminBody caps a request body of the admin API.
+const maxAdminBody = 64 << 10
+
+func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
+	app := runningApp()
+	if app == nil || app.registry == nil {
+		w.Header().Set("Retry-After", "1")
+		writeAPIJSON(w, http.StatusServiceUnavailable, &regError{Code: "temporarily_unavailable", Desc: "no oauth app is running"})
+		return nil
+	}
+	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
+		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if ct != "application/json" {
+			writeAPIJSON(w, http.StatusUnsupportedMediaType, &regError{Code: "invalid_request", Desc: "send Content-Type: application/json"})
+			return nil
+		}
+	}
+	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/oauth/"), "/"), "/")
+	h := &adminRequest{api: a, app: app, w: w, r: r, ctx: r.Context()}
+	var err error
+	switch {
+	case len(parts) == 1 && parts[0] == "clients":
+		err = h.methods(map[string]func() error{http.MethodGet: h.list, http.MethodPost: h.create})
+	case len(parts) == 2 && parts[0] == "clients":
+		h.id = parts[1]
+		err = h.methods(map[string]func() error{http.MethodGet: h.show, http.MethodPatch: h.update, http.MethodDelete: h.remove})
+	case len(parts) == 3 && parts[0] == "clients" && parts[2] == "secret":
+		h.id = parts[1]
+		err = h.methods(map[string]func() error{http.MethodPost: h.rotate})
+	case len(parts) == 3 && parts[0] == "users" && parts[1] != "" && parts[2] == "revoke":
+		h.id = parts[1]
+		err = h.methods(map[string]func() error{http.MethodPost: h.revokeUser})
+	default:
+		err = &regError{status: http.StatusNotFound, Code: "not_found", Desc: "no such oauth admin resource"}
+	}
+	if err != nil {
+		h.fail(err)
+	}
+	return nil
+}
+
+// adminRequest is one admin API call.
+type adminRequest struct {
+	api *adminAPI
+	app *App
+	w   http.ResponseWriter
+	r   *http.Request
+	ctx context.Context
+	id  string
+}
+
+func (h *adminRequest) methods(m map[string]func() error) error {
+	if f, ok := m[h.r.Method]; ok {
+		return f()
+	}
+	allow := make([]string, 0, len(m))
+	for k := range m {
+		allow = append(allow, k)
+	}
+	h.w.Header().Set("Allow", strings.Join(sortedUnion(allow), ", "))
+	return &regError{status: http.StatusMethodNotAllowed, Code: "invalid_request", Desc: "method not allowed"}
+}
+
+func (h *adminRequest) rules() clientRules {
+	return clientRules{grants: authz.KnownGrants, scopes: h.app.configuredScopes(), operator: true}
+}
+
+// readMetadata decodes a JSON body of at most maxAdminBody bytes.
+func (h *adminRequest) readMetadata() (*clientMetadata, error) {
+	m := new(clientMetadata)
+	body, err := io.ReadAll(http.MaxBytesReader(h.w, h.r.Body, maxAdminBody))
+	if err != nil {
+		return nil, badMetadata("the request body is too large or unreadable")
+	}
+	if err := json.Unmarshal(body, m); err != nil {
+		return nil, badMetadata("the request body is not a JSON object of client metadata: %s", safeText(err.Error()))
+	}
+	return m, nil
+}
+
+func (h *adminRequest) list() error {
+	reg := h.app.registry
+	out := []*clientInfo{}
+	for _, id := range reg.StaticIDs() {
+		c, _ := reg.Static(id)
+		out = append(out, staticInfoOf(c))
+	}
+	dyn, err := reg.List(h.ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range dyn {
+		out = append(out, infoOf(c, ""))
+	}
+	writeAPIJSON(h.w, http.StatusOK, out)
+	return nil
+}
+
+func (h *adminRequest) create() error {
+	m, err := h.readMetadata()
+	if err != nil {
+		return err
+	}
+	c := new(clients.Client)
+	if err := m.apply(c, h.rules(), true); err != nil {
+		return err
+	}
+	secret, err := h.app.registry.Create(h.ctx, c)
+	if err != nil {
+		return err
+	}
+	h.api.logger.Info("client registered", zap.String("client_id", c.ID), zap.String("owner", c.UserID))
+	writeAPIJSON(h.w, http.StatusCreated, infoOf(c, secret))
+	return nil
+}
+
+func (h *adminRequest) show() error {
+	if c, ok := h.app.registry.Static(h.id); ok {
+		writeAPIJSON(h.w, http.StatusOK, staticInfoOf(c))
+		return nil
+	}
+	c, err := h.app.registry.Get(h.ctx, h.id)
+	if err != nil {
+		return err
+	}
+	writeAPIJSON(h.w, http.StatusOK, infoOf(c, ""))
+	return nil
+}
+
+func (h *adminRequest) update() error {
+	if _, ok := h.app.registry.Static(h.id); ok {
+		return clients.ErrReadOnly
+	}
+	m, err := h.readMetadata()
+	if err != nil {
+		return err
+	}
+	c, err := h.app.registry.Update(h.ctx, h.id, func(c *clients.Client) error {
+		return m.apply(c, h.rules(), false)
+	})
+	if err != nil {
+		return err
+	}
+	h.api.logger.Info("client updated", zap.String("client_id", c.ID))
+	writeAPIJSON(h.w, http.StatusOK, infoOf(c, ""))
+	return nil
+}
+
+func (h *adminRequest) rotate() error {
+	c, secret, err := h.app.registry.RotateSecret(h.ctx, h.id)
+	if err != nil {
+		return err
+	}
+	h.api.logger.Info("client secret rotated", zap.String("client_id", c.ID))
+	writeAPIJSON(h.w, http.StatusOK, infoOf(c, secret))
+	return nil
+}
+
+func (h *adminRequest) remove() error {
+	if err := h.app.registry.Delete(h.ctx, h.id); err != nil {
+		return err
+	}
+	h.api.logger.Info("client deleted", zap.String("client_id", h.id))
+	h.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *adminRequest) revokeUser() error {
+	if err := checkUserID(h.id); err != nil {
+		return badMetadata("user_id: %v", err)
+	}
+	if err := h.app.service.RevokeUser(h.ctx, h.id); err != nil {
+		return err
+	}
+	ids := h.app.registry.StaticIDs()
+	dyn, err := h.app.registry.List(h.ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range dyn {
+		ids = append(ids, c.ID)
+	}
+	if err := h.app.service.RevokeConsents(h.ctx, h.id, ids); err != nil {
+		return err
+	}
+	h.api.logger.Info("user's tokens and consents revoked", zap.String("user_id", h.id))
+	writeAPIJSON(h.w, http.StatusOK, map[string]any{"user_id": h.id, "revoked": true})
+	return nil
+}
+
+// fail answers an error as RFC 7591 §3.2.2 JSON.
+func (h *adminRequest) fail(err error) {
+	var re *regError
+	switch {
+	case errors.As(err, &re):
+	case errors.Is(err, clients.ErrNotFound):
+		re = &regError{status: http.StatusNotFound, Code: "not_found", Desc: "no dynamic client has this client_id"}
+	case errors.Is(err, clients.ErrExists):
+		re = &regError{status: http.StatusConflict, Code: "invalid_client_metadata", Desc: "client_id is already taken (or was used by a deleted client)"}
+	case errors.Is(err, clients.ErrReadOnly):
+		re = &regError{status: http.StatusForbidden, Code: "read_only", Desc: "the client is defined in the config; change it there"}
+	case clients.IsPublicClientError(err):
+		re = badMetadata("a public client has no secret to rotate")
+	case errors.Is(err, clients.ErrBusy):
+		re = &regError{status: http.StatusConflict, Code: "temporarily_unavailable", Desc: err.Error()}
+	default:
+		h.api.logger.Error("oauth admin request failed", zap.String("path", h.r.URL.Path), zap.Error(err))
+		h.w.Header().Set("Retry-After", "1")
+		re = &regError{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Desc: "the client store cannot be reached"}
+	}
+	if re.status == 0 {
+		re.status = http.StatusBadRequest
+	}
+	writeAPIJSON(h.w, re.status, re)
+}
+
+func writeAPIJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Interface guards
+var (
+	_ caddy.AdminRouter = (*adminAPI)(nil)
+	_ caddy.Provisioner = (*adminAPI)(nil)
+)

@@ -1,0 +1,149 @@
+package caddyoauth
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
+)
+
+// appsAuth is what the self-service pages need from the sign-in: who is
+// signed in, sending someone to sign in, and CSRF tokens bound to the
+// session.
+type appsAuth interface {
+	// user returns the signed-in user's id and the session's CSRF token;
+	// ok is false when nobody is signed in.
+	user(r *http.Request) (userID, csrf string, ok bool, err error)
+	// signIn answers a request from someone not signed in.
+	signIn(w http.ResponseWriter, r *http.Request) error
+	// checkCSRF reports whether token belongs to the request's session.
+	checkCSRF(r *http.Request, token string) (bool, error)
+	// serve handles the sign-in's own paths below /oauth/apps/, reporting
+	// whether it did.
+	serve(w http.ResponseWriter, r *http.Request) (bool, error)
+}
+
+// appsLogin is the consent screen's session (the oauth_session cookie on
+// /oauth/), so signing in on either signs in on both, with a sign-in form
+// of its own that returns to the apps pages instead of an authorization
+// request.
+type appsLogin struct {
+	az     *authz.Authorizer
+	logger *zap.Logger
+}
+
+func (l *appsLogin) user(r *http.Request) (string, string, bool, error) {
+	uid, csrf, err := l.az.SessionUser(r)
+	return uid, csrf, err == nil && uid != "", err
+}
+
+func (l *appsLogin) checkCSRF(r *http.Request, token string) (bool, error) {
+	return l.az.ValidCSRF(r, token)
+}
+
+func (l *appsLogin) signIn(w http.ResponseWriter, r *http.Request) error {
+	next := r.URL.Path
+	if r.Method != http.MethodGet {
+		next = AppsPath
+	}
+	http.Redirect(w, r, AppsPath+"/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+	return nil
+}
+
+func (l *appsLogin) serve(w http.ResponseWriter, r *http.Request) (bool, error) {
+	switch r.URL.Path {
+	case AppsPath + "/login":
+		return true, l.serveLogin(w, r)
+	case AppsPath + "/logout":
+		return true, l.serveLogout(w, r)
+	}
+	return false, nil
+}
+
+// safeNext keeps the return path on these pages: no open redirect.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, AppsPath) || strings.ContainsAny(next, "\\\r\n") || strings.Contains(next, "//") {
+		return AppsPath
+	}
+	return next
+}
+
+func (l *appsLogin) serveLogin(w http.ResponseWriter, r *http.Request) error {
+	next := safeNext(r.URL.Query().Get("next"))
+	switch r.Method {
+	case http.MethodGet:
+		csrf, err := l.az.EnsureSession(w, r)
+		if err != nil {
+			return l.unavailable(w, err)
+		}
+		return renderPage(w, http.StatusOK, "login", map[string]any{"CSRF": csrf, "Next": next})
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		return renderError(w, http.StatusMethodNotAllowed, "Method not allowed.")
+	}
+	if err := parsePageForm(w, r); err != nil {
+		return renderError(w, http.StatusBadRequest, "The form could not be read.")
+	}
+	if ok, err := l.az.ValidCSRF(r, r.PostForm.Get("csrf_token")); err != nil {
+		return l.unavailable(w, err)
+	} else if !ok {
+		return renderError(w, http.StatusForbidden, "The form expired. Go back, reload and try again.")
+	}
+	_, err := l.az.SignIn(w, r, r.PostForm.Get("username"), r.PostForm.Get("password"))
+	var tooMany *authz.Error
+	if errors.As(err, &tooMany) && tooMany.Status == http.StatusTooManyRequests {
+		csrf, err := l.az.EnsureSession(w, r)
+		if err != nil {
+			return l.unavailable(w, err)
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int((tooMany.RetryAfter+time.Second-1)/time.Second)))
+		return renderPage(w, http.StatusTooManyRequests, "login", map[string]any{"CSRF": csrf, "Next": next,
+			"Error": "Too many failed sign-ins. Please wait a while and try again."})
+	} else if errors.Is(err, authz.ErrBadCredentials) {
+		csrf, err := l.az.EnsureSession(w, r)
+		if err != nil {
+			return l.unavailable(w, err)
+		}
+		return renderPage(w, http.StatusUnauthorized, "login", map[string]any{"CSRF": csrf, "Next": next, "Error": "Wrong username or password."})
+	} else if err != nil {
+		return l.unavailable(w, err)
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}
+
+func (l *appsLogin) serveLogout(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		return renderError(w, http.StatusMethodNotAllowed, "Method not allowed.")
+	}
+	if err := parsePageForm(w, r); err != nil {
+		return renderError(w, http.StatusBadRequest, "The form could not be read.")
+	}
+	if ok, err := l.az.ValidCSRF(r, r.PostForm.Get("csrf_token")); err != nil {
+		return l.unavailable(w, err)
+	} else if !ok {
+		return renderError(w, http.StatusForbidden, "The form expired. Go back, reload and try again.")
+	}
+	if err := l.az.SignOut(w, r); err != nil {
+		return l.unavailable(w, err)
+	}
+	http.Redirect(w, r, AppsPath+"/login", http.StatusSeeOther)
+	return nil
+}
+
+func (l *appsLogin) unavailable(w http.ResponseWriter, err error) error {
+	l.logger.Error("self-service sign-in: session store unavailable", zap.Error(err))
+	w.Header().Set("Retry-After", "1")
+	return renderError(w, http.StatusServiceUnavailable, "Signing in is not possible right now. Try again shortly.")
+}
+
+// Interface guards
+var _ appsAuth = (*appsLogin)(nil)
