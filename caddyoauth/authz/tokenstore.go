@@ -80,11 +80,15 @@ func (ts tokenStore) Create(ctx context.Context, ti oauth2.TokenInfo) error {
 }
 
 // RemoveByCode implements oauth2.TokenStore. It consumes the code
-// atomically: of racing redemptions exactly one gets nil, the others
-// ErrInvalidAuthorizeCode. The consumed code leaves a marker naming its
-// family, so a replay can revoke what the code was exchanged for.
+// atomically (Take): of racing redemptions exactly one gets nil, the others
+// ErrInvalidAuthorizeCode. The code leaves a marker naming its family, so a
+// replay can revoke what the code was exchanged for. The marker is written
+// before the code is taken, not after: a racing redemption that finds the
+// code gone must find the marker too, or the winner's tokens would survive
+// the replay (RFC 6749 §4.1.2), which on instances sharing a store is a
+// window of a network round trip.
 func (ts tokenStore) RemoveByCode(ctx context.Context, code string) error {
-	b, err := ts.svc.store.Take(ctx, codeKey(code))
+	b, err := ts.svc.store.Get(ctx, codeKey(code))
 	if errors.Is(err, store.ErrNotFound) {
 		return oerrors.ErrInvalidAuthorizeCode
 	} else if err != nil {
@@ -94,7 +98,15 @@ func (ts tokenStore) RemoveByCode(ctx context.Context, code string) error {
 	if err != nil {
 		return err
 	}
-	return ts.svc.store.Put(ctx, usedCodeKey(code), []byte(r.Family), ts.svc.usedCodeTTL())
+	if err := ts.svc.store.Put(ctx, usedCodeKey(code), []byte(r.Family), ts.svc.usedCodeTTL()); err != nil {
+		return err
+	}
+	if _, err := ts.svc.store.Take(ctx, codeKey(code)); errors.Is(err, store.ErrNotFound) {
+		return oerrors.ErrInvalidAuthorizeCode
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // RemoveByAccess implements oauth2.TokenStore.

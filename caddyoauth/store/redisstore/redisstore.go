@@ -36,8 +36,8 @@ const (
 )
 
 // Store is a store.Store on Redis. Keys live at <prefix>k:<key> and sets
-// at <prefix>s:<set>, so a set never collides with a plain key of the same
-// name. Every record is a single Redis key, which keeps every operation on
+// at <prefix>s:<set> (sorted sets, see sets.go), so a set never collides
+// with a plain key of the same name. Every record is a single Redis key, which keeps every operation on
 // one cluster slot.
 type Store struct {
 	c        rueidis.Client
@@ -245,53 +245,6 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 	n, err := incrScript.Exec(ctx, s.c, []string{s.key(key)},
 		[]string{fmt.Sprint(millis(max(ttl, 0)))}).AsInt64()
 	return n, wrap(err)
-}
-
-// addScript adds a member and extends the set's expiry without ever
-// shortening it. ARGV: member, ttl in ms (0: keep the set until deleted).
-// PTTL is read before SADD because a set SADD just created has no expiry
-// yet and would look like one meant to live forever.
-var addScript = rueidis.NewLuaScript(`
-local left = redis.call('PTTL', KEYS[1])
-redis.call('SADD', KEYS[1], ARGV[1])
-local ttl = tonumber(ARGV[2])
-if ttl == 0 then
-	redis.call('PERSIST', KEYS[1])
-elseif left == -2 or (left >= 0 and left < ttl) then
-	redis.call('PEXPIRE', KEYS[1], ttl)
-end
-return 0
-`)
-
-// AddMember implements store.Store. The set (one Redis set) lives as long
-// as the longest ttl given to it, or until deleted once any ttl was 0.
-func (s *Store) AddMember(ctx context.Context, set, member string, ttl time.Duration) error {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	return wrap(addScript.Exec(ctx, s.c, []string{s.set(set)},
-		[]string{member, fmt.Sprint(millis(max(ttl, 0)))}).Error())
-}
-
-// RemoveMember implements store.Store.
-func (s *Store) RemoveMember(ctx context.Context, set, member string) error {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	return wrap(s.c.Do(ctx, s.c.B().Srem().Key(s.set(set)).Member(member).Build()).Error())
-}
-
-// Members implements store.Store.
-func (s *Store) Members(ctx context.Context, set string) ([]string, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	m, err := s.c.Do(ctx, s.c.B().Smembers().Key(s.set(set)).Build()).AsStrSlice()
-	return m, wrap(err)
-}
-
-// DeleteSet implements store.Store.
-func (s *Store) DeleteSet(ctx context.Context, set string) error {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	return wrap(s.c.Do(ctx, s.c.B().Del().Key(s.set(set)).Build()).Error())
 }
 
 // Close implements store.Store: it closes the connections and stops the

@@ -396,3 +396,43 @@ func TestHungRedisIsBounded(t *testing.T) {
 	}
 	t.Logf("after %v: %v", time.Since(start), err)
 }
+
+// TestSetsDropDeadMembers checks that a set keeps no dead member: Members
+// leaves out the expired ones at once, and the next AddMember removes them
+// from Redis, so a set that keeps growing stays as small as its live
+// members.
+func TestSetsDropDeadMembers(t *testing.T) {
+	srv := testredis.Start(t)
+	s := openURL(t, srv.URL(), uniquePrefix())
+	ctx := context.Background()
+	for i := range 50 {
+		if err := s.AddMember(ctx, "user", fmt.Sprint("dead", i), 20*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddMember(ctx, "user", "live", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "expired members left out of Members", func() bool {
+		m, err := s.Members(ctx, "user")
+		return err == nil && len(m) == 1 && m[0] == "live"
+	})
+	if err := s.AddMember(ctx, "user", "new", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.c.Do(ctx, s.c.B().Zcard().Key(s.set("user")).Build()).AsInt64()
+	if err != nil || n != 2 {
+		t.Fatalf("members kept in Redis = %d, %v; want 2 (the dead ones removed)", n, err)
+	}
+	// A member added again keeps the later of its two expiries.
+	if err := s.AddMember(ctx, "user", "live", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	pttl, err := s.c.Do(ctx, s.c.B().Pttl().Key(s.set("user")).Build()).AsInt64()
+	if err != nil || pttl < 3500000 {
+		t.Fatalf("set PTTL = %d, %v; want about an hour", pttl, err)
+	}
+	if m, err := s.Members(ctx, "user"); err != nil || len(m) != 2 {
+		t.Fatalf("Members = %v, %v; want live and new", m, err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 // calls).
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
+	runLifecycle(t, open)
 	t.Run("PutGetDelete", func(t *testing.T) {
 		s := open(t)
 		if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
