@@ -96,6 +96,7 @@ type Gateway struct {
 	logMu    sync.Mutex
 	logs     bytes.Buffer
 	extraEnv []string
+	envFuncs []func(Params) []string
 }
 
 // Option changes how Start runs the gateway.
@@ -103,6 +104,13 @@ type Option func(*Gateway)
 
 // WithEnv adds environment variables (KEY=value) to the gateway process.
 func WithEnv(kv ...string) Option { return func(g *Gateway) { g.extraEnv = append(g.extraEnv, kv...) } }
+
+// WithEnvFunc adds environment variables computed from the gateway's
+// Params once its ports are chosen, for a Caddyfile that takes its
+// addresses from the environment.
+func WithEnvFunc(f func(Params) []string) Option {
+	return func(g *Gateway) { g.envFuncs = append(g.envFuncs, f) }
+}
 
 // WithVars sets Params.Vars for the template.
 func WithVars(vars map[string]string) Option {
@@ -203,6 +211,9 @@ func (g *Gateway) tryStart() error {
 		"HOME="+g.Params.DataDir,
 	)
 	g.cmd.Env = append(g.cmd.Env, g.extraEnv...)
+	for _, f := range g.envFuncs {
+		g.cmd.Env = append(g.cmd.Env, f(g.Params)...)
+	}
 	g.cmd.Stdout = (*lockedWriter)(g)
 	g.cmd.Stderr = (*lockedWriter)(g)
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
