@@ -88,6 +88,14 @@ type App struct {
 	// The users who may sign in with a password.
 	Users []*UserConfig `json:"users,omitempty"`
 
+	// Rate limits of the token, login and introspection endpoints.
+	// Default: on, with the rates of RateLimitConfig's fields.
+	RateLimit *RateLimitConfig `json:"rate_limit,omitempty"`
+
+	// The lockout of repeated failed sign-ins. Default: on, with the
+	// settings of LockoutConfig's fields.
+	Lockout *LockoutConfig `json:"lockout,omitempty"`
+
 	// Authorization code flow: sessions, PKCE, screens and login sources
 	// (parsed in authorize_config.go).
 
@@ -132,6 +140,7 @@ type App struct {
 
 	service  *authz.Service
 	registry *clients.Registry
+	limits   *Limits
 	store    store.Store
 	logger   *zap.Logger
 
@@ -248,6 +257,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading oauth store: %v", err)
 	}
 	a.store = mod.(store.Backend).Store()
+	if err := registerMetrics(ctx); err != nil {
+		return fmt.Errorf("oauth: registering metrics: %v", err)
+	}
+	a.store = instrumentStore(a.store, mod.(caddy.Module).CaddyModule().ID.Name())
 
 	rotation := a.RefreshTokenRotation == nil || *a.RefreshTokenRotation
 	grace := DefaultRefreshGrace
@@ -271,7 +284,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.RegisterIdentityHeaders(DefaultUserHeader, DefaultClientHeader, DefaultScopeHeader)
-	return nil
+	return a.provisionLimits()
 }
 
 func (a *App) validate() error {

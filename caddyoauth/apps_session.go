@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -95,7 +97,16 @@ func (l *appsLogin) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		return renderError(w, http.StatusForbidden, "The form expired. Go back, reload and try again.")
 	}
 	_, err := l.az.SignIn(w, r, r.PostForm.Get("username"), r.PostForm.Get("password"))
-	if errors.Is(err, authz.ErrBadCredentials) {
+	var tooMany *authz.Error
+	if errors.As(err, &tooMany) && tooMany.Status == http.StatusTooManyRequests {
+		csrf, err := l.az.EnsureSession(w, r)
+		if err != nil {
+			return l.unavailable(w, err)
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int((tooMany.RetryAfter+time.Second-1)/time.Second)))
+		return renderPage(w, http.StatusTooManyRequests, "login", map[string]any{"CSRF": csrf, "Next": next,
+			"Error": "Too many failed sign-ins. Please wait a while and try again."})
+	} else if errors.Is(err, authz.ErrBadCredentials) {
 		csrf, err := l.az.EnsureSession(w, r)
 		if err != nil {
 			return l.unavailable(w, err)

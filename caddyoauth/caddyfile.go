@@ -81,6 +81,8 @@ var clientOptions = map[string]func(d *caddyfile.Dispenser, c *ClientConfig) err
 //			consent remember|always|skip
 //		}
 //		user <username> <bcrypt-hash> [<user_id>]
+//		rate_limit off | { token|login|introspect <events>/<period> [burst <n>] | off }   # caddyfile_limits.go
+//		lockout off | { window, slow_after, lock_after, lock_for, address_lock_after }
 //		users_file <path>
 //		login_upstream <url> { format json|form; id_field <name>; timeout <duration> }
 //		session_ttl <duration>

@@ -121,10 +121,12 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	token, found, ok := bearerToken(r.Header)
 	if !ok {
+		observeValidation(validationInvalid)
 		w.Header().Set("WWW-Authenticate", p.challenge+`, error="invalid_request", error_description="send one Authorization header with one bearer token"`)
 		return caddyhttp.Error(http.StatusBadRequest, errors.New("malformed bearer credentials"))
 	}
 	if !found {
+		observeValidation(validationMissing)
 		if p.Optional {
 			return next.ServeHTTP(w, r)
 		}
@@ -135,14 +137,16 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	id, err := p.svc.Validate(r.Context(), token)
 	if err != nil {
 		if errors.Is(err, authz.ErrTokenInvalid) || errors.Is(err, authz.ErrTokenExpired) {
-			desc := "the access token is invalid or revoked"
+			desc, result := "the access token is invalid or revoked", validationInvalid
 			if errors.Is(err, authz.ErrTokenExpired) {
-				desc = "the access token expired"
+				desc, result = "the access token expired", validationExpired
 			}
+			observeValidation(result)
 			w.Header().Set("WWW-Authenticate", p.challenge+`, error="invalid_token", error_description="`+desc+`"`)
 			return caddyhttp.Error(http.StatusUnauthorized, err)
 		}
 		// The store could not answer: never let the request through.
+		observeValidation(validationStoreError)
 		if c := p.logger.Check(zapcore.ErrorLevel, "cannot validate token: store unavailable"); c != nil {
 			c.Write(zap.Error(err))
 		}
@@ -150,10 +154,12 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return caddyhttp.Error(http.StatusServiceUnavailable, errors.New("token store unavailable"))
 	}
 	if !authz.HasScopes(id.Scope, p.Scopes) {
+		observeValidation(validationInsufficientScope)
 		w.Header().Set("WWW-Authenticate", p.challenge+`, error="insufficient_scope", scope="`+strings.Join(p.Scopes, " ")+`"`)
 		return caddyhttp.Error(http.StatusForbidden, errors.New("insufficient scope"))
 	}
 
+	observeValidation(validationOK)
 	if id.UserID != "" {
 		r.Header.Set(p.UserHeader, id.UserID)
 	}

@@ -71,10 +71,16 @@ func (s *Server) Provision(ctx caddy.Context) error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
 	if e, ok := endpoints[path]; ok && (e.enabled == nil || e.enabled(s.app)) {
-		return e.serve(s, w, r)
+		if done, err := s.limitEndpoint(w, r); done {
+			return err
+		}
+		return serveRedacted(func(w http.ResponseWriter) error { return e.serve(s, w, r) }, w)
 	}
 	for _, e := range endpoints {
 		if e.subtree && strings.HasPrefix(path, e.path+"/") {
+			if done, err := s.limitEndpoint(w, r); done {
+				return err
+			}
 			return e.serve(s, w, r)
 		}
 	}

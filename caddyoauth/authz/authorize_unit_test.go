@@ -253,9 +253,10 @@ func FuzzUsersFile(f *testing.F) {
 	f.Add([]byte("ann:$2a$04$abcdefghijklmnopqrstuuN7Xb0l5XlI0yq6V9m3N8o3pq0Jx2Qe6:u-1\n"))
 	f.Add([]byte(`[{"username":"a","password_hash":"x"}]`))
 	f.Add([]byte("[\n{}\n,\n]"))
-	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		path := filepath.Join(dir, "users")
+		// A folder per input: f.TempDir is removed while fuzz workers may
+		// still be writing to it.
+		path := filepath.Join(t.TempDir(), "users")
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	oerrors "github.com/go-oauth2/oauth2/v4/errors"
 )
@@ -15,6 +16,8 @@ type Error struct {
 	Code        string
 	Description string
 	Status      int
+	// RetryAfter, when positive, is sent as a Retry-After header.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Description }
@@ -81,6 +84,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // whether the client tried HTTP Basic authentication, which RFC 6749 §5.2
 // answers with a matching WWW-Authenticate challenge on invalid_client.
 func WriteError(w http.ResponseWriter, e *Error, basic bool) {
+	if e.RetryAfter > 0 {
+		setRetryAfter(w.Header(), e.RetryAfter)
+	}
 	if e.Code == "invalid_client" && basic {
 		w.Header().Set("WWW-Authenticate", `Basic realm="oauth", charset="UTF-8"`)
 	}

@@ -105,3 +105,50 @@ func checkClientError(t *testing.T, err error) {
 		t.Fatalf("refusal %v is not a 4xx OAuth error", err)
 	}
 }
+
+// FuzzReadForm: ReadForm never panics on any body, refuses with
+// invalid_request only, and what it accepts respects every bound.
+func FuzzReadForm(f *testing.F) {
+	for _, s := range []string{"", "a=1", "a=1&a=2", "a=%zz", "grant_type=password&username=u&password=p",
+		strings.Repeat("x=1&", 40), "=&=&", "a;b=1", "%00=%00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		form, err := ReadForm(httptest.NewRecorder(), formRequest(body), MaxTokenRequestBody)
+		if err != nil {
+			if e := asOAuthError(err); e.Code != "invalid_request" || e.Status != 400 {
+				t.Fatalf("ReadForm(%q) error %+v, want invalid_request 400", body, e)
+			}
+			return
+		}
+		if len(form) > MaxFormParams {
+			t.Fatalf("ReadForm accepted %d parameters", len(form))
+		}
+		for name, vals := range form {
+			if len(vals) != 1 || len(name) > MaxFormNameLength || len(vals[0]) > MaxFormValueLength {
+				t.Fatalf("ReadForm accepted %q = %q", name, vals)
+			}
+		}
+	})
+}
+
+// FuzzRedirectURI: the redirect URI check accepts a URI only when it is
+// byte-for-byte one of the registered ones: no prefix, suffix, case or
+// host-suffix match.
+func FuzzRedirectURI(f *testing.F) {
+	f.Add("https://a.example.com/cb\nhttps://b.example.com/cb", "https://a.example.com/cb")
+	f.Add("https://a.example.com/cb", "https://evil-a.example.com/cb")
+	f.Add("https://a.example.com/cb", "https://a.example.com/cb/../x")
+	f.Add("https://a.example.com", "HTTPS://A.EXAMPLE.COM")
+	f.Add("\n\n", "")
+	f.Fuzz(func(t *testing.T, registered, uri string) {
+		err := exactRedirectURI(registered, uri)
+		listed := false
+		for _, r := range strings.Split(registered, "\n") {
+			listed = listed || (r != "" && r == uri)
+		}
+		if (err == nil) != listed {
+			t.Fatalf("exactRedirectURI(%q, %q) = %v, but listed = %v", registered, uri, err, listed)
+		}
+	})
+}

@@ -189,6 +189,7 @@ func (downStore) Swap(context.Context, string, []byte, []byte, time.Duration) er
 	return errDown
 }
 func (downStore) Delete(context.Context, ...string) error                        { return errDown }
+func (downStore) Incr(context.Context, string, time.Duration) (int64, error)     { return 0, errDown }
 func (downStore) AddMember(context.Context, string, string, time.Duration) error { return errDown }
 func (downStore) RemoveMember(context.Context, string, string) error             { return errDown }
 func (downStore) Members(context.Context, string) ([]string, error)              { return nil, errDown }

@@ -51,8 +51,16 @@ func (a *Authorizer) ServeLogin(w http.ResponseWriter, r *http.Request) {
 			a.render(w, http.StatusOK, "login.html", data)
 			return
 		}
-		userID, err := a.authenticate(r, username, password)
-		if errors.Is(err, ErrBadCredentials) {
+		// Login applies the lockout: a locked attempt is refused before
+		// the password is looked at.
+		userID, err := a.svc.Login(r, LoginForm, c.ID, username, password)
+		var tooMany *Error
+		if errors.As(err, &tooMany) && tooMany.Status == http.StatusTooManyRequests {
+			setRetryAfter(w.Header(), tooMany.RetryAfter)
+			data.Error = "Too many failed sign-ins. Please wait a while and try again."
+			a.render(w, http.StatusTooManyRequests, "login.html", data)
+			return
+		} else if errors.Is(err, ErrBadCredentials) {
 			a.log.Info("sign-in failed", zap.String("client_id", c.ID))
 			data.Error = "Incorrect username or password."
 			a.render(w, http.StatusOK, "login.html", data)
@@ -81,13 +89,6 @@ func (a *Authorizer) ServeLogin(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		a.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "This page takes GET and POST requests only.")
 	}
-}
-
-func (a *Authorizer) authenticate(r *http.Request, username, password string) (string, error) {
-	if a.svc.users == nil {
-		return "", ErrBadCredentials
-	}
-	return a.svc.users.Authenticate(r.Context(), username, password)
 }
 
 // ServeConsent shows the consent screen (GET), or skips it when the person

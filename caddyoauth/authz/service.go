@@ -43,6 +43,7 @@ type Service struct {
 	users   Authenticator
 	manager *manage.Manager
 	log     *zap.Logger
+	hooks   Hooks
 	keys    *keyRing // JWT signing keys; nil for opaque tokens
 }
 
@@ -238,7 +239,11 @@ func (s *Service) RevokeFamily(ctx context.Context, family string) error {
 	if err := s.store.Delete(ctx, keys...); err != nil {
 		return err
 	}
-	return s.store.DeleteSet(ctx, familySet(family))
+	if err := s.store.DeleteSet(ctx, familySet(family)); err != nil {
+		return err
+	}
+	s.log.Info("tokens revoked", zap.String("reason", "grant"), zap.Int("tokens", len(keys)))
+	return nil
 }
 
 // RevokeUser ends every token of a user.
@@ -250,7 +255,11 @@ func (s *Service) RevokeUser(ctx context.Context, userID string) error {
 	if err := s.store.Delete(ctx, keys...); err != nil {
 		return err
 	}
-	return s.store.DeleteSet(ctx, userSet(userID))
+	if err := s.store.DeleteSet(ctx, userSet(userID)); err != nil {
+		return err
+	}
+	s.log.Info("tokens revoked", zap.String("reason", "user"), zap.String("user_id", userID), zap.Int("tokens", len(keys)))
+	return nil
 }
 
 // Interface guards

@@ -45,14 +45,15 @@ func (a *Authorizer) ValidCSRF(r *http.Request, token string) (bool, error) {
 	return validCSRF(sid, token), nil
 }
 
-// SignIn checks a username and password and replaces the request's session
-// with a new, signed-in one. It returns ErrBadCredentials for a failed
-// sign-in.
+// SignIn checks a username and password under the lockout (Service.Login)
+// and replaces the request's session with a new, signed-in one. It returns
+// ErrBadCredentials for a failed sign-in, and a 429 *Error with RetryAfter
+// for a locked one.
 func (a *Authorizer) SignIn(w http.ResponseWriter, r *http.Request, username, password string) (string, error) {
 	if username == "" || password == "" {
 		return "", ErrBadCredentials
 	}
-	userID, err := a.authenticate(r, username, password)
+	userID, err := a.svc.Login(r, LoginForm, "", username, password)
 	if errors.Is(err, ErrBadCredentials) {
 		a.log.Info("sign-in failed")
 		return "", err

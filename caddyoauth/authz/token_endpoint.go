@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,15 @@ import (
 
 // MaxTokenRequestBody caps the token endpoint's request body.
 const MaxTokenRequestBody = 16 << 10
+
+// Bounds of a form body that ReadForm accepts: no OAuth request needs
+// more parameters, longer names or longer values (client assertions and
+// redirect URIs are the longest, at a few KB).
+const (
+	MaxFormParams      = 32
+	MaxFormNameLength  = 64
+	MaxFormValueLength = 8 << 10
+)
 
 // secretParams may never travel in a URL, where access logs keep them.
 var secretParams = []string{"client_secret", "password", "code", "refresh_token", "code_verifier"}
@@ -39,27 +49,53 @@ func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, req, err)
 		return
 	}
+	if s.hooks.AllowClient != nil {
+		if wait, ok := s.hooks.AllowClient(r.Context(), EndpointToken, req.client.ID); !ok {
+			s.refuse(w, r, req, TooManyRequests(wait, "too many token requests from this client; retry later"))
+			return
+		}
+	}
 	resp, err := s.grant(r.Context(), req, r)
 	if err != nil {
 		s.refuse(w, r, req, err)
 		return
 	}
-	s.log.Info("token issued",
-		zap.String("grant_type", req.get("grant_type")),
+	gt := req.get("grant_type")
+	msg := "token issued"
+	if gt == GrantRefreshToken {
+		msg = "token refreshed"
+	}
+	s.log.Info(msg,
+		zap.String("grant_type", gt),
 		zap.String("client_id", req.client.ID),
 		zap.String("user_id", resp.userID),
 		zap.String("scope", resp.Scope))
+	if s.hooks.TokenIssued != nil {
+		s.hooks.TokenIssued(gt, req.client.ID)
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Service) refuse(w http.ResponseWriter, r *http.Request, req *tokenRequest, err error) {
 	e := asOAuthError(err)
 	fields := []zap.Field{zap.String("error", e.Code)}
+	var grant, clientID string
 	if req != nil {
-		fields = append(fields, zap.String("grant_type", req.get("grant_type")))
-		if req.client != nil {
-			fields = append(fields, zap.String("client_id", req.client.ID))
+		grant = req.get("grant_type")
+		// Only a known grant type is logged as is: the field is the
+		// caller's to fill, with anything up to a stolen token.
+		logged := "unsupported"
+		if slices.Contains(KnownGrants, grant) {
+			logged = grant
 		}
+		fields = append(fields, zap.String("grant_type", logged))
+		if req.client != nil {
+			clientID = req.client.ID
+			fields = append(fields, zap.String("client_id", clientID))
+		}
+	}
+	if s.hooks.TokenRefused != nil {
+		s.hooks.TokenRefused(grant, clientID, e.Code)
 	}
 	if e == ErrUnavailable || e == ErrLoginUnavailable {
 		s.log.Error("token endpoint cannot reach its store or login source", append(fields, zap.Error(err))...)
@@ -100,8 +136,10 @@ func (s *Service) parseTokenRequest(w http.ResponseWriter, r *http.Request) (*to
 }
 
 // ReadForm reads an application/x-www-form-urlencoded body of at most limit
-// bytes and refuses a parameter given more than once (RFC 6749 §3.1). It
-// never reads the URL's query, where secrets do not belong.
+// bytes and refuses a parameter given more than once (RFC 6749 §3.1), more
+// than MaxFormParams parameters, and names or values longer than
+// MaxFormNameLength and MaxFormValueLength. It never reads the URL's query,
+// where secrets do not belong.
 func ReadForm(w http.ResponseWriter, r *http.Request, limit int64) (url.Values, error) {
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || ct != "application/x-www-form-urlencoded" {
@@ -115,6 +153,11 @@ func ReadForm(w http.ResponseWriter, r *http.Request, limit int64) (url.Values, 
 		}
 		return nil, errInvalidRequest("the request body could not be read")
 	}
+	// Count the pairs before parsing them, so a body of thousands of
+	// empty pairs costs no map.
+	if strings.Count(string(body), "&")+1 > MaxFormParams {
+		return nil, errInvalidRequest("the request has too many parameters")
+	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		return nil, errInvalidRequest("the request body is not valid form encoding")
@@ -122,6 +165,12 @@ func ReadForm(w http.ResponseWriter, r *http.Request, limit int64) (url.Values, 
 	for name, vals := range form {
 		if len(vals) > 1 {
 			return nil, errInvalidRequest("parameter " + safeName(name) + " is given more than once")
+		}
+		if len(name) > MaxFormNameLength {
+			return nil, errInvalidRequest("a parameter name is too long")
+		}
+		if len(vals[0]) > MaxFormValueLength {
+			return nil, errInvalidRequest("parameter " + safeName(name) + " is too long")
 		}
 		// RFC 6749 §3.2: a parameter sent without a value is treated as
 		// omitted (so `client_secret=` next to Basic is not a second
@@ -273,13 +322,8 @@ func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request)
 		if !ok {
 			return nil, errInvalidScope("the requested scope is malformed or not allowed for this client")
 		}
-		if s.users == nil {
-			return nil, errInvalidGrant("invalid username or password")
-		}
-		uid, err := s.users.Authenticate(ctx, username, password)
-		if errors.Is(err, ErrBadCredentials) {
-			return nil, errInvalidGrant("invalid username or password")
-		} else if err != nil {
+		uid, err := s.passwordLogin(r, c, username, password)
+		if err != nil {
 			return nil, err
 		}
 		tgr.Scope, tgr.UserID = scope, uid

@@ -103,7 +103,8 @@ func TestTokenRequestErrors(t *testing.T) {
 		postRaw(t, svc, "grant_type=client_credentials&pad="+strings.Repeat("a", MaxTokenRequestBody), ok).wantError(t, 400, "invalid_request")
 	})
 	t.Run("body just under the cap", func(t *testing.T) {
-		body := "grant_type=client_credentials&pad="
+		// Two pads: one value may be at most MaxFormValueLength.
+		body := "grant_type=client_credentials&pad=" + strings.Repeat("a", MaxFormValueLength) + "&pad2="
 		postRaw(t, svc, body+strings.Repeat("a", MaxTokenRequestBody-len(body)), ok).wantToken(t)
 	})
 	t.Run("duplicated parameter", func(t *testing.T) {

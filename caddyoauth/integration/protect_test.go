@@ -26,6 +26,8 @@ func protectGateway(t *testing.T, up *gt.Upstream) *gt.Gateway {
 	oauth := fmt.Sprintf(`
 oauth {
 	store file {{.DataDir}}/tokens.db
+	# Bursts of token requests (racing redemptions); limits_test.go tests the limits.
+	rate_limit off
 	client conf {
 		secret conf-secret
 		grants password refresh_token client_credentials authorization_code

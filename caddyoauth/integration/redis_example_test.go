@@ -32,14 +32,14 @@ func TestRedisExample(t *testing.T) {
 	}
 
 	srv := testredis.Start(t)
-	instance := func(g *gt.Gateway) {
-		gt.WithEnv(
-			"GATEWAY_PORT="+strconv.Itoa(g.Params.Port),
-			"ADMIN_ADDR="+g.Params.Admin,
-			"REDIS_URL="+srv.URL(),
+	instance := gt.WithEnvFunc(func(p gt.Params) []string {
+		return []string{
+			"GATEWAY_PORT=" + strconv.Itoa(p.Port),
+			"ADMIN_ADDR=" + p.Admin,
+			"REDIS_URL=" + srv.URL(),
 			"DEMO_CLIENT_SECRET=demo-secret",
-		)(g)
-	}
+		}
+	})
 	a := gt.Start(t, string(src), instance)
 	b := gt.Start(t, string(src), instance)
 

@@ -30,11 +30,14 @@ const (
 
 // redisOAuth is an oauth block on `store redis <storeArgs>`, with one
 // confidential client allowed every grant but authorization_code (which
-// needs the authorize endpoint) and the user alice.
+// needs the authorize endpoint) and the user alice. Rate limits are off:
+// these tests fire bursts of token requests from one address, and the
+// limits have tests of their own (limits_test.go).
 func redisOAuth(t testing.TB, storeArgs, grace string) string {
 	return fmt.Sprintf(`
 oauth {
 	store redis %s
+	rate_limit off
 	access_token_ttl %s
 	refresh_token_ttl %s
 	code_ttl %s

@@ -333,6 +333,12 @@ var redisKeyLifetimes = map[string]time.Duration{
 	"k:clientgone:": 0,
 	"s:clients":     0,
 	"s:owner:":      0,
+	// Abuse counters: a rate-limit window counter lives two windows, and
+	// the longest default window is the sign-in limit's (burst 20 at 10/m:
+	// two minutes); failed sign-in counters and locks live the lockout
+	// window or lock period.
+	"k:rl:": 4 * time.Minute,
+	"k:lo:": 15 * time.Minute,
 }
 
 // digestKinds are keyed by the SHA-256 digest of a token or code.

@@ -47,6 +47,12 @@ type Store interface {
 	Swap(ctx context.Context, key string, prev, next []byte, ttl time.Duration) error
 	// Delete removes keys; missing keys are not an error.
 	Delete(ctx context.Context, keys ...string) error
+	// Incr adds one to the counter under key and returns the new count, in
+	// one atomic step. A missing key starts at 0 and, with a positive ttl,
+	// expires ttl after that first Incr: later calls do not extend it, so
+	// a counter is a fixed window. The counter is stored as decimal text,
+	// which Get returns.
+	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
 
 	// AddMember adds member to the set named set and keeps it there at
 	// least ttl from now (0: until deleted). A backend may keep members until

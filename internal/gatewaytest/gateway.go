@@ -7,6 +7,7 @@ package gatewaytest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -95,6 +96,7 @@ type Gateway struct {
 	logMu    sync.Mutex
 	logs     bytes.Buffer
 	extraEnv []string
+	envFuncs []func(Params) []string
 }
 
 // Option changes how Start runs the gateway.
@@ -102,6 +104,13 @@ type Option func(*Gateway)
 
 // WithEnv adds environment variables (KEY=value) to the gateway process.
 func WithEnv(kv ...string) Option { return func(g *Gateway) { g.extraEnv = append(g.extraEnv, kv...) } }
+
+// WithEnvFunc adds environment variables computed from the gateway's
+// Params once its ports are chosen, for a Caddyfile that takes its
+// addresses from the environment.
+func WithEnvFunc(f func(Params) []string) Option {
+	return func(g *Gateway) { g.envFuncs = append(g.envFuncs, f) }
+}
 
 // WithVars sets Params.Vars for the template.
 func WithVars(vars map[string]string) Option {
@@ -116,29 +125,37 @@ func WithDataDir(dir string) Option { return func(g *Gateway) { g.Params.DataDir
 // it serves. The process is stopped when the test ends.
 func Start(t testing.TB, tmpl string, opts ...Option) *Gateway {
 	t.Helper()
-	port := FreePort(t)
-	g := &Gateway{t: t, Params: Params{
-		Addr:    fmt.Sprintf("127.0.0.1:%d", port),
-		Port:    port,
-		Admin:   fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
-		DataDir: t.TempDir(),
-	}}
+	g := &Gateway{t: t, Params: Params{DataDir: t.TempDir()}}
 	for _, o := range opts {
 		o(g)
 	}
-	var buf bytes.Buffer
-	if err := template.Must(template.New("Caddyfile").Parse(tmpl)).Execute(&buf, g.Params); err != nil {
-		t.Fatalf("Caddyfile template: %v", err)
-	}
 	g.config = filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(g.config, buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g.URL = "http://" + g.Params.Addr
-	g.AdminURL = "http://" + g.Params.Admin
-	g.start()
 	t.Cleanup(g.Stop)
-	return g
+	// A port FreePort found free can be taken by another process (other
+	// test binaries run alongside) before the gateway binds it: the
+	// gateway then exits, and Start tries again on new ports.
+	for attempt := 1; ; attempt++ {
+		port := FreePort(t)
+		g.Params.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		g.Params.Port = port
+		g.Params.Admin = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		var buf bytes.Buffer
+		if err := template.Must(template.New("Caddyfile").Parse(tmpl)).Execute(&buf, g.Params); err != nil {
+			t.Fatalf("Caddyfile template: %v", err)
+		}
+		if err := os.WriteFile(g.config, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		g.URL = "http://" + g.Params.Addr
+		g.AdminURL = "http://" + g.Params.Admin
+		err := g.tryStart()
+		if err == nil {
+			return g
+		}
+		if attempt == 3 || !errors.Is(err, errPortTaken) {
+			t.Fatal(err)
+		}
+	}
 }
 
 // Config wraps a site block with the global options every test gateway
@@ -171,7 +188,22 @@ func indent(s string) string {
 
 func (g *Gateway) start() {
 	g.t.Helper()
+	if err := g.tryStart(); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+var errPortTaken = errors.New("a port of the gateway was taken")
+
+// ready is what `caddy run` logs once every app has started, so its
+// listeners are bound: a listener answering on the port could otherwise
+// be another process's.
+const ready = `"msg":"serving initial configuration"`
+
+// tryStart runs the gateway process and waits until it has started.
+func (g *Gateway) tryStart() error {
 	bin := Binary(g.t)
+	started := strings.Count(g.Logs(), ready)
 	g.cmd = exec.Command(bin, "run", "--config", g.config, "--adapter", "caddyfile")
 	g.cmd.Env = append(os.Environ(),
 		"XDG_DATA_HOME="+g.Params.DataDir,
@@ -179,11 +211,14 @@ func (g *Gateway) start() {
 		"HOME="+g.Params.DataDir,
 	)
 	g.cmd.Env = append(g.cmd.Env, g.extraEnv...)
+	for _, f := range g.envFuncs {
+		g.cmd.Env = append(g.cmd.Env, f(g.Params)...)
+	}
 	g.cmd.Stdout = (*lockedWriter)(g)
 	g.cmd.Stderr = (*lockedWriter)(g)
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := g.cmd.Start(); err != nil {
-		g.t.Fatalf("starting gateway: %v", err)
+		return fmt.Errorf("starting gateway: %v", err)
 	}
 	g.exited = make(chan struct{})
 	go func() { _ = g.cmd.Wait(); close(g.exited) }()
@@ -192,18 +227,24 @@ func (g *Gateway) start() {
 	for {
 		select {
 		case <-g.exited:
-			g.t.Fatalf("gateway exited during start-up:\n%s", g.Logs())
+			logs := g.Logs()
+			if strings.Contains(logs, "address already in use") {
+				return fmt.Errorf("%w:\n%s", errPortTaken, logs)
+			}
+			return fmt.Errorf("gateway exited during start-up:\n%s", logs)
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", g.Params.Addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return
+		if strings.Count(g.Logs(), ready) > started {
+			if c, err := net.DialTimeout("tcp", g.Params.Addr, 200*time.Millisecond); err == nil {
+				c.Close()
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			g.Stop()
-			g.t.Fatalf("gateway did not listen on %s within 30s:\n%s", g.Params.Addr, g.Logs())
+			return fmt.Errorf("gateway did not start on %s within 30s:\n%s", g.Params.Addr, g.Logs())
 		}
-		time.Sleep(20 * time.Millisecond) // polling for the listener
+		time.Sleep(20 * time.Millisecond) // polling for the start-up
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,6 +148,38 @@ func (d *DB) Delete(_ context.Context, keys ...string) error {
 		}
 		return nil
 	})
+}
+
+// Incr implements store.Store. buntdb runs one Update at a time, so the
+// read and the write cannot interleave with another caller's.
+func (d *DB) Incr(_ context.Context, key string, ttl time.Duration) (int64, error) {
+	var n int64
+	err := d.db.Update(func(tx *buntdb.Tx) error {
+		opts := setOpts(ttl)
+		cur, err := tx.Get(key)
+		switch {
+		case errors.Is(err, buntdb.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			if n, err = strconv.ParseInt(cur, 10, 64); err != nil {
+				return fmt.Errorf("store: key does not hold a counter")
+			}
+			// Keep the window's end: carry the remaining lifetime over.
+			switch left, err := tx.TTL(key); {
+			case err != nil || left == 0: // expired just now: a new window
+				n = 0
+			case left > 0:
+				opts = &buntdb.SetOptions{Expires: true, TTL: left}
+			default: // no expiry
+				opts = nil
+			}
+		}
+		n++
+		_, _, err = tx.Set(key, strconv.FormatInt(n, 10), opts)
+		return err
+	})
+	return n, err
 }
 
 // AddMember implements store.Store.

@@ -223,6 +223,30 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	return wrap(errors.Join(errs...))
 }
 
+// incrScript counts in one step and gives a new counter its expiry.
+// ARGV: ttl in ms (0: none). PTTL -1 means the key has no expiry, which
+// after INCR happens only when INCR just created it (or a ttl of 0 was
+// asked before), so the window starts with the first count and later
+// counts never extend it. Redis 7's PEXPIRE NX would do the same, but the
+// script also runs on Redis 6.
+var incrScript = rueidis.NewLuaScript(`
+local n = redis.call('INCR', KEYS[1])
+local ttl = tonumber(ARGV[1])
+if ttl > 0 and redis.call('PTTL', KEYS[1]) == -1 then
+	redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return n
+`)
+
+// Incr implements store.Store.
+func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	n, err := incrScript.Exec(ctx, s.c, []string{s.key(key)},
+		[]string{fmt.Sprint(millis(max(ttl, 0)))}).AsInt64()
+	return n, wrap(err)
+}
+
 // Close implements store.Store: it closes the connections and stops the
 // client's goroutines.
 func (s *Store) Close() error {

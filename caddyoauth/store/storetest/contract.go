@@ -202,6 +202,72 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		mustGet(t, s, "long", "v")
 		mustGet(t, s, "forever", "v")
 	})
+	t.Run("IncrCounts", func(t *testing.T) {
+		s := open(t)
+		for want := int64(1); want <= 3; want++ {
+			n, err := s.Incr(ctx, "ctr", time.Hour)
+			if err != nil || n != want {
+				t.Fatalf("Incr = %d, %v; want %d", n, err, want)
+			}
+		}
+		mustGet(t, s, "ctr", "3")
+		if n, err := s.Incr(ctx, "other", 0); err != nil || n != 1 {
+			t.Fatalf("Incr of another key = %d, %v; want 1", n, err)
+		}
+		mustPut(t, s, "text", "not a number", 0)
+		if _, err := s.Incr(ctx, "text", 0); err == nil {
+			t.Fatal("Incr of a key holding text succeeded")
+		}
+	})
+	t.Run("IncrWindowIsFixed", func(t *testing.T) {
+		s := open(t)
+		// The first Incr sets the expiry; later ones must not push it back,
+		// or a steady caller would keep its window open forever.
+		start := time.Now()
+		if _, err := s.Incr(ctx, "win", 300*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		deadline := start.Add(5 * time.Second)
+		for {
+			n, err := s.Incr(ctx, "win", 300*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 1 { // the window ended and a new one began
+				if el := time.Since(start); el < 250*time.Millisecond {
+					t.Fatalf("window ended after %v, want about 300ms", el)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a 300ms counter incremented steadily still counts (%d) after 5s: its expiry is being extended", n)
+			}
+			time.Sleep(20 * time.Millisecond) // pacing the increments, not synchronising
+		}
+	})
+	t.Run("IncrRaceCountsEveryCall", func(t *testing.T) {
+		s := open(t)
+		var wg sync.WaitGroup
+		seen := make([]atomic.Bool, 201)
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 25; i++ {
+					n, err := s.Incr(ctx, "race", time.Minute)
+					if err != nil || n < 1 || n > 200 {
+						t.Errorf("Incr = %d, %v", n, err)
+						return
+					}
+					if seen[n].Swap(true) {
+						t.Errorf("count %d returned twice", n)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		mustGet(t, s, "race", "200")
+	})
 	t.Run("ConcurrentWriters", func(t *testing.T) {
 		s := open(t)
 		var wg sync.WaitGroup

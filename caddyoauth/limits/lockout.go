@@ -1,0 +1,161 @@
+package limits
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyoauth/gateway/caddyoauth/store"
+)
+
+// Defaults of a LockoutPolicy.
+const (
+	DefaultLockoutWindow    = 15 * time.Minute
+	DefaultSlowAfter        = 3
+	DefaultLockAfter        = 10
+	DefaultLockFor          = 15 * time.Minute
+	DefaultAddressLockAfter = 100
+)
+
+// LockoutPolicy says how failed sign-ins slow down and then lock further
+// attempts. Failures are counted per username and source address, so an
+// attacker locks a user out only from the attacker's own address, and per
+// address alone, so one address cannot try many usernames either. The
+// lockout treats every username alike, existing or not, and so reveals
+// nothing about which exist.
+type LockoutPolicy struct {
+	// Window is how long failures are counted from the first one.
+	Window time.Duration
+	// SlowAfter is the number of failures of one username from one address
+	// after which each further failure makes the next attempt wait: 1s,
+	// then 2s, 4s, and so on.
+	SlowAfter int
+	// LockAfter is the number of such failures after which attempts are
+	// locked for LockFor.
+	LockAfter int
+	// LockFor is how long a lock lasts.
+	LockFor time.Duration
+	// AddressLockAfter is the number of failures from one address, over
+	// all usernames, after which that address is locked for LockFor.
+	AddressLockAfter int
+}
+
+// WithDefaults fills the zero fields of p with the defaults.
+func (p LockoutPolicy) WithDefaults() LockoutPolicy {
+	if p.Window <= 0 {
+		p.Window = DefaultLockoutWindow
+	}
+	if p.SlowAfter <= 0 {
+		p.SlowAfter = DefaultSlowAfter
+	}
+	if p.LockAfter <= 0 {
+		p.LockAfter = DefaultLockAfter
+	}
+	if p.LockFor <= 0 {
+		p.LockFor = DefaultLockFor
+	}
+	if p.AddressLockAfter <= 0 {
+		p.AddressLockAfter = DefaultAddressLockAfter
+	}
+	return p
+}
+
+// Lockout applies a LockoutPolicy with its state in a store.
+type Lockout struct {
+	store  store.Store
+	policy LockoutPolicy
+	// Now is the clock; tests replace it. Default: time.Now.
+	Now func() time.Time
+}
+
+// NewLockout returns a lockout keeping its state in s; zero fields of p
+// take their defaults.
+func NewLockout(s store.Store, p LockoutPolicy) *Lockout {
+	return &Lockout{store: s, policy: p.WithDefaults(), Now: time.Now}
+}
+
+// Policy returns the policy in force, defaults filled in.
+func (l *Lockout) Policy() LockoutPolicy { return l.policy }
+
+// Usernames are compared case-insensitively, so an attacker cannot get a
+// fresh count by changing the case of a name that a legacy system matches
+// without case.
+func userAddr(username, addr string) string { return digest(strings.ToLower(username), addr) }
+
+func (l *Lockout) lockKey(id string) string { return "lo:lock:" + id }
+
+// Check reports how long an attempt for username from addr must wait; 0
+// lets it go on. Call it before checking the password, and refuse the
+// attempt without checking the password while it is locked.
+func (l *Lockout) Check(ctx context.Context, username, addr string) (time.Duration, error) {
+	now := l.Now()
+	var wait time.Duration
+	for _, id := range []string{userAddr(username, addr), digest(addr)} {
+		b, err := l.store.Get(ctx, l.lockKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return 0, err
+		}
+		until, _ := strconv.ParseInt(string(b), 10, 64)
+		if left := time.Duration(until - now.UnixNano()); left > wait {
+			wait = left
+		}
+	}
+	if wait > 0 {
+		return roundUp(wait), nil
+	}
+	return 0, nil
+}
+
+// Failed records a failed attempt and returns how long the next attempt
+// must wait (0: none).
+func (l *Lockout) Failed(ctx context.Context, username, addr string) (time.Duration, error) {
+	p := l.policy
+	ua, a := userAddr(username, addr), digest(addr)
+	n, err := l.store.Incr(ctx, "lo:fail:"+ua, p.Window)
+	if err != nil {
+		return 0, err
+	}
+	na, err := l.store.Incr(ctx, "lo:afail:"+a, p.Window)
+	if err != nil {
+		return 0, err
+	}
+	var wait time.Duration
+	switch {
+	case int(n) >= p.LockAfter:
+		wait = p.LockFor
+	case int(n) >= p.SlowAfter:
+		wait = min(time.Second<<min(int(n)-p.SlowAfter, 30), p.LockFor)
+	}
+	if wait > 0 {
+		if err := l.lock(ctx, ua, wait); err != nil {
+			return 0, err
+		}
+	}
+	if int(na) >= p.AddressLockAfter {
+		if err := l.lock(ctx, a, p.LockFor); err != nil {
+			return 0, err
+		}
+		wait = p.LockFor
+	}
+	if wait > 0 {
+		return roundUp(wait), nil
+	}
+	return 0, nil
+}
+
+func (l *Lockout) lock(ctx context.Context, id string, d time.Duration) error {
+	until := l.Now().Add(d).UnixNano()
+	return l.store.Put(ctx, l.lockKey(id), []byte(strconv.FormatInt(until, 10)), d)
+}
+
+// Succeeded clears the failures of username from addr. The address's own
+// count stays, so that one known password does not reset a spraying
+// attacker's count.
+func (l *Lockout) Succeeded(ctx context.Context, username, addr string) error {
+	ua := userAddr(username, addr)
+	return l.store.Delete(ctx, "lo:fail:"+ua, l.lockKey(ua))
+}
