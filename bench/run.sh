@@ -1,0 +1,514 @@
+#!/usr/bin/env bash
+# bench/run.sh: the gateway's benchmark, one command from a fresh clone:
+#
+#   bench/run.sh
+#
+# It builds the gateway (cmd/caddy), the upstream (bench/upstream) and the
+# helper (bench/tool), starts its own upstream, redis-server and gateways on
+# free 127.0.0.1 ports, measures every row with wrk, and writes the table to
+# bench/results/<date>.md (and prints it). Nothing leaves 127.0.0.1.
+# Not part of the tests. Knobs (environment):
+#   BENCH_DURATION=10     seconds per run          BENCH_RUNS=3      runs per row
+#   BENCH_CONNECTIONS=32  wrk connections          BENCH_MAX_RUNS=6  runs when noisy
+#   BENCH_SPREAD=15       % spread that repeats    BENCH_BIG=500000  grants (2 tokens each)
+#   BENCH_OUT=bench/results/<date>.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+DURATION=${BENCH_DURATION:-10}
+RUNS=${BENCH_RUNS:-3}
+MAX_RUNS=${BENCH_MAX_RUNS:-6}
+CONNS=${BENCH_CONNECTIONS:-32}
+SPREAD=${BENCH_SPREAD:-15}
+BIG=${BENCH_BIG:-500000}
+SMALL=500
+DATE=$(date -u +%Y-%m-%d)
+OUT=${BENCH_OUT:-$ROOT/bench/results/$DATE.md}
+PROF=${OUT%.md}.profiles
+SECRET=bench-secret-$RANDOM$RANDOM
+export BENCH_CLIENT_SECRET=$SECRET
+BASIC="Basic $(printf 'bench:%s' "$SECRET" | base64 -w0)"
+
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+log() { printf '[bench %s] %s\n' "$(date -u +%T)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+# --- tools -----------------------------------------------------------------
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+	log "installing: ${need[*]}"
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+W=$(mktemp -d /tmp/caddyoauth-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+log "building into $W/bin"
+mkdir -p "$W/bin" "$PROF"
+go build -o "$W/bin/caddy" ./cmd/caddy
+go build -o "$W/bin/upstream" ./bench/upstream
+go build -o "$W/bin/tool" ./bench/tool
+CADDY=$W/bin/caddy TOOL=$W/bin/tool
+
+# Two cores or more: the gateway gets CPU 0 to itself; wrk, the upstream and
+# Redis share CPU 1. The gateway is then the bottleneck of every row, which
+# is what the ratios are about.
+if [ "$(nproc)" -ge 2 ]; then
+	GW_CPU=(taskset -c 0) LOAD_CPU=(taskset -c 1)
+	PINNING="gateway on CPU 0; wrk, upstream and redis-server on CPU 1"
+else
+	GW_CPU=() LOAD_CPU=()
+	PINNING="none (one CPU)"
+fi
+TCK=$(getconf CLK_TCK)
+
+port() { "$TOOL" port; }
+# wait_http URL: poll until something answers (any status), 30 s deadline.
+wait_http() {
+	local deadline=$((SECONDS + 30))
+	until curl -s -o /dev/null --max-time 1 "$1"; do
+		[ $SECONDS -lt $deadline ] || die "nothing answers at $1"
+		sleep 0.02
+	done
+}
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+size_mib() { du -m --apparent-size "$1" | cut -f1; }
+stop() { # stop PID: SIGTERM (Caddy stops gracefully and closes its store), wait
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# --- upstream and Redis ----------------------------------------------------
+UP=$(port)
+"${LOAD_CPU[@]}" "$W/bin/upstream" -listen "127.0.0.1:$UP" &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$UP/"
+
+REDIS_PORT=$(port)
+"${LOAD_CPU[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+	--dir "$W" --logfile "$W/redis.log" &
+PIDS+=($!)
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+deadline=$((SECONDS + 30))
+until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
+	[ $SECONDS -lt $deadline ] || die "redis-server did not start"
+	sleep 0.05
+done
+
+# --- gateways --------------------------------------------------------------
+# caddyfile NAME STORE [EXTRA_OAUTH_LINES]: writes $W/NAME.caddyfile with
+# three sites: a bare reverse_proxy, oauth_server + oauth_protect +
+# reverse_proxy (the token endpoint is there too), and a bare respond. Every
+# reverse_proxy has the same transport settings.
+caddyfile() {
+	local name=$1 store=$2 extra=${3:-}
+	eval "ADMIN_$name=$(port) BARE_$name=$(port) PROT_$name=$(port) RESP_$name=$(port)"
+	local a=ADMIN_$name b=BARE_$name p=PROT_$name r=RESP_$name
+	cat >"$W/$name.caddyfile" <<EOF
+{
+	admin 127.0.0.1:${!a}
+	persist_config off
+	default_bind 127.0.0.1
+	oauth {
+		store $store
+		$extra
+		client bench {
+			secret {env.BENCH_CLIENT_SECRET}
+			grants client_credentials refresh_token password
+			scopes read write
+			default_scope read
+			user bench-user
+		}
+	}
+}
+
+(upstream) {
+	reverse_proxy 127.0.0.1:$UP {
+		transport http {
+			keepalive 60s
+			keepalive_idle_conns_per_host 128
+		}
+	}
+}
+
+http://127.0.0.1:${!b} {
+	import upstream
+}
+
+http://127.0.0.1:${!p} {
+	oauth_server
+	oauth_protect {
+		scope read
+	}
+	import upstream
+}
+
+http://127.0.0.1:${!r} {
+	respond "ok"
+}
+EOF
+}
+
+# start_gateway NAME: runs the gateway pinned, sets GW_PID and STARTUP (s
+# from exec to the first answer of its protected site).
+start_gateway() {
+	local name=$1 p=PROT_$1 t0
+	t0=$(date +%s.%N)
+	"${GW_CPU[@]}" "$CADDY" run --config "$W/$name.caddyfile" --adapter caddyfile >>"$W/$name.log" 2>&1 &
+	GW_PID=$!
+	PIDS+=($GW_PID)
+	wait_http "http://127.0.0.1:${!p}/"
+	STARTUP=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
+}
+
+# token NAME: a fresh client_credentials access token from gateway NAME.
+token() {
+	local p=PROT_$1
+	curl -sf -u "bench:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:${!p}/oauth/token" |
+		sed -E 's/.*"access_token":"([^"]+)".*/\1/'
+}
+
+# expect WHAT GOT WANT: a row's curl check.
+expect() {
+	[ "$2" = "$3" ] || die "check of $1: got '$2', want '$3'"
+}
+
+# check_protected NAME TOKEN: the upstream must see the token's user, and a
+# request without a token must be refused.
+check_protected() {
+	local p=PROT_$1 body code
+	body=$(curl -s -H "Authorization: Bearer $2" -H "X-User-ID: forged" "http://127.0.0.1:${!p}/")
+	expect "$1 protected" "$body" "user=bench-user"
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${!p}/")
+	expect "$1 without token" "$code" "401"
+}
+
+# check_token_endpoint NAME: a client_credentials token that validates.
+check_token_endpoint() {
+	local t
+	t=$(token "$1")
+	[ ${#t} -ge 43 ] || die "token endpoint of $1 issued no token"
+	check_protected "$1" "$t"
+}
+
+# measure ID PID URL [VAR=value...]: runs wrk with bench/wrk/bench.lua (the
+# variables configure it) RUNS times, more while the spread of requests/s
+# exceeds SPREAD %, and records the medians in $W/rows/ID:
+#   rps p50_ms p99_ms cpu_s_per_1k non2xx runs
+mkdir -p "$W/rows"
+measure() {
+	local id=$1 pid=$2 url=$3
+	shift 3
+	local runs=0 f="$W/rows/$id.runs"
+	: >"$f"
+	env "$@" "${LOAD_CPU[@]}" wrk -t1 -c"$CONNS" -d2s -s "$ROOT/bench/wrk/bench.lua" "$url" >/dev/null # warm-up
+	while :; do
+		local c0 c1 res
+		c0=$(ticks "$pid")
+		res=$(env "$@" "${LOAD_CPU[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$ROOT/bench/wrk/bench.lua" "$url" | grep '^RESULT')
+		c1=$(ticks "$pid")
+		echo "$res" | awk -v c0="$c0" -v c1="$c1" -v tck="$TCK" '{
+			req = $2; dur = $3 / 1e6
+			printf "%.0f %.3f %.3f %.4f %d\n", req / dur, $4 / 1000, $5 / 1000, (c1 - c0) / tck / req * 1000, $6 + $7
+		}' >>"$f"
+		runs=$((runs + 1))
+		[ $runs -ge "$RUNS" ] || continue
+		local spread
+		spread=$(sort -n "$f" | awk '{v[NR] = $1} END {m = v[int((NR + 1) / 2)]; printf "%.0f", (v[NR] - v[1]) / m * 100}')
+		if [ "$spread" -le "$SPREAD" ] || [ $runs -ge "$MAX_RUNS" ]; then break; fi
+		log "row $id: spread ${spread}% over $runs runs, running again"
+	done
+	# Median of each column; non-2xx summed over all runs.
+	for col in 1 2 3 4; do
+		cut -d' ' -f$col "$f" | sort -g | awk '{v[NR] = $1} END {printf "%s ", v[int((NR + 1) / 2)]}'
+	done >"$W/rows/$id"
+	awk -v n="$runs" '{s += $5} END {printf "%d %d\n", s, n}' "$f" >>"$W/rows/$id"
+	log "row $id: $(cat "$W/rows/$id") (rps p50 p99 cpu/1k non2xx runs)"
+}
+
+# profile ID ADMIN URL [VAR=value...]: a 5 s CPU profile of the gateway
+# under the row's load (a run of its own, not counted in the table).
+profile() {
+	local id=$1 admin=$2 url=$3
+	shift 3
+	curl -s -o "$PROF/$id.pprof" "http://127.0.0.1:$admin/debug/pprof/profile?seconds=5" &
+	local cp=$!
+	env "$@" "${LOAD_CPU[@]}" wrk -t1 -c"$CONNS" -d6s -s "$ROOT/bench/wrk/bench.lua" "$url" >/dev/null
+	wait $cp
+	go tool pprof -top -nodecount=40 "$CADDY" "$PROF/$id.pprof" >"$PROF/$id.top.txt" 2>/dev/null || true
+	go tool pprof -top -cum -nodecount=60 "$CADDY" "$PROF/$id.pprof" >"$PROF/$id.cum.txt" 2>/dev/null || true
+}
+
+NOT_AVAILABLE=()
+
+# (a) the upstream direct: a second upstream, on the gateway's CPU.
+UPA=$(port)
+"${GW_CPU[@]}" "$W/bin/upstream" -listen "127.0.0.1:$UPA" &
+UPA_PID=$!
+PIDS+=($UPA_PID)
+wait_http "http://127.0.0.1:$UPA/"
+expect "a" "$(curl -s "http://127.0.0.1:$UPA/")" "user="
+log "row a: upstream direct"
+measure a "$UPA_PID" "http://127.0.0.1:$UPA/"
+stop "$UPA_PID"
+
+# (b) bare reverse_proxy, (c) protect + memory store, (j) bare respond.
+caddyfile mem memory
+start_gateway mem
+MEM_PID=$GW_PID
+expect "b" "$(curl -s -H 'X-User-ID: forged' "http://127.0.0.1:$BARE_mem/")" "user=forged"
+log "row b: bare reverse_proxy"
+measure b "$MEM_PID" "http://127.0.0.1:$BARE_mem/"
+TOK=$(token mem)
+check_protected mem "$TOK"
+log "row c: oauth_protect + memory store"
+measure c "$MEM_PID" "http://127.0.0.1:$PROT_mem/" BENCH_AUTH="Bearer $TOK"
+profile c "$ADMIN_mem" "http://127.0.0.1:$PROT_mem/" BENCH_AUTH="Bearer $TOK"
+expect "j" "$(curl -s "http://127.0.0.1:$RESP_mem/")" "ok"
+log "row j: bare respond"
+measure j "$MEM_PID" "http://127.0.0.1:$RESP_mem/"
+stop "$MEM_PID"
+
+# (d) protect + file store, (g) client_credentials on the file store.
+caddyfile file "file $W/file.db"
+start_gateway file
+FILE_PID=$GW_PID
+TOK=$(token file)
+check_protected file "$TOK"
+log "row d: oauth_protect + file store"
+measure d "$FILE_PID" "http://127.0.0.1:$PROT_file/" BENCH_AUTH="Bearer $TOK"
+profile d "$ADMIN_file" "http://127.0.0.1:$PROT_file/" BENCH_AUTH="Bearer $TOK"
+check_token_endpoint file
+CC=(BENCH_METHOD=POST BENCH_BODY=grant_type=client_credentials "BENCH_AUTH=$BASIC")
+log "row g: POST /oauth/token client_credentials, file store"
+measure g "$FILE_PID" "http://127.0.0.1:$PROT_file/oauth/token" "${CC[@]}"
+profile g "$ADMIN_file" "http://127.0.0.1:$PROT_file/oauth/token" "${CC[@]}"
+stop "$FILE_PID"
+
+# (e) protect + Redis store, (h) client_credentials on Redis.
+caddyfile redis "redis $REDIS_URL"
+start_gateway redis
+REDIS_GW_PID=$GW_PID
+TOK=$(token redis)
+check_protected redis "$TOK"
+log "row e: oauth_protect + Redis store"
+measure e "$REDIS_GW_PID" "http://127.0.0.1:$PROT_redis/" BENCH_AUTH="Bearer $TOK"
+check_token_endpoint redis
+log "row h: POST /oauth/token client_credentials, Redis store"
+measure h "$REDIS_GW_PID" "http://127.0.0.1:$PROT_redis/oauth/token" "${CC[@]}"
+profile h "$ADMIN_redis" "http://127.0.0.1:$PROT_redis/oauth/token" "${CC[@]}"
+stop "$REDIS_GW_PID"
+
+# (f) JWT access tokens, when this build supports token_format jwt.
+caddyfile jwt "file $W/jwt.db" "token_format jwt"
+if "$CADDY" adapt --config "$W/jwt.caddyfile" --adapter caddyfile >/dev/null 2>&1; then
+	start_gateway jwt
+	JWT_PID=$GW_PID
+	TOK=$(token jwt)
+	check_protected jwt "$TOK"
+	log "row f: oauth_protect, JWT access tokens"
+	measure f "$JWT_PID" "http://127.0.0.1:$PROT_jwt/" BENCH_AUTH="Bearer $TOK"
+	stop "$JWT_PID"
+else
+	log "row f: token_format jwt is not available in this build"
+	NOT_AVAILABLE+=(f)
+fi
+
+# (i) refresh_token grant with rotation on (the default): every request
+# presents a refresh token never used before, minted beforehand into the
+# file store by bench/tool through authz.Service.IssueTokens.
+RPS_G=$(cut -d' ' -f1 "$W/rows/g")
+MINT=$(awk -v r="$RPS_G" -v d="$DURATION" -v n="$MAX_RUNS" 'BEGIN {printf "%d", r * 1.5 * (d * n + 3) + 1000}')
+log "row i: minting $MINT refresh tokens"
+"$TOOL" seed -file "$W/refresh.db" -grants "$MINT" -users 1000 -refresh-out "$W/refresh.txt" -sample 0
+tail -n +2 "$W/refresh.txt" >"$W/refresh-load.txt"
+caddyfile refresh "file $W/refresh.db"
+start_gateway refresh
+REFRESH_PID=$GW_PID
+RT=$(head -1 "$W/refresh.txt")
+body=$(curl -s -H "Authorization: $BASIC" -d grant_type=refresh_token -d "refresh_token=$RT" "http://127.0.0.1:$PROT_refresh/oauth/token")
+case $body in *'"refresh_token":"'*) ;; *) die "check of i: refresh answered $body" ;; esac
+log "row i: refresh_token grant, file store, rotation on"
+measure i "$REFRESH_PID" "http://127.0.0.1:$PROT_refresh/oauth/token" BENCH_MODE=refresh \
+	BENCH_TOKENS="$W/refresh-load.txt" "BENCH_AUTH=$BASIC"
+stop "$REFRESH_PID"
+
+# --- 1,000,000 live tokens -------------------------------------------------
+# big NAME STORE_LINE: start a gateway on a seeded store, record start-up,
+# RSS, and validation walking the seeded access tokens (file $W/NAME.tok).
+declare -A BIGV
+validate_row() { # validate_row ID NAME
+	local p=PROT_$2
+	measure "$1" "$GW_PID" "http://127.0.0.1:${!p}/" BENCH_TOKENS="$W/$2.tok"
+}
+check_seeded() { # check_seeded NAME: the first seeded token reaches the upstream as its user
+	local p=PROT_$1 t body
+	t=$(head -1 "$W/$1.tok")
+	body=$(curl -s -H "Authorization: Bearer $t" "http://127.0.0.1:${!p}/")
+	case $body in user=user-*) ;; *) die "check of seeded tokens ($1): got '$body'" ;; esac
+}
+
+log "1M: seeding $BIG grants ($((BIG * 2)) tokens) into the file store"
+t0=$SECONDS
+"$TOOL" seed -file "$W/big.db" -grants "$BIG" -access-out "$W/big.tok" -compact=false
+BIGV[seed_file_s]=$((SECONDS - t0))
+BIGV[file_log_mib]=$(size_mib "$W/big.db")
+caddyfile big "file $W/big.db"
+start_gateway big
+BIGV[startup_log]=$STARTUP
+check_seeded big
+BIGV[rss_file_log]=$(rss_mib "$GW_PID")
+t0=$(date +%s.%N)
+stop "$GW_PID"
+BIGV[stop_s]=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+BIGV[file_compact_mib]=$(size_mib "$W/big.db")
+start_gateway big
+BIGV[startup_compact]=$STARTUP
+log "1M file: start-up ${BIGV[startup_log]} s (append log), $STARTUP s (compacted)"
+validate_row vbigf big
+BIGV[rss_file]=$(rss_mib "$GW_PID")
+stop "$GW_PID"
+rm -f "$W/big.db"
+
+"$TOOL" seed -file "$W/small.db" -grants "$SMALL" -access-out "$W/small.tok"
+caddyfile small "file $W/small.db"
+start_gateway small
+check_seeded small
+validate_row vsmallf small
+BIGV[rss_file_small]=$(rss_mib "$GW_PID")
+stop "$GW_PID"
+
+log "1M: seeding $BIG grants into Redis"
+redis-cli -p "$REDIS_PORT" flushall >/dev/null
+t0=$SECONDS
+"$TOOL" seed -redis "$REDIS_URL" -grants "$BIG" -access-out "$W/bigr.tok" -workers 64
+BIGV[seed_redis_s]=$((SECONDS - t0))
+BIGV[redis_mib]=$(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory:/ {printf "%.0f", $2 / 1048576}')
+BIGV[redis_keys]=$(redis-cli -p "$REDIS_PORT" dbsize)
+caddyfile bigr "redis $REDIS_URL"
+start_gateway bigr
+check_seeded bigr
+validate_row vbigr bigr
+BIGV[rss_redis]=$(rss_mib "$GW_PID")
+stop "$GW_PID"
+redis-cli -p "$REDIS_PORT" flushall >/dev/null
+"$TOOL" seed -redis "$REDIS_URL" -grants "$SMALL" -access-out "$W/smallr.tok"
+caddyfile smallr "redis $REDIS_URL"
+start_gateway smallr
+check_seeded smallr
+validate_row vsmallr smallr
+stop "$GW_PID"
+
+# --- expired tokens leave the file store without a restart -----------------
+caddyfile exp "file $W/exp.db" "access_token_ttl 5s"
+start_gateway exp
+EXP_PID=$GW_PID
+for _ in $(seq 200); do token exp >/dev/null; done
+read -r -a before <<<"$("$TOOL" aof "$W/exp.db")"
+t0=$SECONDS
+while :; do
+	read -r -a after <<<"$("$TOOL" aof "$W/exp.db")"
+	[ "${after[2]}" = "at=0" ] && break
+	[ $((SECONDS - t0)) -lt 30 ] || break
+	sleep 0.2
+done
+EXPIRY="issued 200 access tokens (access_token_ttl 5s): the file held ${before[2]#at=} live access-token records; $((SECONDS - t0)) s later it held ${after[2]#at=}, with ${after[1]#dels=} deletes appended by the running gateway (same process, pid $EXP_PID, never restarted)"
+[ "${after[2]}" = "at=0" ] && EXPIRY_OK=yes || EXPIRY_OK=no
+log "expiry: $EXPIRY"
+stop "$EXP_PID"
+
+# --- report ----------------------------------------------------------------
+col() { cut -d' ' -f"$2" "$W/rows/$1"; }
+ratio() { awk -v a="$(col "$1" 1)" -v b="$(col "$2" 1)" 'BEGIN {printf "%.2f", a / b}'; }
+added() { awk -v a="$(col "$1" 3)" -v b="$(col "$2" 3)" 'BEGIN {printf "%.2f", a - b}'; }
+verdict() { # verdict ROW CEIL MIN_RATIO [P99_MAX_ADDED]
+	local r ok
+	r=$(ratio "$1" "$2")
+	ok=$(awk -v r="$r" -v m="$3" 'BEGIN {print (r >= m) ? "yes" : "no"}')
+	if [ -n "${4:-}" ]; then
+		ok=$(awk -v ok="$ok" -v a="$(added "$1" "$2")" -v m="$4" 'BEGIN {print (ok == "yes" && a <= m) ? "yes" : "no"}')
+	fi
+	[ "$(col "$1" 5)" = 0 ] || ok="VOID (non-2xx)"
+	echo "$ok"
+}
+line() { # line ID LABEL CEIL TARGET VERDICT
+	if [ ! -f "$W/rows/$1" ]; then
+		echo "| $1 | $2 | not available | | | | | | $4 | |"
+		return
+	fi
+	local r="" a=""
+	if [ -n "$3" ]; then r=$(ratio "$1" "$3"); fi
+	if [ "$3" = b ]; then a=" (+$(added "$1" b))"; fi
+	echo "| $1 | $2 | $(col "$1" 1) | $(col "$1" 2) | $(col "$1" 3)$a | $(col "$1" 4) | $r | $(col "$1" 5) | $4 | $5 |"
+}
+vcmp() { # p50 and req/s of a 1M row against its 1k row
+	awk -v a="$(col "$1" 2)" -v b="$(col "$2" 2)" -v x="$(col "$1" 1)" -v y="$(col "$2" 1)" \
+		'BEGIN {d = (a / b - 1) * 100; printf "p50 %+.0f%%, req/s %+.0f%%; %s", d, (x / y - 1) * 100, (d <= 10) ? "yes" : "no"}'
+}
+ver_f="not available"
+[ -f "$W/rows/f" ] && ver_f=$(verdict f b 0.90 0.3)
+
+{
+	echo "# Benchmark $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	echo "Command: \`bench/run.sh\` (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ', with local changes'))."
+	echo
+	echo "Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, Linux $(uname -r), $(go version | cut -d' ' -f3-), load average before the run: $LOAD0."
+	echo "Pinning: $PINNING. wrk: 1 thread, $CONNS connections, ${DURATION} s per run after a 2 s warm-up, $RUNS runs (up to $MAX_RUNS while requests/s spread > $SPREAD %), medians reported."
+	echo "Latency in ms; CPU = user+system seconds of the gateway process (of the upstream in row a) per 1,000 requests; ratio to the ceiling: (b) for proxied rows, (j) for token rows. non-2xx counts wrk's non-2xx/3xx responses and socket errors over all runs: a row with any is void."
+	echo
+	echo "| Row | Setup | req/s | p50 | p99 (added to b) | CPU s/1k | ratio | non-2xx | Target | Met |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+	line a "upstream direct" "" "" ""
+	line b "bare reverse_proxy" "" "ceiling of c-f" ""
+	line c "oauth_protect + reverse_proxy, memory store" b "≥ 0.95, p99 +≤ 0.3" "$(verdict c b 0.95 0.3)"
+	line d "oauth_protect + reverse_proxy, file store" b "≥ 0.95, p99 +≤ 0.3" "$(verdict d b 0.95 0.3)"
+	line e "oauth_protect + reverse_proxy, Redis store" b "≥ 0.90, p99 +≤ 0.3" "$(verdict e b 0.90 0.3)"
+	line f "oauth_protect + reverse_proxy, JWT access tokens" b "≥ 0.90, p99 +≤ 0.3" "$ver_f"
+	line g "POST /oauth/token client_credentials, file store" j "≥ 0.25 of j" "$(verdict g j 0.25)"
+	line h "POST /oauth/token client_credentials, Redis store" j "≥ 0.15 of j" "$(verdict h j 0.15)"
+	line i "POST /oauth/token refresh_token (rotation on), file store" j "" ""
+	line j "bare respond" "" "ceiling of g-i" ""
+	echo
+	echo "Row i presents a refresh token never used before on every request (rotation on, the default): $MINT were minted into the store beforehand with bench/tool through authz.Service.IssueTokens."
+	[ ${#NOT_AVAILABLE[@]} -eq 0 ] || echo "Row f: this build does not accept \`token_format jwt\` (\`caddy adapt\` fails), so it was not measured."
+	echo
+	echo "## 1,000,000 live tokens"
+	echo
+	echo "$((BIG * 2)) tokens = $BIG grants of an access and a refresh token each (the password grant's records, family and user sets included), over 10,000 users, written by bench/tool through authz.Service.IssueTokens. Validation rows walk 10,000 of the seeded access tokens (the 1k rows: all $SMALL)."
+	echo
+	echo "| Measure | File store | Redis store | Target | Met |"
+	echo "| --- | ---: | ---: | --- | --- |"
+	echo "| seeding time | ${BIGV[seed_file_s]} s | ${BIGV[seed_redis_s]} s | | |"
+	echo "| size on disk / in Redis | ${BIGV[file_log_mib]} MiB as written, ${BIGV[file_compact_mib]} MiB compacted | ${BIGV[redis_mib]} MiB used_memory, ${BIGV[redis_keys]} keys | | |"
+	echo "| start-up, compacted file (after a clean stop, or buntdb's auto-shrink) | ${BIGV[startup_compact]} s | | ≤ 5 s | $(awk -v s="${BIGV[startup_compact]}" 'BEGIN {print (s <= 5) ? "yes" : "no"}') |"
+	echo "| start-up, uncompacted append log (after a crash) | ${BIGV[startup_log]} s | | | |"
+	echo "| clean stop (compacts the file) | ${BIGV[stop_s]} s | | | |"
+	echo "| gateway RSS after validation load | ${BIGV[rss_file]} MiB (${BIGV[rss_file_log]} MiB after the first start; ${BIGV[rss_file_small]} MiB with 1k tokens) | ${BIGV[rss_redis]} MiB | ≤ 1024 MiB | $(awk -v s="${BIGV[rss_file]}" -v t="${BIGV[rss_file_log]}" 'BEGIN {print (s <= 1024 && t <= 1024) ? "yes" : "no"}') |"
+	echo "| validation req/s, p50, p99 (1M) | $(col vbigf 1), $(col vbigf 2), $(col vbigf 3) ms | $(col vbigr 1), $(col vbigr 2), $(col vbigr 3) ms | | |"
+	echo "| validation req/s, p50, p99 (1k) | $(col vsmallf 1), $(col vsmallf 2), $(col vsmallf 3) ms | $(col vsmallr 1), $(col vsmallr 2), $(col vsmallr 3) ms | | |"
+	echo "| 1M against 1k | $(vcmp vbigf vsmallf) | $(vcmp vbigr vsmallr) | p50 within 10 % | |"
+	echo "| non-2xx (validation rows) | $(($(col vbigf 5) + $(col vsmallf 5))) | $(($(col vbigr 5) + $(col vsmallr 5))) | 0 | |"
+	echo "| expired tokens removed without a restart | $EXPIRY_OK | (Redis expires keys itself) | yes | $EXPIRY_OK |"
+	echo
+	echo "Expiry check: $EXPIRY."
+	echo
+	echo "CPU profiles (5 s under the load of rows c, d, g, h): \`$(basename "$PROF")/\` (\`go tool pprof -top\` output in *.top.txt and *.cum.txt)."
+} >"$OUT"
+cat "$OUT"
