@@ -4,7 +4,10 @@
 --   BENCH_AUTH     Authorization header value
 --   BENCH_TOKENS   file of tokens, one a line, walked in order:
 --   BENCH_MODE     bearer: each request sends the next as its bearer token
---                  refresh: each request is a refresh_token grant with the next
+--                  refresh: each request is a refresh_token grant; it presents
+--                  the refresh token of an earlier response (rotation hands
+--                  out a new one each time, as a client would chain them),
+--                  else the next unused token of the file
 --   BENCH_STATE    file keeping the walk's position across wrk runs, so no
 --                  token is presented twice (one wrk thread)
 -- done() prints one machine-readable line for run.sh:
@@ -51,16 +54,42 @@ function init(args)
   end
 end
 
+-- Fresh refresh tokens taken from responses, first in first out.
+local chain, head, tail = {}, 1, 0
+
+local function next_token()
+  i = i + 1
+  if i > #tokens then i, wrapped = 1, true end
+  pos = wrapped and #tokens + 1 or i -- run.sh refuses a refresh row that wrapped
+  return tokens[i]
+end
+
 if tokens_file and tokens_file ~= "" then
   request = function()
-    i = i + 1
-    if i > #tokens then i, wrapped = 1, true end
-    pos = wrapped and #tokens + 1 or i -- run.sh refuses a refresh row that wrapped
-    local t = tokens[i]
     if mode == "refresh" then
+      local t
+      if head <= tail then
+        t = chain[head]
+        chain[head] = nil
+        head = head + 1
+      else
+        t = next_token()
+      end
       return wrk.format("POST", nil, nil, "grant_type=refresh_token&refresh_token=" .. t)
     end
-    return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. t })
+    return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. next_token() })
+  end
+end
+
+if mode == "refresh" and tokens_file and tokens_file ~= "" then
+  response = function(status, headers, body)
+    if status == 200 then
+      local t = body:match('"refresh_token":"([^"]+)"')
+      if t then
+        tail = tail + 1
+        chain[tail] = t
+      end
+    end
   end
 end
 
