@@ -2,6 +2,7 @@ package caddyoauth
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -9,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
 )
 
 func init() {
@@ -171,8 +174,10 @@ func parseUser(d *caddyfile.Dispenser, a *App) error {
 	if !isBcrypt(u.PasswordHash) {
 		return d.Errf("user '%s': the password hash is not a bcrypt hash (make one with `caddy hash-password`)", u.Username)
 	}
-	if err := checkUserID(u.UserID); err != nil {
-		return d.Errf("user '%s': %v", u.Username, err)
+	for _, id := range []string{u.Username, u.UserID} {
+		if err := checkUserID(id); err != nil {
+			return d.Errf("user '%s': %v", u.Username, err)
+		}
 	}
 	for _, other := range a.Users {
 		if other.Username == u.Username {
@@ -260,7 +265,13 @@ func parseOnOff(d *caddyfile.Dispenser, dst **bool) error {
 //	oauth_server
 func parseServerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	s := new(Server)
-	return s, s.UnmarshalCaddyfile(h.Dispenser)
+	if err := s.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if h.Option("oauth") == nil {
+		return nil, h.Errf("oauth_server needs the oauth global option: add an oauth block with your clients to the global options")
+	}
+	return s, nil
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens.
@@ -277,7 +288,14 @@ func (s *Server) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 func parseProtectDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	p := new(Protect)
-	return p, p.UnmarshalCaddyfile(h.Dispenser)
+	if err := p.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	// Caught here rather than in Provision, so the error names the line.
+	if h.Option("oauth") == nil {
+		return nil, h.Errf("oauth_protect needs the oauth global option: add an oauth block with your clients to the global options")
+	}
+	return p, nil
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
@@ -305,7 +323,13 @@ func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch name {
 		case "scope":
-			err = parseList(d, &p.Scopes)
+			if err = parseList(d, &p.Scopes); err == nil {
+				for _, s := range p.Scopes {
+					if _, ok := authz.ParseScope(s); !ok || strings.Contains(s, " ") {
+						return d.Errf("'%s' is not a valid scope", s)
+					}
+				}
+			}
 		case "user_header":
 			err = parseHeaderName(d, &p.UserHeader)
 		case "client_header":
@@ -313,7 +337,9 @@ func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "scope_header":
 			err = parseHeaderName(d, &p.ScopeHeader)
 		case "realm":
-			err = parseStringArg(d, &p.Realm)
+			if err = parseStringArg(d, &p.Realm); err == nil && strings.ContainsAny(p.Realm, "\"\\\r\n") {
+				return d.Errf("realm may not contain quotes, backslashes or line breaks")
+			}
 		case "optional":
 			if d.NextArg() {
 				return d.ArgErr()

@@ -30,6 +30,9 @@ func (c *ClientConfig) check() error {
 	if c.SecretHash != "" && !isBcrypt(c.SecretHash) {
 		return fmt.Errorf("oauth: client %q: secret_hash is not a bcrypt hash", c.ID)
 	}
+	if err := checkUserID(c.User); err != nil {
+		return fmt.Errorf("oauth: client %q: user: %v", c.ID, err)
+	}
 	if len(c.Grants) == 0 {
 		return fmt.Errorf("oauth: client %q lists no grants", c.ID)
 	}

@@ -24,7 +24,7 @@ func init() {
 //
 // It sets these placeholders:
 //
-//	{http.auth.user.id}  the token's user, when it has one
+//	{http.auth.user.id}  the token's user; empty for a token with none
 //	{oauth.client_id}    the client the token was issued to
 //	{oauth.scope}        the token's scopes, space-separated
 type Protect struct {
@@ -111,6 +111,11 @@ func oauthApp(ctx caddy.Context) (*App, error) {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripHeaders(r.Header, p.strip)
+	if p.app != nil {
+		// Also every identity header of the other oauth_protect blocks, so
+		// a site without oauth_server never forwards a forged one either.
+		stripHeaders(r.Header, p.app.identityHeaders())
+	}
 
 	token, found, ok := bearerToken(r.Header)
 	if !ok {
@@ -153,9 +158,9 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	r.Header.Set(p.ClientHeader, id.ClientID)
 	r.Header.Set(p.ScopeHeader, id.Scope)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if id.UserID != "" {
-		repl.Set("http.auth.user.id", id.UserID)
-	}
+	// Set even when empty, so a template such as request_header never
+	// sends the literal placeholder text for a token with no user.
+	repl.Set("http.auth.user.id", id.UserID)
 	repl.Set("oauth.client_id", id.ClientID)
 	repl.Set("oauth.scope", id.Scope)
 	return next.ServeHTTP(w, r)

@@ -121,6 +121,12 @@ func ReadForm(w http.ResponseWriter, r *http.Request, limit int64) (url.Values, 
 		if len(vals) > 1 {
 			return nil, errInvalidRequest("parameter " + safeName(name) + " is given more than once")
 		}
+		// RFC 6749 §3.2: a parameter sent without a value is treated as
+		// omitted (so `client_secret=` next to Basic is not a second
+		// authentication method).
+		if vals[0] == "" {
+			delete(form, name)
+		}
 	}
 	return form, nil
 }
@@ -144,7 +150,18 @@ func safeName(s string) string {
 // or by client_id alone for a public client. basic reports whether Basic
 // was tried, so invalid_client can be answered with a Basic challenge.
 func (s *Service) AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (c *Client, basic bool, err error) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		return nil, false, errInvalidRequest("send one Authorization header")
+	}
 	id, secret, basic := r.BasicAuth()
+	if !basic {
+		// A Basic header Go cannot decode is still Basic: answer it with
+		// the Basic challenge (RFC 6749 §5.2).
+		scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if strings.EqualFold(scheme, "Basic") {
+			return nil, true, errInvalidClient("malformed client credentials")
+		}
+	}
 	if basic {
 		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic.
 		var e1, e2 error
@@ -272,12 +289,10 @@ func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request)
 		if code == "" {
 			return nil, errInvalidRequest("code is missing")
 		}
+		// RFC 6749 §4.1.3: when the code records a redirect_uri, the
+		// request must carry the identical one; the manager compares them,
+		// and an omitted one does not match.
 		tgr.Code, tgr.RedirectURI, tgr.CodeVerifier = code, redirectURI, req.get("code_verifier")
-		if redirectURI == "" && len(c.RedirectURIs) == 1 {
-			// RFC 6749 §4.1.3: redirect_uri is required only when the
-			// authorization request carried one; the code records it.
-			tgr.RedirectURI = c.RedirectURIs[0]
-		}
 		ti, err := s.manager.GenerateAccessToken(ctx, oauth2.AuthorizationCode, tgr)
 		if err != nil {
 			e := asOAuthError(err)
