@@ -63,11 +63,59 @@ type App struct {
 	// fragment. Default: the origin each request came to.
 	Issuer string `json:"issuer,omitempty"`
 
+	// The format of access tokens: opaque (random strings the gateway
+	// looks up) or jwt (RFC 9068 JWTs signed by the gateway). Default:
+	// opaque.
+	TokenFormat string `json:"token_format,omitempty"`
+
+	// A PEM file with the private key signing JWT access tokens: EC P-256
+	// (ES256) or RSA (RS256). Default: an ES256 key the gateway generates
+	// and keeps in its store, shared by every instance.
+	SigningKey string `json:"signing_key,omitempty"`
+
+	// How often a generated signing key is replaced; the previous key stays
+	// published until the tokens it signed have expired. 0 never rotates.
+	// Default: 720h.
+	SigningKeyRotation *caddy.Duration `json:"signing_key_rotation,omitempty"`
+
+	// The aud claim of JWT access tokens. Default: the issuer.
+	Audience string `json:"audience,omitempty"`
+
 	// The registered clients.
 	Clients []*ClientConfig `json:"clients,omitempty"`
 
 	// The users who may sign in with a password.
 	Users []*UserConfig `json:"users,omitempty"`
+
+	// Authorization code flow: sessions, PKCE, screens and login sources
+	// (parsed in authorize_config.go).
+
+	// How long a sign-in at the authorization server lasts. Default: 1h.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+
+	// Whether every client must use PKCE; public clients always must.
+	// Default: false.
+	PKCERequired bool `json:"pkce_required,omitempty"`
+
+	// Whether the plain PKCE method is accepted besides S256. Default:
+	// false.
+	PKCEAllowPlain bool `json:"pkce_allow_plain,omitempty"`
+
+	// A folder of templates replacing the embedded screens file by file
+	// (layout.html, login.html, consent.html, error.html,
+	// signed_out.html). Default: the embedded screens only.
+	Templates string `json:"templates,omitempty"`
+
+	// A file of more users: a JSON array of {username, password_hash,
+	// user_id}, or username:bcrypt-hash[:user_id] lines. Read at
+	// Provision, so again on every config reload. Default: none.
+	UsersFile string `json:"users_file,omitempty"`
+
+	// The legacy system's login endpoint, asked after the configured
+	// users. Default: none.
+	LoginUpstream *LoginUpstreamConfig `json:"login_upstream,omitempty"`
+
+	authorizer *authz.Authorizer
 
 	service *authz.Service
 	store   store.Store
@@ -112,6 +160,17 @@ type ClientConfig struct {
 	// The user the client's client_credentials tokens act as. Default:
 	// none, so those tokens carry no user.
 	User string `json:"user,omitempty"`
+
+	// Whether the client (typically a resource server's own entry) may
+	// introspect every token; without it a confidential client may
+	// introspect only its own. A client with introspect may list no
+	// grants. Default: false.
+	Introspect bool `json:"introspect,omitempty"`
+
+	// When the consent screen is shown: remember (ask once per scope set
+	// and remember the answer), always, or skip (a first-party client).
+	// Default: remember.
+	Consent string `json:"consent,omitempty"`
 }
 
 // UserConfig is an account that may sign in with a password.
@@ -159,6 +218,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	auth, err := a.buildAuthenticator(users)
+	if err != nil {
+		return err
+	}
 
 	if a.StoreRaw == nil {
 		a.StoreRaw = json.RawMessage(`{"module":"file"}`)
@@ -174,13 +237,20 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.RefreshTokenGrace != nil {
 		grace = time.Duration(*a.RefreshTokenGrace)
 	}
-	a.service = authz.New(authz.Config{
+	cfg := authz.Config{
 		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL: time.Duration(*a.RefreshTokenTTL),
 		CodeTTL:         time.Duration(a.CodeTTL),
 		RefreshRotation: rotation,
 		RefreshGrace:    grace,
-	}, a.store, clients, users, a.logger)
+	}
+	if err := a.tokenConfig(&cfg); err != nil {
+		return err
+	}
+	a.service = authz.New(cfg, a.store, clients, auth, a.logger)
+	if err := a.provisionAuthorize(); err != nil {
+		return err
+	}
 	a.RegisterIdentityHeaders(DefaultUserHeader, DefaultClientHeader, DefaultScopeHeader)
 	return nil
 }
@@ -211,6 +281,8 @@ func (a *App) buildClients() (authz.StaticClients, error) {
 			ID: cc.ID, Name: cc.Name, Public: cc.Public,
 			RedirectURIs: cc.RedirectURIs, Grants: cc.Grants,
 			Scopes: cc.Scopes, DefaultScope: cc.DefaultScope, UserID: cc.User,
+			Introspect: cc.Introspect,
+			Consent:    cc.Consent,
 		}
 		if c.Name == "" {
 			c.Name = cc.ID
@@ -249,6 +321,9 @@ func (a *App) buildUsers() (authz.StaticUsers, error) {
 		id := u.UserID
 		if id == "" {
 			id = u.Username
+		}
+		if err := checkUserID(id); err != nil {
+			return nil, fmt.Errorf("oauth: user %q: %v", u.Username, err)
 		}
 		out[u.Username] = &authz.User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), UserID: id}
 	}

@@ -78,10 +78,23 @@ var clientOptions = map[string]func(d *caddyfile.Dispenser, c *ClientConfig) err
 //			scopes <scope> ...
 //			default_scope <scope> ...
 //			user <user_id>
+//			consent remember|always|skip
 //		}
 //		user <username> <bcrypt-hash> [<user_id>]
+//		users_file <path>
+//		login_upstream <url> { format json|form; id_field <name>; timeout <duration> }
+//		session_ttl <duration>
+//		pkce required|optional [allow_plain]
+//		templates <dir>
 //	}
-func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+//
+// The authorization code options are parsed in authorize_config.go.
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		// A second block would silently replace the first one's clients.
+		d.Next()
+		return nil, d.Errf("the oauth option is given twice; put all its settings in one oauth block")
+	}
 	app := new(App)
 	if err := app.UnmarshalCaddyfile(d); err != nil {
 		return nil, err
@@ -97,8 +110,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	seen := map[string]bool{}
+	lines := map[string]int{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
+		lines[name] = d.Line()
 		parse, ok := appOptions[name]
 		if !ok {
 			return d.Errf("unrecognized oauth option '%s'", name)
@@ -111,8 +126,18 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
+	for _, check := range appChecks {
+		if err := check(d, a, lines); err != nil {
+			return err
+		}
+	}
 	return nil
 }
+
+// appChecks validate combinations of oauth options once the block is read,
+// given the line of each option for their errors; features add theirs in
+// init, like appOptions.
+var appChecks []func(d *caddyfile.Dispenser, a *App, lines map[string]int) error
 
 func parseStore(d *caddyfile.Dispenser, a *App) error {
 	if !d.NextArg() {

@@ -192,3 +192,22 @@ func FuzzAppCaddyfile(f *testing.F) {
 		}
 	})
 }
+
+// TestJSONConfigChecks: a JSON config bypasses the Caddyfile parser, so
+// Provision's builders refuse the same mistakes.
+func TestJSONConfigChecks(t *testing.T) {
+	for name, users := range map[string][]*UserConfig{
+		"user ID with a line break": {{Username: "a", PasswordHash: testHash, UserID: "x\ny"}},
+		"username as ID with a NUL": {{Username: "a\x00", PasswordHash: testHash}},
+		"duplicate":                 {{Username: "a", PasswordHash: testHash}, {Username: "a", PasswordHash: testHash}},
+		"bad hash":                  {{Username: "a", PasswordHash: "x"}},
+	} {
+		if _, err := (&App{Users: users}).buildUsers(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	bad := &ClientConfig{ID: "c", Secret: "s", Grants: []string{"client_credentials"}, User: "a\rb"}
+	if err := bad.check(); err == nil {
+		t.Error("client user with a control character accepted")
+	}
+}

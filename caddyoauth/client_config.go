@@ -33,7 +33,10 @@ func (c *ClientConfig) check() error {
 	if err := checkUserID(c.User); err != nil {
 		return fmt.Errorf("oauth: client %q: user: %v", c.ID, err)
 	}
-	if len(c.Grants) == 0 {
+	if c.Introspect && c.Public {
+		return fmt.Errorf("oauth: client %q: a public client cannot introspect", c.ID)
+	}
+	if len(c.Grants) == 0 && !c.Introspect {
 		return fmt.Errorf("oauth: client %q lists no grants", c.ID)
 	}
 	for _, g := range c.Grants {

@@ -3,7 +3,6 @@ package caddyoauth
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 )
 
 // MetadataPath is where RFC 8414 puts the authorization server metadata.
@@ -22,7 +21,7 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	}
 	issuer := s.app.issuer(r)
 	md := map[string]any{"issuer": issuer}
-	for field, path := range endpointPaths() {
+	for field, path := range endpointPaths(s.app) {
 		md[field] = issuer + path
 	}
 	var grants, scopes []string
@@ -34,25 +33,24 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	md["scopes_supported"] = scopes
 	md["response_types_supported"] = []string{"code"}
 	md["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+	// Public clients may revoke their own tokens (RFC 7009 §2.1), but only
+	// confidential ones may introspect.
+	md["revocation_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+	md["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post"}
 	md["code_challenge_methods_supported"] = s.app.codeChallengeMethods()
+	md["authorization_response_iss_parameter_supported"] = true // RFC 9207
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
 	return json.NewEncoder(w).Encode(md)
 }
 
 // issuer is the configured issuer, or the origin the request came to.
-func (a *App) issuer(r *http.Request) string {
-	if a.Issuer != "" {
-		return strings.TrimSuffix(a.Issuer, "/")
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
+func (a *App) issuer(r *http.Request) string { return a.service.Issuer(r) }
 
 // codeChallengeMethods lists the PKCE methods the authorize endpoint takes.
 func (a *App) codeChallengeMethods() []string {
+	if a.PKCEAllowPlain {
+		return []string{"S256", "plain"}
+	}
 	return []string{"S256"}
 }

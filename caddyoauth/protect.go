@@ -102,8 +102,10 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 // oauthApp returns the oauth app, refusing a config that lacks one.
 func oauthApp(ctx caddy.Context) (*App, error) {
 	v, err := ctx.AppIfConfigured("oauth")
-	if err != nil {
+	if errors.Is(err, caddy.ErrNotConfigured) {
 		return nil, fmt.Errorf("the oauth global option is not configured: add an oauth block with your clients to the Caddyfile's global options")
+	} else if err != nil {
+		return nil, err // the app is configured but failed to load: say why
 	}
 	return v.(*App), nil
 }

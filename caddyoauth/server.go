@@ -26,6 +26,9 @@ type endpoint struct {
 	// metadata is the RFC 8414 field naming this endpoint, if any.
 	metadata string
 	serve    func(s *Server, w http.ResponseWriter, r *http.Request) error
+	// enabled, when set, says whether the config serves the endpoint; a
+	// disabled one answers 404 and is left out of the metadata.
+	enabled func(a *App) bool
 }
 
 var endpoints = map[string]endpoint{}
@@ -65,7 +68,7 @@ func (s *Server) Provision(ctx caddy.Context) error {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
-	if e, ok := endpoints[path]; ok {
+	if e, ok := endpoints[path]; ok && (e.enabled == nil || e.enabled(s.app)) {
 		return e.serve(s, w, r)
 	}
 	if strings.HasPrefix(path, PathPrefix) || path == strings.TrimSuffix(PathPrefix, "/") {
@@ -75,11 +78,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	return next.ServeHTTP(w, r)
 }
 
-// endpointPaths lists the registered endpoints that have a metadata name.
-func endpointPaths() map[string]string {
+// endpointPaths lists the endpoints a has enabled that have a metadata name.
+func endpointPaths(a *App) map[string]string {
 	out := map[string]string{}
 	for _, e := range endpoints {
-		if e.metadata != "" {
+		if e.metadata != "" && (e.enabled == nil || e.enabled(a)) {
 			out[e.metadata] = e.path
 		}
 	}

@@ -5,6 +5,7 @@
 package authz
 
 import (
+	"crypto"
 	"crypto/sha256"
 	"crypto/subtle"
 	"slices"
@@ -34,6 +35,17 @@ type Config struct {
 	// reuse of a rotated one, after RefreshGrace, as theft.
 	RefreshRotation bool
 	RefreshGrace    time.Duration
+
+	// Issuer is the issuer identifier; empty: the origin of each request.
+	Issuer string
+	// TokenFormat is FormatOpaque (the default when empty) or FormatJWT.
+	TokenFormat string
+	// Audience is the aud claim of JWT access tokens; empty: the issuer.
+	Audience string
+	// SigningKey signs JWT access tokens; nil: keys generated and kept in
+	// the store, rotated every SigningKeyRotation (0: never).
+	SigningKey         crypto.Signer
+	SigningKeyRotation time.Duration
 }
 
 // Client is a registered OAuth client.
@@ -46,6 +58,8 @@ type Client struct {
 	Scopes       []string // the scopes this client may ask for
 	DefaultScope []string // granted when a request names none; all of Scopes when empty
 	UserID       string   // owner: client_credentials tokens act as this user
+	Introspect   bool     // may introspect every token, not only its own
+	Consent      string   // when to ask the person: ConsentRemember (""), ConsentAlways or ConsentSkip
 
 	secretDigest [sha256.Size]byte
 	hasDigest    bool

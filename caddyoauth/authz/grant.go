@@ -23,6 +23,9 @@ type record struct {
 	AccessTTL       int64  `json:"attl,omitempty"`
 	Pair            string `json:"pair,omitempty"` // key of the token issued together with this one
 	RotatedAt       int64  `json:"rot,omitempty"`  // refresh tokens: when they were first used under rotation
+	JTI             string `json:"jti,omitempty"`  // JWT access tokens: their jti, iss and aud claims
+	Issuer          string `json:"iss,omitempty"`
+	Audience        string `json:"aud,omitempty"`
 }
 
 func (r *record) expired(now time.Time) bool {
@@ -57,12 +60,13 @@ func (r *record) encode() []byte {
 
 // Store keys. Tokens and codes appear only as their SHA-256 digest.
 const (
-	prefixCode     = "code:"
-	prefixUsedCode = "usedcode:"
-	prefixAccess   = "at:"
-	prefixRefresh  = "rt:"
-	setFamily      = "fam:"
-	setUser        = "user:"
+	prefixCode       = "code:"
+	prefixUsedCode   = "usedcode:"
+	prefixAccess     = "at:"
+	prefixRefresh    = "rt:"
+	setFamily        = "fam:"
+	setUser          = "user:"
+	prefixFamRevoked = "famrev:"
 )
 
 // digest is the store key part of a token or code.
@@ -77,6 +81,10 @@ func accessKey(token string) string  { return prefixAccess + digest(token) }
 func refreshKey(token string) string { return prefixRefresh + digest(token) }
 func familySet(family string) string { return setFamily + family }
 func userSet(userID string) string   { return setUser + userID }
+
+// familyRevokedKey marks a revoked family, so tokens a racing grant adds to
+// it after the revocation listed its members are withdrawn too.
+func familyRevokedKey(family string) string { return prefixFamRevoked + family }
 func expiresAt(t time.Time, ttl time.Duration) int64 {
 	if ttl <= 0 {
 		return 0

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -399,5 +400,50 @@ func TestStoreHoldsNoPlainTokens(t *testing.T) {
 		if !strings.Contains(string(raw), key) {
 			t.Errorf("the store file lacks key %s", key)
 		}
+	}
+}
+
+// TestConcurrentRefresh: racing refreshes of one token never fail with a
+// server error. With rotation and a grace period every racer gets tokens
+// (a retry, not a theft); without rotation, the token keeps working.
+func TestConcurrentRefresh(t *testing.T) {
+	for _, rotation := range []bool{true, false} {
+		t.Run(fmt.Sprintf("rotation %v", rotation), func(t *testing.T) {
+			cfg := testConfig
+			cfg.RefreshRotation = rotation
+			svc := newTestService(t, cfg)
+			conf := basic("conf", confSecret)
+			rt := passwordTokens(t, svc, "").str("refresh_token")
+			const workers = 16
+			replies := make([]*reply, workers)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range replies {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					replies[i] = refresh(t, svc, rt, "", conf)
+				}()
+			}
+			close(start)
+			wg.Wait()
+			wins := 0
+			for _, r := range replies {
+				switch {
+				case r.status == 200:
+					wins++
+				case r.status == 400 && r.str("error") == "invalid_grant" && !rotation:
+				default:
+					t.Fatalf("answer %d %s", r.status, r.raw)
+				}
+			}
+			if wins == 0 || (rotation && wins != workers) {
+				t.Fatalf("%d of %d refreshes succeeded", wins, workers)
+			}
+			if !rotation {
+				refresh(t, svc, rt, "", conf).wantToken(t)
+			}
+		})
 	}
 }

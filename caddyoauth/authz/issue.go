@@ -13,7 +13,10 @@ import (
 // checks neither the client's grants nor its scopes.
 func (s *Service) IssueTokens(ctx context.Context, c *Client, userID, scope string, withRefresh bool) (access, refresh string, err error) {
 	now := time.Now()
-	access = randomToken()
+	access, err = s.newAccessToken(ctx, c.ID, userID, scope, now, s.cfg.AccessTokenTTL)
+	if err != nil {
+		return "", "", err
+	}
 	at := &record{ClientID: c.ID, UserID: userID, Scope: scope,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
 	var rt *record

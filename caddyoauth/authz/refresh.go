@@ -23,7 +23,10 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 		return nil, errInvalidRequest("refresh_token is missing")
 	}
 	key := refreshKey(token)
-	for attempt := 0; attempt < 3; attempt++ {
+	// Each lost compare-and-swap means another refresh of this token
+	// succeeded, so a few rounds cover any realistic number of concurrent
+	// refreshes of one token.
+	for attempt := 0; attempt < 10; attempt++ {
 		raw, err := s.store.Get(ctx, key)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errBadRefresh
@@ -48,7 +51,11 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 			newScope = JoinScope(req)
 		}
 		if !s.cfg.RefreshRotation {
-			return s.reissueAccess(ctx, c, token, key, raw, rt, newScope, now)
+			resp, err := s.reissueAccess(ctx, c, token, key, raw, rt, newScope, now)
+			if errors.Is(err, store.ErrConflict) {
+				continue // refreshed concurrently: the token stays valid, so read it again
+			}
+			return resp, err
 		}
 		if rt.RotatedAt != 0 {
 			if now.Sub(time.Unix(0, rt.RotatedAt)) > s.cfg.RefreshGrace {
@@ -86,7 +93,11 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 // rotate issues a new access and refresh token in the family of rt. The new
 // refresh token keeps rt's scope (RFC 6749 §6); the access token gets scope.
 func (s *Service) rotate(ctx context.Context, c *Client, rt *record, scope string, now time.Time) (*tokenResponse, error) {
-	access, refresh := randomToken(), randomToken()
+	access, err := s.newAccessToken(ctx, c.ID, rt.UserID, scope, now, s.cfg.AccessTokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	refresh := randomToken()
 	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
 	next := &record{ClientID: c.ID, UserID: rt.UserID, Scope: rt.Scope, Family: rt.Family,
@@ -101,17 +112,21 @@ func (s *Service) rotate(ctx context.Context, c *Client, rt *record, scope strin
 // reissueAccess is the refresh without rotation: the refresh token stays,
 // its previous access token is replaced by a new one.
 func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key string, raw []byte, rt *record, scope string, now time.Time) (*tokenResponse, error) {
-	access := randomToken()
+	access, err := s.newAccessToken(ctx, c.ID, rt.UserID, scope, now, s.cfg.AccessTokenTTL)
+	if err != nil {
+		return nil, err
+	}
 	ak := accessKey(access)
 	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family, Pair: key,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
+	at.noteJWT(access)
 	updated := *rt
 	updated.Pair = ak
 	if err := s.store.Swap(ctx, key, raw, updated.encode(), rt.ttl(now)); err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, errBadRefresh
 		}
-		return nil, err
+		return nil, err // ErrConflict included: the caller reads again
 	}
 	if rt.Pair != "" {
 		if err := s.store.Delete(ctx, rt.Pair); err != nil {
@@ -131,6 +146,9 @@ func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key strin
 		if err := s.store.AddMember(ctx, userSet(rt.UserID), ak, life); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.withdrawIfRevoked(ctx, rt.Family, ak); err != nil {
+		return nil, err
 	}
 	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTokenTTL / time.Second),
 		RefreshToken: token, Scope: scope, userID: rt.UserID}, nil

@@ -43,6 +43,7 @@ type Service struct {
 	users   Authenticator
 	manager *manage.Manager
 	log     *zap.Logger
+	keys    *keyRing // JWT signing keys; nil for opaque tokens
 }
 
 // New builds a Service. users may be nil when no grant needs a person.
@@ -51,12 +52,22 @@ func New(cfg Config, s store.Store, clients ClientSource, users Authenticator, l
 		log = zap.NewNop()
 	}
 	svc := &Service{cfg: cfg, store: s, clients: clients, users: users, log: log}
+	if cfg.TokenFormat == FormatJWT {
+		svc.keys = &keyRing{svc: svc}
+		if cfg.SigningKey != nil {
+			k, err := newSigningKey(cfg.SigningKey, time.Now())
+			if err != nil {
+				panic(err) // ParseSigningKey admits only keys newSigningKey takes
+			}
+			svc.keys.static = k
+		}
+	}
 
 	m := manage.NewManager()
 	m.MapTokenStorage(tokenStore{svc})
 	m.MapClientStorage(clientStore{clients})
 	m.MapAuthorizeGenerate(codeGenerator{})
-	m.MapAccessGenerate(accessGenerator{})
+	m.MapAccessGenerate(accessGenerator{svc})
 	// Exact redirect URI matching instead of the library's host-suffix match.
 	m.SetValidateURIHandler(exactRedirectURI)
 	m.SetAuthorizeCodeExp(cfg.CodeTTL)
@@ -104,19 +115,21 @@ func (c clientStore) GetByID(ctx context.Context, id string) (oauth2.ClientInfo,
 	return cl, nil
 }
 
-// accessGenerator makes access and refresh tokens of 256 random bits. It
-// leaves out the refresh token for a client that may not use the
-// refresh_token grant.
-type accessGenerator struct{}
+// accessGenerator makes access tokens in the configured format and refresh
+// tokens of 256 random bits. It leaves out the refresh token for a client
+// that may not use the refresh_token grant.
+type accessGenerator struct{ svc *Service }
 
-func (accessGenerator) Token(_ context.Context, data *oauth2.GenerateBasic, genRefresh bool) (string, string, error) {
+func (g accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic, genRefresh bool) (string, string, error) {
 	refresh := ""
 	if genRefresh {
 		if c, ok := data.Client.(*Client); !ok || c.AllowsGrant(GrantRefreshToken) {
 			refresh = randomToken()
 		}
 	}
-	return randomToken(), refresh, nil
+	ti := data.TokenInfo
+	access, err := g.svc.newAccessToken(ctx, data.Client.GetID(), data.UserID, ti.GetScope(), ti.GetAccessCreateAt(), ti.GetAccessExpiresIn())
+	return access, refresh, err
 }
 
 // codeGenerator makes authorization codes of 256 random bits.
@@ -151,6 +164,7 @@ func (s *Service) load(ctx context.Context, key string) (*record, error) {
 // store).
 func (s *Service) saveTokens(ctx context.Context, access string, at *record, refresh string, rt *record) error {
 	now := time.Now()
+	at.noteJWT(access)
 	ak := accessKey(access)
 	keys := []string{ak}
 	life := at.ttl(now)
@@ -173,7 +187,30 @@ func (s *Service) saveTokens(ctx context.Context, access string, at *record, ref
 			writes = append(writes, store.Write{Set: userSet(at.UserID), Key: k, TTL: life})
 		}
 	}
-	return store.WriteBatch(ctx, s.store, writes)
+	if err := store.WriteBatch(ctx, s.store, writes); err != nil {
+		return err
+	}
+	return s.withdrawIfRevoked(ctx, at.Family, keys...)
+}
+
+// withdrawIfRevoked deletes keys just added to family when the family was
+// revoked meanwhile. A revocation marks the family before listing its
+// members and a grant adds its members before checking the mark, so one of
+// the two always sees the other: no token outlives its family's
+// revocation, however the two race. The grant still answers with the
+// (dead) tokens, as it would had the revocation come a moment later.
+func (s *Service) withdrawIfRevoked(ctx context.Context, family string, keys ...string) error {
+	if family == "" {
+		return nil
+	}
+	_, err := s.store.Get(ctx, familyRevokedKey(family))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	s.log.Warn("tokens issued to a family revoked meanwhile are withdrawn", zap.String("family", family))
+	return s.store.Delete(ctx, keys...)
 }
 
 // maxTTL is the longer of two store lifetimes, where 0 means forever.
@@ -188,6 +225,9 @@ func maxTTL(a, b time.Duration) time.Duration {
 func (s *Service) RevokeFamily(ctx context.Context, family string) error {
 	if family == "" {
 		return nil
+	}
+	if err := s.store.Put(ctx, familyRevokedKey(family), []byte{1}, s.usedCodeTTL()); err != nil {
+		return err
 	}
 	keys, err := s.store.Members(ctx, familySet(family))
 	if err != nil {

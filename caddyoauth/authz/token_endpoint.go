@@ -32,6 +32,8 @@ func (t *tokenRequest) get(name string) string { return t.form.Get(name) }
 // ServeToken is the token endpoint (RFC 6749 §3.2): it answers every request
 // itself, with tokens or an RFC 6749 §5.2 error, and returns nothing.
 func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
+	// JWT access tokens name the issuer the request came to.
+	r = r.WithContext(context.WithValue(r.Context(), issuerKey{}, s.Issuer(r)))
 	req, err := s.parseTokenRequest(w, r)
 	if err != nil {
 		s.refuse(w, r, req, err)
@@ -59,8 +61,8 @@ func (s *Service) refuse(w http.ResponseWriter, r *http.Request, req *tokenReque
 			fields = append(fields, zap.String("client_id", req.client.ID))
 		}
 	}
-	if e == ErrUnavailable {
-		s.log.Error("token endpoint cannot reach its store", append(fields, zap.Error(err))...)
+	if e == ErrUnavailable || e == ErrLoginUnavailable {
+		s.log.Error("token endpoint cannot reach its store or login source", append(fields, zap.Error(err))...)
 	} else {
 		s.log.Info("token refused", fields...)
 	}
@@ -147,8 +149,9 @@ func safeName(s string) string {
 
 // AuthenticateClient authenticates the client of a request by HTTP Basic
 // (client_secret_basic) or by form fields (client_secret_post), never both,
-// or by client_id alone for a public client. basic reports whether Basic
-// was tried, so invalid_client can be answered with a Basic challenge.
+// or by client_id alone for a public client. basic reports whether the
+// Authorization header was tried, so invalid_client can be answered with a
+// Basic challenge.
 func (s *Service) AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (c *Client, basic bool, err error) {
 	if len(r.Header.Values("Authorization")) > 1 {
 		return nil, false, errInvalidRequest("send one Authorization header")
@@ -177,7 +180,9 @@ func (s *Service) AuthenticateClient(ctx context.Context, r *http.Request, form 
 			return nil, true, errInvalidRequest("client_id differs from the authenticated client")
 		}
 	} else if r.Header.Get("Authorization") != "" {
-		return nil, false, errInvalidClient("unsupported Authorization scheme for client authentication")
+		// RFC 6749 §5.2: authentication tried in the Authorization header
+		// gets a 401 with a challenge; Basic is the scheme we take.
+		return nil, true, errInvalidClient("unsupported Authorization scheme for client authentication")
 	} else {
 		id, secret = form.Get("client_id"), form.Get("client_secret")
 	}
@@ -293,6 +298,11 @@ func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request)
 		// request must carry the identical one; the manager compares them,
 		// and an omitted one does not match.
 		tgr.Code, tgr.RedirectURI, tgr.CodeVerifier = code, redirectURI, req.get("code_verifier")
+		if v := tgr.CodeVerifier; v != "" && !ValidVerifier(v) {
+			// RFC 7636 §4.1: 43-128 unreserved characters. The manager
+			// itself refuses a missing, extra or wrong verifier.
+			return nil, errInvalidGrant("code_verifier is malformed")
+		}
 		ti, err := s.manager.GenerateAccessToken(ctx, oauth2.AuthorizationCode, tgr)
 		if err != nil {
 			e := asOAuthError(err)

@@ -45,7 +45,7 @@ func TestClientAuthentication(t *testing.T) {
 		{name: "basic that is not base64", auths: []auth{header("Authorization", "Basic !!!")}, status: 401, code: "invalid_client", basicChall: true},
 		{name: "basic with no colon", auths: []auth{header("Authorization", "Basic "+b64("conf"))}, status: 401, code: "invalid_client", basicChall: true},
 		{name: "empty basic id", auths: []auth{basic("", confSecret)}, status: 401, code: "invalid_client", basicChall: true},
-		{name: "bearer scheme", auths: []auth{header("Authorization", "Bearer abc")}, status: 401, code: "invalid_client"},
+		{name: "bearer scheme", auths: []auth{header("Authorization", "Bearer abc")}, status: 401, code: "invalid_client", basicChall: true},
 		{name: "two Authorization headers", auths: []auth{basic("conf", confSecret), header("Authorization", "Basic "+b64("conf:"+confSecret))}, status: 400, code: "invalid_request"},
 		{name: "public client with a secret", form: []string{"grant_type", "refresh_token", "refresh_token", "x", "client_id", "pub", "client_secret", "x"}, status: 401, code: "invalid_client"},
 		{name: "public client by basic", form: []string{"grant_type", "refresh_token", "refresh_token", "x"}, auths: []auth{basic("pub", "")}, status: 401, code: "invalid_client", basicChall: true},

@@ -35,6 +35,14 @@ func (s *Service) Validate(ctx context.Context, token string) (*Identity, error)
 	if token == "" || len(token) > MaxTokenLength {
 		return nil, ErrTokenInvalid
 	}
+	if s.keys != nil && looksLikeJWT(token) {
+		// A JWT is checked locally first, so a forged or expired one costs
+		// no store read. Its record is still required below: revocation
+		// deletes it, and that reaches every instance.
+		if _, err := s.verifyJWT(ctx, token, time.Now()); err != nil {
+			return nil, err
+		}
+	}
 	b, err := s.store.Lookup(ctx, accessKey(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrTokenInvalid

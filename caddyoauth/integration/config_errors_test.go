@@ -51,6 +51,11 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the root Caddyfile validates", func(t *testing.T) {
+		if out, ok := gt.ValidateConfig(t, filepath.Join(gt.RepoRoot(), "Caddyfile")); !ok {
+			t.Fatalf("caddy validate refused the quickstart Caddyfile:\n%s", out)
+		}
+	})
 	t.Run("a good config validates", func(t *testing.T) {
 		path := filepath.Join(dir, "good", "Caddyfile")
 		_ = os.MkdirAll(filepath.Dir(path), 0o700)

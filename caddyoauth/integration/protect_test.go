@@ -28,7 +28,8 @@ oauth {
 	store file {{.DataDir}}/tokens.db
 	client conf {
 		secret conf-secret
-		grants password refresh_token client_credentials
+		grants password refresh_token client_credentials authorization_code
+		redirect_uri https://a.example.com/cb
 		scopes read write
 	}
 	client reader {

@@ -31,18 +31,37 @@ oauth_protect
 reverse_proxy %s`, up.Addr())), gt.WithVars(map[string]string{"redis": rs.URL()}))
 	cc := url.Values{"grant_type": {"client_credentials"}}
 	tok := wantToken(t, gt.PostForm(t, g.URL+"/oauth/token", "svc", "svc-secret", cc)).Str("access_token")
+	unseen := wantToken(t, gt.PostForm(t, g.URL+"/oauth/token", "svc", "svc-secret", cc)).Str("access_token")
 	if r := gt.Get(t, g.URL+"/api", tok); r.Status != 200 {
 		t.Fatalf("with the store up: %d", r.Status)
 	}
 
 	rs.Stop()
 	n := up.Count()
-	r := gt.Get(t, g.URL+"/api", tok)
-	if r.Status != 503 {
+	// A token the gateway never looked up cannot come from its cache: the
+	// store must answer, and it cannot.
+	if r := gt.Get(t, g.URL+"/api", unseen); r.Status != 503 {
 		t.Fatalf("protected call with the store down: %d %s", r.Status, r.Body)
+	}
+	if r := gt.Get(t, g.URL+"/api", "never-issued"); r.Status != 503 {
+		t.Fatalf("unknown token with the store down: %d", r.Status)
 	}
 	if up.Count() != n {
 		t.Fatal("a request passed while the store was down")
+	}
+	// A token validated a moment ago may still be answered from the local
+	// cache (the store contract allows it) until the client notices the
+	// lost connection; then it gets 503 too.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := gt.Get(t, g.URL+"/api", tok)
+		if r.Status == 503 {
+			break
+		}
+		if r.Status != 200 || time.Now().After(deadline) {
+			t.Fatalf("cached token with the store down: %d", r.Status)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the disconnect
 	}
 	wantOAuthError(t, gt.PostForm(t, g.URL+"/oauth/token", "svc", "svc-secret", cc), 503, "temporarily_unavailable")
 	if r := me(t, g, tok); r.Status != 503 {
@@ -51,7 +70,7 @@ reverse_proxy %s`, up.Addr())), gt.WithVars(map[string]string{"redis": rs.URL()}
 
 	rs.Restart() // empty: Redis persisted nothing
 	// The client reconnects by itself; poll until it has.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		r := gt.PostForm(t, g.URL+"/oauth/token", "svc", "svc-secret", cc)
 		if r.Status == 200 {

@@ -1,0 +1,132 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/caddyoauth/gateway/caddyoauth/store"
+)
+
+// Introspection is the RFC 7662 §2.2 answer. An inactive token answers
+// only {"active": false}.
+type Introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Username  string `json:"username,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Aud       string `json:"aud,omitempty"`
+	Iss       string `json:"iss,omitempty"`
+	JTI       string `json:"jti,omitempty"`
+}
+
+// UsernameSource is implemented by an Authenticator that can name the user
+// behind a user ID, for the username field of introspection.
+type UsernameSource interface {
+	Username(ctx context.Context, userID string) (string, bool)
+}
+
+// Username implements UsernameSource.
+func (s StaticUsers) Username(_ context.Context, userID string) (string, bool) {
+	for _, u := range s {
+		if u.UserID == userID {
+			return u.Username, true
+		}
+	}
+	return "", false
+}
+
+// ServeIntrospect is the introspection endpoint (RFC 7662). Only a
+// confidential client may call it (a public one is answered invalid_client,
+// 401). A client with the introspect option, such as a resource server's
+// own client entry, may introspect every token; any other confidential
+// client only the tokens issued to itself, others answering
+// {"active": false}, so the endpoint cannot be used to probe for tokens.
+func (s *Service) ServeIntrospect(w http.ResponseWriter, r *http.Request) {
+	c, form, basic, err := s.clientRequest(w, r)
+	if err == nil && c.Public {
+		err = errInvalidClient("a public client may not introspect tokens")
+	}
+	if err != nil {
+		s.endpointError(w, "introspection", c, basic, err)
+		return
+	}
+	token := form.Get("token")
+	if token == "" {
+		s.endpointError(w, "introspection", c, basic, errInvalidRequest("token is missing"))
+		return
+	}
+	resp, err := s.Introspect(r.Context(), c, token, form.Get("token_type_hint"))
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		s.endpointError(w, "introspection", c, basic, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// Introspect describes token to client c (RFC 7662 §2.2). An unknown,
+// expired, revoked, rotated or foreign token, or one of a client no longer
+// configured, is inactive. Only a store that cannot answer is an error.
+func (s *Service) Introspect(ctx context.Context, c *Client, token, hint string) (*Introspection, error) {
+	inactive := &Introspection{}
+	if token == "" || len(token) > MaxTokenLength {
+		return inactive, nil
+	}
+	kinds := []string{HintAccessToken, HintRefreshToken}
+	if hint == HintRefreshToken {
+		kinds[0], kinds[1] = kinds[1], kinds[0]
+	}
+	now := time.Now()
+	for _, kind := range kinds {
+		key := accessKey(token)
+		if kind == HintRefreshToken {
+			key = refreshKey(token)
+		}
+		rec, err := s.load(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if rec.expired(now) || (kind == HintRefreshToken && rec.RotatedAt != 0) {
+			return inactive, nil
+		}
+		if kind == HintAccessToken && s.keys != nil && looksLikeJWT(token) {
+			if _, err := s.verifyJWT(ctx, token, now); errors.Is(err, ErrTokenInvalid) || errors.Is(err, ErrTokenExpired) {
+				return inactive, nil
+			} else if err != nil {
+				return nil, err
+			}
+		}
+		if !c.Introspect && rec.ClientID != c.ID {
+			return inactive, nil
+		}
+		if _, err := s.clients.Client(ctx, rec.ClientID); errors.Is(err, ErrUnknownClient) {
+			return inactive, nil
+		} else if err != nil {
+			return nil, err
+		}
+		out := &Introspection{Active: true, Scope: rec.Scope, ClientID: rec.ClientID, Sub: rec.UserID,
+			Iat: time.Unix(0, rec.IssuedAt).Unix(), JTI: rec.JTI, Iss: rec.Issuer, Aud: rec.Audience}
+		if out.Sub == "" {
+			out.Sub = rec.ClientID
+		}
+		if rec.ExpiresAt != 0 {
+			out.Exp = time.Unix(0, rec.ExpiresAt).Unix()
+		}
+		if kind == HintAccessToken {
+			out.TokenType = "Bearer"
+		}
+		if us, ok := s.users.(UsernameSource); ok && rec.UserID != "" {
+			out.Username, _ = us.Username(ctx, rec.UserID)
+		}
+		return out, nil
+	}
+	return inactive, nil
+}

@@ -1,0 +1,206 @@
+package authz
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Access token formats.
+const (
+	// FormatOpaque access tokens are 256 random bits the gateway looks up.
+	FormatOpaque = "opaque"
+	// FormatJWT access tokens are signed JWTs (RFC 9068) that a resource
+	// server can verify against the gateway's JWKS.
+	FormatJWT = "jwt"
+)
+
+// jwtHeader is the JOSE header of an access token (RFC 9068 §2.1).
+type jwtHeader struct {
+	Alg string `json:"alg"`
+	Typ string `json:"typ"`
+	Kid string `json:"kid"`
+}
+
+// jwtClaims are the claims of an access token (RFC 9068 §2.2).
+type jwtClaims struct {
+	Issuer   string `json:"iss"`
+	Subject  string `json:"sub"`
+	Audience string `json:"aud"`
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope,omitempty"`
+	Expiry   int64  `json:"exp"`
+	IssuedAt int64  `json:"iat"`
+	JTI      string `json:"jti"`
+}
+
+// issuerKey carries the issuer of the current request in its context, for
+// the token generators, which see no request on the refresh path.
+type issuerKey struct{}
+
+// Issuer is the configured issuer, or else the origin the request came to
+// (RFC 8414 §2: no trailing slash, no query).
+func (s *Service) Issuer(r *http.Request) string {
+	if s.cfg.Issuer != "" {
+		return strings.TrimSuffix(s.cfg.Issuer, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Service) issuerOf(ctx context.Context) string {
+	if v, ok := ctx.Value(issuerKey{}).(string); ok && v != "" {
+		return v
+	}
+	return strings.TrimSuffix(s.cfg.Issuer, "/")
+}
+
+// audience is the aud claim of access tokens: the configured audience, or
+// the issuer.
+func (s *Service) audience(issuer string) string {
+	if s.cfg.Audience != "" {
+		return s.cfg.Audience
+	}
+	return issuer
+}
+
+// newAccessToken makes an access token in the configured format. Every
+// access token, whichever grant or refresh issues it, comes from here.
+func (s *Service) newAccessToken(ctx context.Context, clientID, userID, scope string, iat time.Time, ttl time.Duration) (string, error) {
+	if s.keys == nil {
+		return randomToken(), nil
+	}
+	key, err := s.keys.current(ctx)
+	if err != nil {
+		return "", err
+	}
+	iss := s.issuerOf(ctx)
+	sub := userID
+	if sub == "" {
+		sub = clientID
+	}
+	c := jwtClaims{Issuer: iss, Subject: sub, Audience: s.audience(iss), ClientID: clientID, Scope: scope,
+		IssuedAt: iat.Unix(), JTI: newFamily()}
+	if ttl > 0 {
+		c.Expiry = iat.Add(ttl).Unix()
+	} else {
+		// RFC 9068 requires exp; a token "without expiry" gets ten years.
+		c.Expiry = iat.AddDate(10, 0, 0).Unix()
+	}
+	return signJWT(key, c)
+}
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// signJWT makes the JWS compact serialization (RFC 7515 §3.1) of claims.
+func signJWT(k *signingKey, c jwtClaims) (string, error) {
+	h, _ := json.Marshal(jwtHeader{Alg: k.alg, Typ: "at+jwt", Kid: k.kid})
+	p, _ := json.Marshal(c)
+	input := b64url(h) + "." + b64url(p)
+	digest := sha256.Sum256([]byte(input))
+	var sig []byte
+	switch priv := k.priv.(type) {
+	case *ecdsa.PrivateKey:
+		r, s, err := ecdsa.Sign(rand.Reader, priv, digest[:])
+		if err != nil {
+			return "", err
+		}
+		// RFC 7518 §3.4: R and S as fixed 32-byte big-endian integers.
+		sig = make([]byte, 64)
+		r.FillBytes(sig[:32])
+		s.FillBytes(sig[32:])
+	case *rsa.PrivateKey:
+		var err error
+		if sig, err = rsa.SignPKCS1v15(rand.Reader, priv, crypto.SHA256, digest[:]); err != nil {
+			return "", err
+		}
+	default:
+		return "", errors.New("unsupported signing key type")
+	}
+	return input + "." + b64url(sig), nil
+}
+
+// noteJWT copies a JWT access token's jti, iss and aud into its record, for
+// introspection; it leaves the record of an opaque token alone.
+func (r *record) noteJWT(access string) {
+	if !looksLikeJWT(access) {
+		return
+	}
+	if _, c, _, _, ok := splitJWT(access); ok {
+		r.JTI, r.Issuer, r.Audience = c.JTI, c.Issuer, c.Audience
+	}
+}
+
+// looksLikeJWT reports whether a token has the three parts of a JWS.
+func looksLikeJWT(token string) bool { return strings.Count(token, ".") == 2 }
+
+// splitJWT decodes the header and claims of a compact JWS without checking
+// its signature.
+func splitJWT(token string) (*jwtHeader, *jwtClaims, []byte, string, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, nil, nil, "", false
+	}
+	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	pb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return nil, nil, nil, "", false
+	}
+	h, c := new(jwtHeader), new(jwtClaims)
+	if json.Unmarshal(hb, h) != nil || json.Unmarshal(pb, c) != nil {
+		return nil, nil, nil, "", false
+	}
+	return h, c, sig, parts[0] + "." + parts[1], true
+}
+
+// verifyJWT checks an access token's signature against the published keys,
+// its type and its expiry, and, when an issuer is configured, its iss and
+// aud. It is only a fast local check: Validate still requires the token's
+// record in the store, which is how revocation reaches every instance.
+func (s *Service) verifyJWT(ctx context.Context, token string, now time.Time) (*jwtClaims, error) {
+	h, c, sig, input, ok := splitJWT(token)
+	if !ok || h.Typ != "at+jwt" {
+		return nil, ErrTokenInvalid
+	}
+	k, err := s.keys.byKid(ctx, h.Kid)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil || k.alg != h.Alg {
+		return nil, ErrTokenInvalid
+	}
+	digest := sha256.Sum256([]byte(input))
+	switch pub := k.priv.Public().(type) {
+	case *ecdsa.PublicKey:
+		if len(sig) != 64 || !ecdsa.Verify(pub, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+			return nil, ErrTokenInvalid
+		}
+	case *rsa.PublicKey:
+		if rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) != nil {
+			return nil, ErrTokenInvalid
+		}
+	default:
+		return nil, ErrTokenInvalid
+	}
+	if now.Unix() >= c.Expiry {
+		return nil, ErrTokenExpired
+	}
+	if iss := strings.TrimSuffix(s.cfg.Issuer, "/"); iss != "" && (c.Issuer != iss || c.Audience != s.audience(iss)) {
+		return nil, ErrTokenInvalid
+	}
+	return c, nil
+}

@@ -1,0 +1,61 @@
+package authz
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/caddyoauth/gateway/caddyoauth/store/redisstore"
+	"github.com/caddyoauth/gateway/internal/testredis"
+)
+
+// TestRefreshReuseOnRedis runs the reuse race on real Redis servers,
+// standalone and a three-master cluster, where the refresh record, the
+// family set and the family's revocation mark sit on different nodes:
+// of racing refreshes with no grace exactly one gets tokens, and none of
+// the family's tokens survives. It checks through introspection, which
+// reads the store authoritatively (Validate may use the one-second cache).
+func TestRefreshReuseOnRedis(t *testing.T) {
+	standalone := testredis.Start(t)
+	cluster := testredis.StartCluster(t)
+	for name, addrs := range map[string][]string{"standalone": {standalone.Addr()}, "cluster": cluster.Addrs()} {
+		t.Run(name, func(t *testing.T) {
+			st, err := redisstore.Open(rueidis.ClientOption{InitAddress: addrs}, "", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			cfg := Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute, RefreshRotation: true}
+			s := New(cfg, st, stdClients(), stdUsers(t), nil)
+			for round := range 5 {
+				access, rt0 := stdPasswordTokens(t, s)
+				results := make([]*result, 8)
+				var wg sync.WaitGroup
+				for i := range results {
+					wg.Add(1)
+					go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt0) }()
+				}
+				wg.Wait()
+				wins := 0
+				for _, r := range results {
+					if r.status == 200 {
+						wins++
+						access = r.str("access_token")
+					} else if r.str("error") != "invalid_grant" {
+						t.Fatalf("round %d: %d %s", round, r.status, r.body)
+					}
+				}
+				if wins != 1 {
+					t.Fatalf("round %d: %d winners, want 1", round, wins)
+				}
+				in, err := s.Introspect(context.Background(), stdClients()["rs"], access, "")
+				if err != nil || in.Active {
+					t.Fatalf("round %d: the winner's token survived the reuse: %+v %v", round, in, err)
+				}
+			}
+		})
+	}
+}

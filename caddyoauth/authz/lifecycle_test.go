@@ -1,0 +1,199 @@
+package authz
+
+import (
+	"context"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestStolenRotatedRefreshTokenRevokesFamily: the legitimate client
+// rotates; an attacker then presents the old refresh token after the grace
+// period. The attacker gets invalid_grant and the legitimate client's
+// newest tokens stop working too (RFC 9700 §4.14.2).
+func TestStolenRotatedRefreshTokenRevokesFamily(t *testing.T) {
+	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = 0 })
+	at0, rt0 := stdPasswordTokens(t, s)
+	r := refreshWith(t, s, "app", rt0)
+	if r.status != 200 {
+		t.Fatalf("refresh: %d %s", r.status, r.body)
+	}
+	at1, rt1 := r.str("access_token"), r.str("refresh_token")
+	if rt1 == rt0 || at1 == at0 {
+		t.Fatal("rotation returned the same tokens")
+	}
+	if valid(s, at0) {
+		t.Fatal("the access token issued with the rotated refresh token still works")
+	}
+	if !valid(s, at1) {
+		t.Fatal("the new access token does not work")
+	}
+
+	wantError(t, refreshWith(t, s, "app", rt0), 400, "invalid_grant")
+	if valid(s, at1) {
+		t.Fatal("after a reuse the newest access token still works")
+	}
+	wantError(t, refreshWith(t, s, "app", rt1), 400, "invalid_grant")
+}
+
+// TestConcurrentRefreshGraceZero: of racing refreshes of one token with no
+// grace exactly one gets tokens; the others are reuses, answered
+// invalid_grant, and revoke the family, the winner's tokens included.
+func TestConcurrentRefreshGraceZero(t *testing.T) {
+	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = 0 })
+	_, rt0 := stdPasswordTokens(t, s)
+	const n = 12
+	results := make([]*result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt0) }()
+	}
+	wg.Wait()
+	var wins []*result
+	for _, r := range results {
+		switch {
+		case r.status == 200:
+			wins = append(wins, r)
+		case r.status == 400 && r.str("error") == "invalid_grant":
+		default:
+			t.Fatalf("unexpected answer %d %s", r.status, r.body)
+		}
+	}
+	if len(wins) != 1 {
+		t.Fatalf("%d refreshes won, want exactly 1", len(wins))
+	}
+	if valid(s, wins[0].str("access_token")) {
+		t.Fatal("the winner's access token survived the detected reuse")
+	}
+	wantError(t, refreshWith(t, s, "app", wins[0].str("refresh_token")), 400, "invalid_grant")
+}
+
+// TestRotatedRefreshRetryWithinGrace: the same client may present a just-rotated
+// refresh token again within the grace period, concurrently too, and every
+// token it got keeps working; another client may not.
+func TestRotatedRefreshRetryWithinGrace(t *testing.T) {
+	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = time.Minute })
+	_, rt0 := stdPasswordTokens(t, s)
+	first := refreshWith(t, s, "app", rt0)
+	if first.status != 200 {
+		t.Fatalf("refresh: %d %s", first.status, first.body)
+	}
+	results := make([]*result, 6)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt0) }()
+	}
+	wg.Wait()
+	for _, r := range append(results, first) {
+		if r.status != 200 {
+			t.Fatalf("retry within grace: %d %s", r.status, r.body)
+		}
+		if !valid(s, r.str("access_token")) {
+			t.Fatal("a token issued within the grace period does not work")
+		}
+	}
+	wantError(t, refreshWith(t, s, "other", rt0), 400, "invalid_grant")
+	if !valid(s, first.str("access_token")) {
+		t.Fatal("another client's attempt revoked the family")
+	}
+}
+
+// TestRefreshRotationOff: one long-lived refresh token, reusable; each use
+// replaces the previous access token.
+func TestRefreshRotationOff(t *testing.T) {
+	s, _ := newStdService(t, func(c *Config) { c.RefreshRotation = false; c.RefreshGrace = 0 })
+	prev, rt := stdPasswordTokens(t, s)
+	for i := range 3 {
+		r := refreshWith(t, s, "app", rt)
+		if r.status != 200 || r.str("refresh_token") != rt {
+			t.Fatalf("refresh %d: %d %s", i, r.status, r.body)
+		}
+		if valid(s, prev) || !valid(s, r.str("access_token")) {
+			t.Fatalf("refresh %d: the previous access token must stop, the new one work", i)
+		}
+		prev = r.str("access_token")
+	}
+	// Concurrent uses all succeed: the token is not consumed.
+	var wg sync.WaitGroup
+	results := make([]*result, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt) }()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.status != 200 {
+			t.Fatalf("concurrent refresh without rotation: %d %s", r.status, r.body)
+		}
+	}
+}
+
+// TestAuthorizationCodeReplayRevokesTokens: RFC 6749 §4.1.2: a second
+// redemption fails and revokes the tokens issued from the code.
+func TestAuthorizationCodeReplayRevokesTokens(t *testing.T) {
+	s, _ := newStdService(t, nil)
+	code := stdMintCode(t, s, "app", "user-1", "read")
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {stdRedirect}}
+	r := stdPost(t, s.ServeToken, "app", form)
+	if r.status != 200 {
+		t.Fatalf("exchange: %d %s", r.status, r.body)
+	}
+	access, refresh := r.str("access_token"), r.str("refresh_token")
+	if !valid(s, access) {
+		t.Fatal("the access token does not work")
+	}
+	wantError(t, stdPost(t, s.ServeToken, "app", form), 400, "invalid_grant")
+	if valid(s, access) {
+		t.Fatal("the access token survived the code's replay")
+	}
+	wantError(t, refreshWith(t, s, "app", refresh), 400, "invalid_grant")
+}
+
+// TestRevokedFamilyWithdrawsLateTokens: tokens a grant saves into a family
+// after that family was revoked (a refresh or code exchange racing the
+// revocation) do not work.
+func TestRevokedFamilyWithdrawsLateTokens(t *testing.T) {
+	s, _ := newStdService(t, nil)
+	ctx := context.Background()
+	if err := s.RevokeFamily(ctx, "fam-1"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	at := &record{ClientID: "app", Family: "fam-1", IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, time.Hour)}
+	rt := &record{ClientID: "app", Family: "fam-1", IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, time.Hour)}
+	access, refresh := randomToken(), randomToken()
+	if err := s.saveTokens(ctx, access, at, refresh, rt); err != nil {
+		t.Fatal(err)
+	}
+	if valid(s, access) {
+		t.Fatal("an access token saved into a revoked family works")
+	}
+	wantError(t, refreshWith(t, s, "app", refresh), 400, "invalid_grant")
+
+	// A family not revoked is unaffected.
+	at.Family, rt.Family = "fam-2", "fam-2"
+	access = randomToken()
+	if err := s.saveTokens(ctx, access, at, randomToken(), rt); err != nil {
+		t.Fatal(err)
+	}
+	if !valid(s, access) {
+		t.Fatal("a token of a live family does not work")
+	}
+}
+
+// TestRemovedClientTokensInvalid: a client dropped from the config takes
+// its tokens with it.
+func TestRemovedClientTokensInvalid(t *testing.T) {
+	s, clients := newStdService(t, nil)
+	access, _ := stdPasswordTokens(t, s)
+	if !valid(s, access) {
+		t.Fatal("token does not work")
+	}
+	delete(clients, "app")
+	if valid(s, access) {
+		t.Fatal("the token of a removed client still works")
+	}
+}

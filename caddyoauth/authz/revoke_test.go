@@ -1,0 +1,139 @@
+package authz
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func revoke(t testing.TB, s *Service, client string, form url.Values) *result {
+	t.Helper()
+	return stdPost(t, s.ServeRevoke, client, form)
+}
+
+func wantRevoked200(t testing.TB, r *result) {
+	t.Helper()
+	if r.status != 200 || r.body != "" {
+		t.Fatalf("revocation: got %d %q, want 200 with an empty body", r.status, r.body)
+	}
+}
+
+// TestRevokeAccessToken: RFC 7009 §2.2: 200, and the token is gone; the
+// refresh token issued with it stays (§2.1 only says MAY).
+func TestRevokeAccessToken(t *testing.T) {
+	s, _ := newStdService(t, nil)
+	access, refresh := stdPasswordTokens(t, s)
+	wantRevoked200(t, revoke(t, s, "app", url.Values{"token": {access}, "token_type_hint": {"access_token"}}))
+	if valid(s, access) {
+		t.Fatal("revoked access token still works")
+	}
+	if r := refreshWith(t, s, "app", refresh); r.status != 200 {
+		t.Fatalf("the refresh token should survive its access token's revocation: %d %s", r.status, r.body)
+	}
+}
+
+// TestRevokeRefreshTokenRevokesFamily: revoking a refresh token ends the
+// access tokens issued with it (RFC 7009 §2.1), even under a wrong hint.
+func TestRevokeRefreshTokenRevokesFamily(t *testing.T) {
+	s, _ := newStdService(t, nil)
+	_, rt0 := stdPasswordTokens(t, s)
+	r := refreshWith(t, s, "app", rt0)
+	access, refresh := r.str("access_token"), r.str("refresh_token")
+	wantRevoked200(t, revoke(t, s, "app", url.Values{"token": {refresh}, "token_type_hint": {"access_token"}}))
+	if valid(s, access) {
+		t.Fatal("the access token of a revoked refresh token still works")
+	}
+	wantError(t, refreshWith(t, s, "app", refresh), 400, "invalid_grant")
+}
+
+// TestRevokeUnsupportedHintIgnored: RFC 7009 §2.1: the hint is only a
+// hint; an unknown value does not stop the search, and unsupported_token_type
+// is not answered since both kinds of token can be revoked.
+func TestRevokeUnsupportedHintIgnored(t *testing.T) {
+	s, _ := newStdService(t, nil)
+	access, _ := stdPasswordTokens(t, s)
+	wantRevoked200(t, revoke(t, s, "app", url.Values{"token": {access}, "token_type_hint": {"id_token"}}))
+	if valid(s, access) {
+		t.Fatal("token not revoked under an unknown hint")
+	}
+}
+
+// TestRevokeOtherClientsTokenRefused: a client cannot revoke another's
+// token: RFC 7009 §2.1 has the request refused and the client told, here
+// with RFC 6749's unauthorized_client, and nothing is revoked.
+func TestRevokeOtherClientsTokenRefused(t *testing.T) {
+	s, _ := newStdService(t, nil)
+	access, refresh := stdPasswordTokens(t, s)
+	wantError(t, revoke(t, s, "other", url.Values{"token": {access}}), 400, "unauthorized_client")
+	wantError(t, revoke(t, s, "other", url.Values{"token": {refresh}, "token_type_hint": {"refresh_token"}}), 400, "unauthorized_client")
+	wantError(t, revoke(t, s, "pub", url.Values{"token": {access}, "client_id": {"pub"}}), 400, "unauthorized_client")
+	if !valid(s, access) {
+		t.Fatal("another client revoked the token")
+	}
+	if r := refreshWith(t, s, "app", refresh); r.status != 200 {
+		t.Fatalf("another client revoked the refresh token: %d %s", r.status, r.body)
+	}
+}
+
+// TestRevokeUnknownToken: an invalid token answers 200 (RFC 7009 §2.2).
+func TestRevokeUnknownToken(t *testing.T) {
+	s, _ := newStdService(t, nil)
+	wantRevoked200(t, revoke(t, s, "app", url.Values{"token": {"no-such-token"}}))
+	wantRevoked200(t, revoke(t, s, "app", url.Values{"token": {strings.Repeat("x", MaxTokenLength+1)}}))
+}
+
+// TestRevokePublicClient: a public client identifies by client_id and may
+// revoke its own tokens.
+func TestRevokePublicClient(t *testing.T) {
+	s, _ := newStdService(t, nil)
+	code := stdMintCode(t, s, "pub", "user-1", "read")
+	r := stdPost(t, s.ServeToken, "pub", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {stdRedirect}, "client_id": {"pub"}})
+	if r.status != 200 {
+		t.Fatalf("exchange: %d %s", r.status, r.body)
+	}
+	wantRevoked200(t, revoke(t, s, "pub", url.Values{"token": {r.str("refresh_token")}, "client_id": {"pub"}}))
+	if valid(s, r.str("access_token")) {
+		t.Fatal("public client's revocation did not take")
+	}
+}
+
+// TestRevokeErrors: RFC 7009 §2.2.1 / RFC 6749 §5.2 error answers.
+func TestRevokeErrors(t *testing.T) {
+	s, _ := newStdService(t, nil)
+	access, _ := stdPasswordTokens(t, s)
+
+	wantError(t, revoke(t, s, "app", url.Values{}), 400, "invalid_request")
+	wantError(t, revoke(t, s, "", url.Values{"token": {access}}), 401, "invalid_client")
+
+	// Wrong Basic credentials: 401 with a Basic challenge.
+	req := httptest.NewRequest(http.MethodPost, "/oauth/revoke", strings.NewReader("token="+access))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", "wrong")
+	rec := httptest.NewRecorder()
+	s.ServeRevoke(rec, req)
+	if rec.Code != 401 || !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Basic ") {
+		t.Fatalf("bad Basic credentials: %d %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
+
+	// Not POST.
+	rec = httptest.NewRecorder()
+	s.ServeRevoke(rec, httptest.NewRequest(http.MethodGet, "/oauth/revoke?token=x", nil))
+	if rec.Code != 405 || rec.Header().Get("Allow") != "POST" {
+		t.Fatalf("GET: %d Allow=%q", rec.Code, rec.Header().Get("Allow"))
+	}
+
+	// The token in the URL, where access logs keep it.
+	req = httptest.NewRequest(http.MethodPost, "/oauth/revoke?token="+access, strings.NewReader("token="+access))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", "app-secret")
+	rec = httptest.NewRecorder()
+	s.ServeRevoke(rec, req)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "invalid_request") {
+		t.Fatalf("token in the URL: %d %s", rec.Code, rec.Body)
+	}
+	if !valid(s, access) {
+		t.Fatal("a refused revocation revoked")
+	}
+}

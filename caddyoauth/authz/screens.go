@@ -1,0 +1,273 @@
+package authz
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"go.uber.org/zap"
+)
+
+// The screens of the authorization code flow. Every form carries the
+// session's CSRF token and the pending request's id; the request itself
+// stays in the store.
+
+// ServeLogin shows the sign-in form (GET) and checks a submitted one
+// (POST: username, password, csrf_token, request_id).
+func (a *Authorizer) ServeLogin(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		sid, sess, err := a.loadSession(r)
+		if err != nil {
+			a.unavailable(w, "loading a session", err)
+			return
+		}
+		rid := r.URL.Query().Get("request_id")
+		p, c := a.loadPending(w, r, rid, sid)
+		if c == nil {
+			return
+		}
+		if sess.UserID != "" {
+			a.redirect(w, r, a.consentURL(rid))
+			return
+		}
+		a.render(w, http.StatusOK, "login.html", a.pageData(c, p, sid, rid, sess))
+	case http.MethodPost:
+		form, sid, sess, ok := a.readPost(w, r)
+		if !ok {
+			return
+		}
+		rid := form.Get("request_id")
+		p, c := a.loadPending(w, r, rid, sid)
+		if c == nil {
+			return
+		}
+		username, password := form.Get("username"), form.Get("password")
+		data := a.pageData(c, p, sid, rid, sess)
+		data.Username = username
+		if username == "" || password == "" {
+			data.Error = "Enter your username and password."
+			a.render(w, http.StatusOK, "login.html", data)
+			return
+		}
+		userID, err := a.authenticate(r, username, password)
+		if errors.Is(err, ErrBadCredentials) {
+			a.log.Info("sign-in failed", zap.String("client_id", c.ID))
+			data.Error = "Incorrect username or password."
+			a.render(w, http.StatusOK, "login.html", data)
+			return
+		} else if err != nil {
+			a.log.Error("sign-in source unavailable", zap.Error(err))
+			a.errorPage(w, http.StatusServiceUnavailable, "Sign-in unavailable",
+				"The sign-in service cannot be reached right now. Please try again in a moment.")
+			return
+		}
+		// A new session for the signed-in person; the old id dies.
+		_ = a.svc.store.Delete(r.Context(), sessionKey(sid))
+		newID, _, err := a.newSession(r.Context(), w, r, userID, username)
+		if err != nil {
+			a.unavailable(w, "saving a session", err)
+			return
+		}
+		p.Session = sessionKey(newID)
+		if err := a.savePending(r.Context(), rid, p); err != nil {
+			a.unavailable(w, "saving an authorization request", err)
+			return
+		}
+		a.log.Info("signed in", zap.String("user_id", userID), zap.String("client_id", c.ID))
+		a.redirect(w, r, a.consentURL(rid))
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		a.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "This page takes GET and POST requests only.")
+	}
+}
+
+func (a *Authorizer) authenticate(r *http.Request, username, password string) (string, error) {
+	if a.svc.users == nil {
+		return "", ErrBadCredentials
+	}
+	return a.svc.users.Authenticate(r.Context(), username, password)
+}
+
+// ServeConsent shows the consent screen (GET), or skips it when the person
+// already approved, and takes the decision (POST: consent=allow|deny,
+// csrf_token, request_id).
+func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		sid, sess, err := a.loadSession(r)
+		if err != nil {
+			a.unavailable(w, "loading a session", err)
+			return
+		}
+		rid := r.URL.Query().Get("request_id")
+		p, c := a.loadPending(w, r, rid, sid)
+		if c == nil {
+			return
+		}
+		if sess.UserID == "" {
+			a.redirect(w, r, a.cfg.BasePath+"login?request_id="+url.QueryEscape(rid))
+			return
+		}
+		ask, err := a.needsConsent(r.Context(), c, sess.UserID, p)
+		if err != nil {
+			a.unavailable(w, "loading a consent", err)
+			return
+		}
+		if !ask {
+			if r.Method == http.MethodHead {
+				setPageHeaders(w) // a HEAD must not use up the request
+				return
+			}
+			if a.takePending(w, r, rid) {
+				a.issueCode(w, r, p, sess.UserID)
+			}
+			return
+		}
+		a.render(w, http.StatusOK, "consent.html", a.pageData(c, p, sid, rid, sess))
+	case http.MethodPost:
+		form, sid, sess, ok := a.readPost(w, r)
+		if !ok {
+			return
+		}
+		rid := form.Get("request_id")
+		p, c := a.loadPending(w, r, rid, sid)
+		if c == nil {
+			return
+		}
+		if sess.UserID == "" {
+			a.redirect(w, r, a.cfg.BasePath+"login?request_id="+url.QueryEscape(rid))
+			return
+		}
+		switch form.Get("consent") {
+		case "allow":
+			if c.Consent != ConsentAlways {
+				if err := a.rememberConsent(r.Context(), sess.UserID, c.ID, p.Scope); err != nil {
+					a.unavailable(w, "saving a consent", err)
+					return
+				}
+			}
+			if a.takePending(w, r, rid) {
+				a.issueCode(w, r, p, sess.UserID)
+			}
+		case "deny":
+			if a.takePending(w, r, rid) {
+				a.redirectError(w, r, p, "access_denied", "the resource owner denied the request")
+			}
+		default:
+			a.errorPage(w, http.StatusBadRequest, "Invalid request", "The form must answer consent=allow or consent=deny.")
+		}
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		a.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "This page takes GET and POST requests only.")
+	}
+}
+
+// ServeLogout ends the session (POST: csrf_token, and request_id to go back
+// to the sign-in form of a pending request).
+func (a *Authorizer) ServeLogout(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		a.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "Signing out takes a POST request.")
+		return
+	}
+	form, sid, sess, ok := a.readPost(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	// Read the pending request before the session that owns it ends.
+	var p *pendingRequest
+	rid := form.Get("request_id")
+	if rid != "" {
+		if b, err := a.svc.store.Get(ctx, pendingKey(rid)); err == nil {
+			p = new(pendingRequest)
+			if json.Unmarshal(b, p) != nil || p.Session != sessionKey(sid) {
+				p = nil
+			}
+		}
+	}
+	if err := a.endSession(ctx, w, r, sid); err != nil {
+		a.unavailable(w, "ending a session", err)
+		return
+	}
+	a.log.Info("signed out", zap.String("user_id", sess.UserID))
+	if p != nil {
+		newID, _, err := a.newSession(ctx, w, r, "", "")
+		if err == nil {
+			p.Session = sessionKey(newID)
+			err = a.savePending(ctx, rid, p)
+		}
+		if err != nil {
+			a.unavailable(w, "saving a session", err)
+			return
+		}
+		a.redirect(w, r, a.cfg.BasePath+"login?request_id="+url.QueryEscape(rid))
+		return
+	}
+	a.render(w, http.StatusOK, "signed_out.html", &PageData{})
+}
+
+// readPost reads a form post strictly and checks its CSRF token against
+// the browser's session. It writes the error page and reports false when
+// the post is refused: a missing session or token, or another session's
+// token, is 403.
+func (a *Authorizer) readPost(w http.ResponseWriter, r *http.Request) (url.Values, string, *session, bool) {
+	form, err := ReadForm(w, r, maxFormBody)
+	if err != nil {
+		a.errorPage(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+		return nil, "", nil, false
+	}
+	sid, sess, err := a.loadSession(r)
+	if err != nil {
+		a.unavailable(w, "loading a session", err)
+		return nil, "", nil, false
+	}
+	if sess == nil || !validCSRF(sid, form.Get("csrf_token")) {
+		a.log.Info("form post refused: missing or wrong CSRF token", zap.String("path", r.URL.Path))
+		a.errorPage(w, http.StatusForbidden, "Request refused",
+			"This form was not sent from this server's own page, or your session has expired. Go back to the application and start again.")
+		return nil, "", nil, false
+	}
+	return form, sid, sess, true
+}
+
+func (a *Authorizer) consentURL(rid string) string {
+	return a.cfg.BasePath + "consent?request_id=" + url.QueryEscape(rid)
+}
+
+func (a *Authorizer) pageData(c *Client, p *pendingRequest, sid, rid string, sess *session) *PageData {
+	d := &PageData{
+		AppName:    c.Name,
+		ClientID:   c.ID,
+		RequestID:  rid,
+		CSRFToken:  csrfToken(sid),
+		LoginURL:   a.cfg.BasePath + "login",
+		ConsentURL: a.cfg.BasePath + "consent",
+		LogoutURL:  a.cfg.BasePath + "logout",
+	}
+	d.Scopes, _ = ParseScope(p.Scope)
+	if d.AppName == "" {
+		d.AppName = c.ID
+	}
+	if sess != nil {
+		d.Username = sess.Username
+	}
+	return d
+}
+
+func (a *Authorizer) expiredPage(w http.ResponseWriter) {
+	a.errorPage(w, http.StatusBadRequest, "Request expired",
+		"This sign-in request is no longer valid. Go back to the application and start again.")
+}
+
+func (a *Authorizer) unavailable(w http.ResponseWriter, doing string, err error) {
+	a.log.Error("authorize: store unavailable", zap.String("while", doing), zap.Error(err))
+	a.errorPage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
+		"The authorization server cannot reach its store right now. Please try again in a moment.")
+}
+
+func (a *Authorizer) errorPage(w http.ResponseWriter, status int, title, msg string) {
+	a.render(w, status, "error.html", &PageData{Title: title, Message: msg, Status: status})
+}
