@@ -28,14 +28,34 @@ func stripHeaders(h http.Header, names []string) {
 		if len(key) < 2 {
 			continue
 		}
-		n := normHeader(key)
 		for _, want := range names {
-			if n == want {
+			if foldsTo(key, want) {
 				delete(h, key)
 				break
 			}
 		}
 	}
+}
+
+// foldsTo reports whether normHeader(key) == folded without allocating:
+// this runs for every header of every request. Header names are ASCII
+// tokens (net/http refuses others), so byte-wise folding is normHeader's.
+func foldsTo(key, folded string) bool {
+	if len(key) != len(folded) {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' {
+			c = '-'
+		}
+		if c != folded[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // validHeaderName reports whether s is an HTTP token (RFC 9110 §5.1).

@@ -160,38 +160,36 @@ func (s *Service) load(ctx context.Context, key string) (*record, error) {
 
 // saveTokens writes an access token and, when refresh is set, its refresh
 // token, and indexes them by family and user so they can be revoked
-// together.
+// together. It is the token endpoint's hot path, so the writes go to the
+// store as one batch (one transaction and one file append in the file
+// store).
 func (s *Service) saveTokens(ctx context.Context, access string, at *record, refresh string, rt *record) error {
 	now := time.Now()
 	at.noteJWT(access)
 	ak := accessKey(access)
 	keys := []string{ak}
 	life := at.ttl(now)
+	writes := make([]store.Write, 0, 6)
 	if rt != nil {
 		rk := refreshKey(refresh)
 		at.Pair, rt.Pair = rk, ak
-		if err := s.store.Put(ctx, rk, rt.encode(), rt.ttl(now)); err != nil {
-			return err
-		}
+		writes = append(writes, store.Write{Key: rk, Value: rt.encode(), TTL: rt.ttl(now)})
 		keys = append(keys, rk)
 		life = maxTTL(life, rt.ttl(now))
 	}
-	if err := s.store.Put(ctx, ak, at.encode(), at.ttl(now)); err != nil {
-		return err
-	}
+	writes = append(writes, store.Write{Key: ak, Value: at.encode(), TTL: at.ttl(now)})
 	if at.Family != "" {
 		for _, k := range keys {
-			if err := s.store.AddMember(ctx, familySet(at.Family), k, life); err != nil {
-				return err
-			}
+			writes = append(writes, store.Write{Set: familySet(at.Family), Key: k, TTL: life})
 		}
 	}
 	if at.UserID != "" {
 		for _, k := range keys {
-			if err := s.store.AddMember(ctx, userSet(at.UserID), k, life); err != nil {
-				return err
-			}
+			writes = append(writes, store.Write{Set: userSet(at.UserID), Key: k, TTL: life})
 		}
+	}
+	if err := store.WriteBatch(ctx, s.store, writes); err != nil {
+		return err
 	}
 	return s.withdrawIfRevoked(ctx, at.Family, keys...)
 }

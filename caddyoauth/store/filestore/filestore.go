@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +20,8 @@ import (
 
 // DB is a store.Store on a buntdb database.
 type DB struct {
-	db *buntdb.DB
+	db   *buntdb.DB
+	path string // "" in memory
 }
 
 // Open opens (or creates) the buntdb database at path; ":memory:" keeps
@@ -41,7 +43,11 @@ func Open(path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return &DB{db: db}, nil
+	d := &DB{db: db}
+	if path != ":memory:" {
+		d.path = path
+	}
+	return d, nil
 }
 
 // Set members are kept as keys of their own under a prefix that no plain
@@ -184,16 +190,37 @@ func (d *DB) Incr(_ context.Context, key string, ttl time.Duration) (int64, erro
 
 // AddMember implements store.Store.
 func (d *DB) AddMember(_ context.Context, set, member string, ttl time.Duration) error {
+	return d.db.Update(func(tx *buntdb.Tx) error { return addMember(tx, set, member, ttl) })
+}
+
+func addMember(tx *buntdb.Tx, set, member string, ttl time.Duration) error {
 	key := memberKey(set, member)
+	if ttl > 0 {
+		// Never shorten the life of a member already there.
+		if left, err := tx.TTL(key); err == nil && (left < 0 || left > ttl) {
+			return nil
+		}
+	}
+	_, _, err := tx.Set(key, "", setOpts(ttl))
+	return err
+}
+
+// WriteBatch implements store.Batcher in one transaction, which buntdb
+// appends to the file in one write.
+func (d *DB) WriteBatch(_ context.Context, writes []store.Write) error {
 	return d.db.Update(func(tx *buntdb.Tx) error {
-		if ttl > 0 {
-			// Never shorten the life of a member already there.
-			if left, err := tx.TTL(key); err == nil && (left < 0 || left > ttl) {
-				return nil
+		for _, w := range writes {
+			var err error
+			if w.Set != "" {
+				err = addMember(tx, w.Set, w.Key, w.TTL)
+			} else {
+				_, _, err = tx.Set(w.Key, string(w.Value), setOpts(w.TTL))
+			}
+			if err != nil {
+				return err
 			}
 		}
-		_, _, err := tx.Set(key, "", setOpts(ttl))
-		return err
+		return nil
 	})
 }
 
@@ -253,10 +280,27 @@ func (d *DB) eachMember(tx *buntdb.Tx, set string, fn func(key string)) error {
 	return iterErr
 }
 
-// Close implements store.Store.
+// compactOnCloseSize is the file size from which Close compacts the file:
+// below it, loading is fast either way and compaction's fixed pause of a
+// quarter second is not worth it.
+var compactOnCloseSize int64 = 32 << 20
+
+// Close implements store.Store. It compacts a large file first: buntdb
+// rewrites it with one record per live key in key order, which it loads
+// two to three times faster than an append log of the same records (sorted
+// inserts into its B-trees), so a cleanly stopped gateway holding a million
+// tokens starts again within seconds.
 func (d *DB) Close() error {
+	if d.path != "" {
+		if fi, err := os.Stat(d.path); err == nil && fi.Size() >= compactOnCloseSize {
+			_ = d.db.Shrink() // a failed compaction leaves the log as it was
+		}
+	}
 	return d.db.Close()
 }
 
 // Interface guards
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store   = (*DB)(nil)
+	_ store.Batcher = (*DB)(nil)
+)

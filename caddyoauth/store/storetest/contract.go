@@ -268,6 +268,40 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		wg.Wait()
 		mustGet(t, s, "race", "200")
 	})
+	t.Run("WriteBatch", func(t *testing.T) {
+		s := open(t)
+		if err := s.AddMember(ctx, "bs", "old", 0); err != nil {
+			t.Fatal(err)
+		}
+		err := store.WriteBatch(ctx, s, []store.Write{
+			{Key: "b1", Value: []byte("v1"), TTL: time.Hour},
+			{Key: "b2", Value: []byte("v2")},
+			{Key: "bshort", Value: []byte("v"), TTL: 50 * time.Millisecond},
+			{Set: "bs", Key: "b1", TTL: time.Hour},
+			{Set: "bs", Key: "old", TTL: 50 * time.Millisecond}, // must not shorten "old"
+		})
+		if err != nil {
+			t.Fatalf("WriteBatch: %v", err)
+		}
+		mustGet(t, s, "b1", "v1")
+		mustGet(t, s, "b2", "v2")
+		assertMembers(t, s, "bs", "b1", "old")
+		if err := store.WriteBatch(ctx, s, nil); err != nil {
+			t.Fatalf("WriteBatch of nothing: %v", err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if _, err := s.Get(ctx, "bshort"); errors.Is(err, store.ErrNotFound) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a batch-written record with a 50ms ttl still there after 5s")
+			}
+			time.Sleep(10 * time.Millisecond) // polling a condition, not synchronising on time
+		}
+		// The 50ms member ttl has passed too: "old" must still be there.
+		assertMembers(t, s, "bs", "b1", "old")
+	})
 	t.Run("ConcurrentWriters", func(t *testing.T) {
 		s := open(t)
 		var wg sync.WaitGroup

@@ -1,0 +1,559 @@
+#!/usr/bin/env bash
+# bench/run.sh: the gateway's benchmark, one command from a fresh clone:
+#
+#   bench/run.sh
+#
+# It builds the gateway (cmd/caddy), the upstream (bench/upstream) and the
+# helper (bench/tool), starts its own upstream, redis-server and gateways on
+# free 127.0.0.1 ports, measures every row with wrk, and writes the table to
+# bench/results/<date>.md (and prints it). Nothing leaves 127.0.0.1.
+# Not part of the tests. Knobs (environment):
+#   BENCH_DURATION=10     seconds per run          BENCH_RUNS=3      runs per row
+#   BENCH_CONNECTIONS=32  wrk connections          BENCH_MAX_RUNS=6  runs when noisy
+#   BENCH_SPREAD=15       % spread that repeats    BENCH_BIG=500000  grants (2 tokens each)
+#   BENCH_OUT=bench/results/<date>.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+DURATION=${BENCH_DURATION:-10}
+RUNS=${BENCH_RUNS:-3}
+MAX_RUNS=${BENCH_MAX_RUNS:-6}
+CONNS=${BENCH_CONNECTIONS:-32}
+SPREAD=${BENCH_SPREAD:-15}
+BIG=${BENCH_BIG:-500000}
+SMALL=500
+DATE=$(date -u +%Y-%m-%d)
+OUT=${BENCH_OUT:-$ROOT/bench/results/$DATE.md}
+PROF=${OUT%.md}.profiles
+SECRET=bench-secret-$RANDOM$RANDOM
+export BENCH_CLIENT_SECRET=$SECRET
+BASIC="Basic $(printf 'bench:%s' "$SECRET" | base64 -w0)"
+
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+log() { printf '[bench %s] %s\n' "$(date -u +%T)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+# --- tools -----------------------------------------------------------------
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+	log "installing: ${need[*]}"
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+W=$(mktemp -d /tmp/caddyoauth-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+log "building into $W/bin"
+mkdir -p "$W/bin" "$PROF"
+go build -o "$W/bin/caddy" ./cmd/caddy
+go build -o "$W/bin/upstream" ./bench/upstream
+go build -o "$W/bin/tool" ./bench/tool
+CADDY=$W/bin/caddy TOOL=$W/bin/tool
+
+# Two cores or more: the gateway gets CPU 0 to itself; wrk, the upstream and
+# Redis share CPU 1. The gateway is then the bottleneck of every row, which
+# is what the ratios are about.
+if [ "$(nproc)" -ge 2 ]; then
+	GW_CPU=(taskset -c 0) LOAD_CPU=(taskset -c 1)
+	PINNING="gateway on CPU 0; wrk, upstream and redis-server on CPU 1"
+else
+	GW_CPU=() LOAD_CPU=()
+	PINNING="none (one CPU)"
+fi
+TCK=$(getconf CLK_TCK)
+
+port() { "$TOOL" port; }
+# wait_http URL: poll until something answers (any status), 120 s deadline.
+wait_http() {
+	local deadline=$((SECONDS + 120))
+	until curl -s -o /dev/null --max-time 1 "$1"; do
+		[ $SECONDS -lt $deadline ] || die "nothing answers at $1"
+		sleep 0.02
+	done
+}
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+size_mib() { du -m --apparent-size "$1" | cut -f1; }
+stop() { # stop PID: SIGTERM (Caddy stops gracefully and closes its store), wait
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# --- upstream and Redis ----------------------------------------------------
+UP=$(port)
+"${LOAD_CPU[@]}" "$W/bin/upstream" -listen "127.0.0.1:$UP" &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$UP/"
+
+REDIS_PORT=$(port)
+"${LOAD_CPU[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+	--dir "$W" --logfile "$W/redis.log" &
+PIDS+=($!)
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+deadline=$((SECONDS + 30))
+until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
+	[ $SECONDS -lt $deadline ] || die "redis-server did not start"
+	sleep 0.05
+done
+
+# --- gateways --------------------------------------------------------------
+# caddyfile NAME STORE [EXTRA_OAUTH_LINES]: writes $W/NAME.caddyfile with
+# three sites: a bare reverse_proxy, oauth_server + oauth_protect +
+# reverse_proxy (the token endpoint is there too), and a bare respond. Every
+# reverse_proxy has the same transport settings.
+caddyfile() {
+	local name=$1 store=$2 extra=${3:-}
+	eval "ADMIN_$name=$(port) BARE_$name=$(port) PROT_$name=$(port) RESP_$name=$(port)"
+	local a=ADMIN_$name b=BARE_$name p=PROT_$name r=RESP_$name
+	cat >"$W/$name.caddyfile" <<EOF
+{
+	admin 127.0.0.1:${!a}
+	persist_config off
+	default_bind 127.0.0.1
+	oauth {
+		store $store
+		$extra
+		# The limiter stays on, so its cost is measured, but with a rate no
+		# single-address load reaches (the default 20/s would answer 429).
+		rate_limit {
+			token 10000000/s burst 10000000
+		}
+		client bench {
+			secret {env.BENCH_CLIENT_SECRET}
+			grants client_credentials refresh_token password
+			scopes read write
+			default_scope read
+			user bench-user
+		}
+	}
+}
+
+(upstream) {
+	reverse_proxy 127.0.0.1:$UP {
+		transport http {
+			keepalive 60s
+			keepalive_idle_conns_per_host 128
+		}
+	}
+}
+
+http://127.0.0.1:${!b} {
+	import upstream
+}
+
+http://127.0.0.1:${!p} {
+	oauth_server
+	oauth_protect {
+		scope read
+	}
+	import upstream
+}
+
+http://127.0.0.1:${!r} {
+	respond "ok"
+}
+EOF
+}
+
+# start_gateway NAME: runs the gateway pinned, sets GW_PID and STARTUP (s
+# from exec to the first answer of its protected site).
+start_gateway() {
+	local name=$1 p=PROT_$1 t0
+	t0=$(date +%s.%N)
+	"${GW_CPU[@]}" "$CADDY" run --config "$W/$name.caddyfile" --adapter caddyfile >>"$W/$name.log" 2>&1 &
+	GW_PID=$!
+	PIDS+=($GW_PID)
+	wait_http "http://127.0.0.1:${!p}/"
+	STARTUP=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
+}
+
+# token NAME: a fresh client_credentials access token from gateway NAME.
+token() {
+	local p=PROT_$1
+	curl -sf -u "bench:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:${!p}/oauth/token" |
+		sed -E 's/.*"access_token":"([^"]+)".*/\1/'
+}
+
+# expect WHAT GOT WANT: a row's curl check.
+expect() {
+	[ "$2" = "$3" ] || die "check of $1: got '$2', want '$3'"
+}
+
+# check_protected NAME TOKEN: the upstream must see the token's user, and a
+# request without a token must be refused.
+check_protected() {
+	local p=PROT_$1 body code
+	body=$(curl -s -H "Authorization: Bearer $2" -H "X-User-ID: forged" "http://127.0.0.1:${!p}/")
+	expect "$1 protected" "$body" "user=bench-user"
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${!p}/")
+	expect "$1 without token" "$code" "401"
+}
+
+# check_token_endpoint NAME: a client_credentials token that validates.
+check_token_endpoint() {
+	local t
+	t=$(token "$1")
+	[ ${#t} -ge 43 ] || die "token endpoint of $1 issued no token"
+	check_protected "$1" "$t"
+}
+
+# Rows are measured in interleaved rounds: each round runs every row once,
+# so a noisy neighbour on this shared machine hits a row and its ceiling
+# alike, and each ratio is taken within a round. After RUNS rounds, more
+# (up to MAX_RUNS) run while some row's ratio (or requests/s, for a row
+# without ceiling) spreads by more than SPREAD %. Per row: medians over the
+# rounds of requests/s, latencies, CPU, ratio, p99 added; non-2xx summed.
+mkdir -p "$W/rows"
+declare -A R_PID R_URL R_CEIL
+# row_def ID PID URL CEILING [VAR=value...]: the variables configure bench.lua.
+row_def() {
+	local id=$1
+	R_PID[$id]=$2 R_URL[$id]=$3 R_CEIL[$id]=$4
+	shift 4
+	eval "ENV_$id=(\"\$@\")"
+	: >"$W/rows/$id.runs"
+}
+# wrk_row ID SECONDS: one wrk run of the row; prints its RESULT line.
+wrk_row() {
+	local -n envs=ENV_$1
+	env "${envs[@]}" "${LOAD_CPU[@]}" wrk -t1 -c"$CONNS" -d"$2s" --timeout 5s \
+		-s "$ROOT/bench/wrk/bench.lua" "${R_URL[$1]}" | grep '^RESULT' || true
+}
+# run_once ID: appends "rps p50_ms p99_ms cpu_s_per_1k non2xx" to its runs.
+run_once() {
+	local pid=${R_PID[$1]} c0 c1 res
+	c0=$(ticks "$pid")
+	res=$(wrk_row "$1" "$DURATION")
+	c1=$(ticks "$pid")
+	[ -n "$res" ] || die "wrk printed no result for row $1"
+	echo "$res" | awk -v c0="$c0" -v c1="$c1" -v tck="$TCK" '{
+		req = $2; dur = $3 / 1e6
+		printf "%.0f %.3f %.3f %.4f %d\n", req / dur, $4 / 1000, $5 / 1000, (c1 - c0) / tck / req * 1000, $6 + $7
+	}' >>"$W/rows/$1.runs"
+}
+# series ID: the per-round values the spread is judged on.
+series() {
+	local c=${R_CEIL[$1]}
+	if [ -n "$c" ]; then
+		paste -d' ' "$W/rows/$1.runs" "$W/rows/$c.runs" | awk '{print $1 / $6}'
+	else
+		cut -d' ' -f1 "$W/rows/$1.runs"
+	fi
+}
+median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+spread_of() { series "$1" | sort -g | awk '{v[NR] = $1} END {m = v[int((NR + 1) / 2)]; printf "%.0f", (v[NR] - v[1]) / m * 100}'; }
+# rounds ID...: warm-up, then rounds until the spread settles.
+rounds() {
+	local n=0 id s worst
+	for id in "$@"; do wrk_row "$id" 2 >/dev/null; done
+	while :; do
+		for id in "$@"; do run_once "$id"; done
+		n=$((n + 1))
+		[ $n -ge "$RUNS" ] || continue
+		worst=0
+		for id in "$@"; do
+			s=$(spread_of "$id")
+			[ "$s" -le "$worst" ] || worst=$s
+		done
+		if [ "$worst" -le "$SPREAD" ] || [ $n -ge "$MAX_RUNS" ]; then break; fi
+		log "spread ${worst}% after $n rounds of $*: another round"
+	done
+	for id in "$@"; do summarize "$id" "$n"; done
+}
+# summarize ID ROUNDS: $W/rows/ID =
+#   rps p50 p99 cpu non2xx rounds ratio p99_added cpu_ratio
+summarize() {
+	local id=$1 f="$W/rows/$1.runs" c=${R_CEIL[$1]} col ratio="" added="" cpur=""
+	for col in 1 2 3 4; do printf '%s ' "$(cut -d' ' -f$col "$f" | median)"; done >"$W/rows/$id"
+	if [ -n "$c" ]; then
+		ratio=$(series "$id" | median)
+		added=$(paste -d' ' "$f" "$W/rows/$c.runs" | awk '{printf "%.3f\n", $3 - $8}' | median)
+		cpur=$(paste -d' ' "$f" "$W/rows/$c.runs" | awk '{print $9 / $4}' | median)
+	fi
+	awk -v n="$2" -v r="${ratio:-0}" -v a="${added:-0}" -v q="${cpur:-0}" \
+		'{s += $5} END {printf "%d %d %.3f %.3f %.3f\n", s, n, r, a, q}' "$f" >>"$W/rows/$id"
+	log "row $id: $(cat "$W/rows/$id") (rps p50 p99 cpu/1k non2xx rounds ratio p99+ cpu-ratio)"
+}
+
+# profile ID ADMIN: a 5 s CPU profile of the gateway under the row's load
+# (a run of its own, not counted in the table).
+profile() {
+	curl -s -o "$PROF/$1.pprof" "http://127.0.0.1:$2/debug/pprof/profile?seconds=5" &
+	local cp=$!
+	wrk_row "$1" 6 >/dev/null
+	wait $cp
+	go tool pprof -top -nodecount=40 "$CADDY" "$PROF/$1.pprof" >"$PROF/$1.top.txt" 2>/dev/null || true
+	go tool pprof -top -cum -nodecount=60 "$CADDY" "$PROF/$1.pprof" >"$PROF/$1.cum.txt" 2>/dev/null || true
+}
+
+NOT_AVAILABLE=()
+
+# --- the gateways of rows a-j, all running, each checked before its row ----
+UPA=$(port) # (a): a second upstream, on the gateway's CPU
+"${GW_CPU[@]}" "$W/bin/upstream" -listen "127.0.0.1:$UPA" &
+UPA_PID=$!
+PIDS+=($UPA_PID)
+wait_http "http://127.0.0.1:$UPA/"
+expect "a" "$(curl -s "http://127.0.0.1:$UPA/")" "user="
+row_def a "$UPA_PID" "http://127.0.0.1:$UPA/" ""
+
+# (b) bare reverse_proxy, (c) protect + memory store, (j) bare respond.
+caddyfile mem memory
+start_gateway mem
+MEM_PID=$GW_PID
+expect "b" "$(curl -s -H 'X-User-ID: forged' "http://127.0.0.1:$BARE_mem/")" "user=forged"
+row_def b "$MEM_PID" "http://127.0.0.1:$BARE_mem/" ""
+TOK=$(token mem)
+check_protected mem "$TOK"
+row_def c "$MEM_PID" "http://127.0.0.1:$PROT_mem/" b BENCH_AUTH="Bearer $TOK"
+expect "j" "$(curl -s "http://127.0.0.1:$RESP_mem/")" "ok"
+row_def j "$MEM_PID" "http://127.0.0.1:$RESP_mem/" ""
+
+# (d) protect + file store, (g) client_credentials on the file store.
+CC=(BENCH_METHOD=POST BENCH_BODY=grant_type=client_credentials "BENCH_AUTH=$BASIC")
+caddyfile file "file $W/file.db"
+start_gateway file
+FILE_PID=$GW_PID
+TOK=$(token file)
+check_protected file "$TOK"
+row_def d "$FILE_PID" "http://127.0.0.1:$PROT_file/" b BENCH_AUTH="Bearer $TOK"
+# Row g gets a gateway and a file of its own: the tokens it issues (about a
+# million over the rounds) would otherwise grow row d's store as it runs.
+caddyfile fileg "file $W/fileg.db"
+start_gateway fileg
+FILEG_PID=$GW_PID
+check_token_endpoint fileg
+row_def g "$FILEG_PID" "http://127.0.0.1:$PROT_fileg/oauth/token" j "${CC[@]}"
+
+# (e) protect + Redis store, (h) client_credentials on Redis.
+caddyfile redis "redis $REDIS_URL"
+start_gateway redis
+REDIS_GW_PID=$GW_PID
+TOK=$(token redis)
+check_protected redis "$TOK"
+row_def e "$REDIS_GW_PID" "http://127.0.0.1:$PROT_redis/" b BENCH_AUTH="Bearer $TOK"
+check_token_endpoint redis
+row_def h "$REDIS_GW_PID" "http://127.0.0.1:$PROT_redis/oauth/token" j "${CC[@]}"
+
+# (f) JWT access tokens, when this build supports token_format jwt.
+ROWS=(a b c d e)
+caddyfile jwt "file $W/jwt.db" "token_format jwt"
+if "$CADDY" adapt --config "$W/jwt.caddyfile" --adapter caddyfile >/dev/null 2>&1 && start_gateway jwt; then
+	JWT_PID=$GW_PID
+	TOK=$(token jwt)
+	check_protected jwt "$TOK"
+	row_def f "$JWT_PID" "http://127.0.0.1:$PROT_jwt/" b BENCH_AUTH="Bearer $TOK"
+	ROWS+=(f)
+else
+	log "row f: token_format jwt is not available in this build"
+	NOT_AVAILABLE+=(f)
+fi
+
+# (i) refresh_token grant with rotation on (the default): every request
+# presents a refresh token never used before. Each wrk connection starts
+# from a token minted beforehand into the file store (bench/tool, through
+# authz.Service.IssueTokens) and goes on with the new refresh token each
+# response hands out, as a client does; a connection whose chain ends
+# (a run stops with requests in flight) starts again from an unused minted
+# token, so no token is ever presented twice.
+MINT=$((CONNS * (MAX_RUNS * 10 + 20) + 1000))
+log "row i: minting $MINT refresh tokens"
+"$TOOL" seed -file "$W/refresh.db" -grants "$MINT" -users 1000 -refresh-out "$W/refresh.txt" -sample 0
+tail -n +2 "$W/refresh.txt" >"$W/refresh-load.txt"
+caddyfile refresh "file $W/refresh.db"
+start_gateway refresh
+REFRESH_PID=$GW_PID
+RT=$(head -1 "$W/refresh.txt")
+body=$(curl -s -H "Authorization: $BASIC" -d grant_type=refresh_token -d "refresh_token=$RT" "http://127.0.0.1:$PROT_refresh/oauth/token")
+case $body in *'"refresh_token":"'*) ;; *) die "check of i: refresh answered $body" ;; esac
+row_def i "$REFRESH_PID" "http://127.0.0.1:$PROT_refresh/oauth/token" j BENCH_MODE=refresh \
+	BENCH_TOKENS="$W/refresh-load.txt" BENCH_STATE="$W/refresh.pos" "BENCH_AUTH=$BASIC"
+ROWS+=(g h i j)
+
+log "rows ${ROWS[*]}: $RUNS to $MAX_RUNS rounds of ${DURATION} s each"
+rounds "${ROWS[@]}"
+[ "$(cat "$W/refresh.pos")" -le "$(wc -l <"$W/refresh-load.txt")" ] || die "row i ran out of fresh refresh tokens"
+for id in c d g h; do profile "$id" "$(case $id in c) echo "$ADMIN_mem" ;; d) echo "$ADMIN_file" ;; g) echo "$ADMIN_fileg" ;; h) echo "$ADMIN_redis" ;; esac)"; done
+for pid in "$MEM_PID" "$FILE_PID" "$FILEG_PID" "$REDIS_GW_PID" "$REFRESH_PID" "$UPA_PID" ${JWT_PID:-}; do stop "$pid"; done
+
+# --- 1,000,000 live tokens -------------------------------------------------
+declare -A BIGV
+check_seeded() { # check_seeded NAME: the first seeded token reaches the upstream as its user
+	local p=PROT_$1 t body
+	t=$(head -1 "$W/$1.tok")
+	body=$(curl -s -H "Authorization: Bearer $t" "http://127.0.0.1:${!p}/")
+	case $body in user=user-*) ;; *) die "check of seeded tokens ($1): got '$body'" ;; esac
+}
+# Validation rows walk the seeded access tokens of their gateway.
+validation_row() { # validation_row ID NAME PID CEILING
+	local p=PROT_$2
+	row_def "$1" "$3" "http://127.0.0.1:${!p}/" "$4" BENCH_TOKENS="$W/$2.tok"
+}
+
+log "1M: seeding $BIG grants ($((BIG * 2)) tokens) into the file store"
+t0=$SECONDS
+"$TOOL" seed -file "$W/big.db" -grants "$BIG" -access-out "$W/big.tok" -compact=false
+BIGV[seed_file_s]=$((SECONDS - t0))
+BIGV[file_log_mib]=$(size_mib "$W/big.db")
+caddyfile big "file $W/big.db"
+start_gateway big
+BIGV[startup_log]=$STARTUP
+check_seeded big
+BIGV[rss_file_log]=$(rss_mib "$GW_PID")
+t0=$(date +%s.%N)
+stop "$GW_PID"
+BIGV[stop_s]=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+BIGV[file_compact_mib]=$(size_mib "$W/big.db")
+start_gateway big
+BIGV[startup_compact]=$STARTUP
+BIG_PID=$GW_PID
+log "1M file: start-up ${BIGV[startup_log]} s (append log), $STARTUP s (compacted)"
+"$TOOL" seed -file "$W/small.db" -grants "$SMALL" -access-out "$W/small.tok"
+caddyfile small "file $W/small.db"
+start_gateway small
+SMALL_PID=$GW_PID
+check_seeded small
+validation_row vbigf big "$BIG_PID" vsmallf
+validation_row vsmallf small "$SMALL_PID" ""
+rounds vbigf vsmallf
+BIGV[rss_file]=$(rss_mib "$BIG_PID")
+BIGV[rss_file_small]=$(rss_mib "$SMALL_PID")
+curl -s -o "$PROF/1m-file-heap.pprof" "http://127.0.0.1:$ADMIN_big/debug/pprof/heap"
+go tool pprof -top -sample_index=inuse_space -nodecount=25 "$CADDY" "$PROF/1m-file-heap.pprof" >"$PROF/1m-file-heap.top.txt" 2>/dev/null || true
+stop "$BIG_PID"
+stop "$SMALL_PID"
+rm -f "$W/big.db"
+
+log "1M: seeding $BIG grants into Redis (database 1; 1k tokens in database 2)"
+redis-cli -p "$REDIS_PORT" flushall >/dev/null
+"$TOOL" seed -redis "${REDIS_URL%/0}/2" -grants "$SMALL" -access-out "$W/smallr.tok"
+m0=$(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory:/ {print $2 + 0}')
+t0=$SECONDS
+"$TOOL" seed -redis "${REDIS_URL%/0}/1" -grants "$BIG" -access-out "$W/bigr.tok" -workers 64
+BIGV[seed_redis_s]=$((SECONDS - t0))
+BIGV[redis_mib]=$(redis-cli -p "$REDIS_PORT" info memory | awk -F: -v m0="$m0" '/^used_memory:/ {printf "%.0f", ($2 - m0) / 1048576}')
+BIGV[redis_keys]=$(redis-cli -p "$REDIS_PORT" -n 1 dbsize)
+caddyfile bigr "redis ${REDIS_URL%/0}/1"
+start_gateway bigr
+BIGR_PID=$GW_PID
+check_seeded bigr
+caddyfile smallr "redis ${REDIS_URL%/0}/2"
+start_gateway smallr
+SMALLR_PID=$GW_PID
+check_seeded smallr
+validation_row vbigr bigr "$BIGR_PID" vsmallr
+validation_row vsmallr smallr "$SMALLR_PID" ""
+rounds vbigr vsmallr
+BIGV[rss_redis]=$(rss_mib "$BIGR_PID")
+stop "$BIGR_PID"
+stop "$SMALLR_PID"
+
+# --- expired tokens leave the file store without a restart -----------------
+caddyfile exp "file $W/exp.db" "access_token_ttl 5s"
+start_gateway exp
+EXP_PID=$GW_PID
+for _ in $(seq 200); do token exp >/dev/null; done
+read -r -a before <<<"$("$TOOL" aof "$W/exp.db")"
+t0=$SECONDS
+while :; do
+	read -r -a after <<<"$("$TOOL" aof "$W/exp.db")"
+	[ "${after[2]}" = "at=0" ] && break
+	[ $((SECONDS - t0)) -lt 30 ] || break
+	sleep 0.2
+done
+EXPIRY="issued 200 access tokens (access_token_ttl 5s): the file held ${before[2]#at=} live access-token records; $((SECONDS - t0)) s later it held ${after[2]#at=}, with ${after[1]#dels=} deletes appended by the running gateway (same process, pid $EXP_PID, never restarted)"
+[ "${after[2]}" = "at=0" ] && EXPIRY_OK=yes || EXPIRY_OK=no
+log "expiry: $EXPIRY"
+stop "$EXP_PID"
+
+# --- report ----------------------------------------------------------------
+col() { cut -d' ' -f"$2" "$W/rows/$1"; }
+verdict() { # verdict ROW MIN_RATIO [P99_MAX_ADDED]
+	local ok
+	ok=$(awk -v r="$(col "$1" 7)" -v m="$2" 'BEGIN {print (r >= m) ? "yes" : "no"}')
+	if [ -n "${3:-}" ]; then
+		ok=$(awk -v ok="$ok" -v a="$(col "$1" 8)" -v m="$3" 'BEGIN {print (ok == "yes" && a <= m) ? "yes" : "no"}')
+	fi
+	[ "$(col "$1" 5)" = 0 ] || ok="VOID (non-2xx)"
+	echo "$ok"
+}
+line() { # line ID LABEL TARGET VERDICT
+	if [ ! -f "$W/rows/$1" ]; then
+		echo "| $1 | $2 | not available | | | | | | | $3 | |"
+		return
+	fi
+	local r="" a="" q=""
+	if [ -n "${R_CEIL[$1]}" ]; then r=$(col "$1" 7) q=$(col "$1" 9); fi
+	if [ "${R_CEIL[$1]}" = b ]; then a=" ($(col "$1" 8 | awk '{printf "%+.2f", $1}'))"; fi
+	echo "| $1 | $2 | $(col "$1" 1) | $(col "$1" 2) | $(col "$1" 3)$a | $(col "$1" 4) | $r | $q | $(col "$1" 5) | $3 | $4 |"
+}
+vcmp() { # p50 and req/s of a 1M row against its 1k row (medians of per-round ratios)
+	awk -v a="$(col "$1" 2)" -v b="$(col "$2" 2)" -v r="$(col "$1" 7)" \
+		'BEGIN {d = (a / b - 1) * 100; printf "p50 %+.0f%%, req/s %+.0f%%: %s", d, (r - 1) * 100, (d <= 10 && r >= 0.9) ? "yes" : "no"}'
+}
+ver_f="not available"
+if [ -f "$W/rows/f" ]; then ver_f=$(verdict f 0.90 0.3); fi
+
+{
+	echo "# Benchmark $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	echo "Command: \`bench/run.sh\` (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ', with local changes'))."
+	echo
+	echo "Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, Linux $(uname -r), $(go version | cut -d' ' -f3-), load average before the run: $LOAD0."
+	echo "Pinning: $PINNING. wrk: 1 thread, $CONNS connections, ${DURATION} s per run after a 2 s warm-up. Rows run in interleaved rounds (each round runs every row once, so noise from other processes on this shared machine hits a row and its ceiling alike); $RUNS rounds, up to $MAX_RUNS while a row's ratio spreads by more than $SPREAD %; every figure is the median over the rounds, ratios taken within each round."
+	echo "Latency in ms. CPU = user+system seconds of the gateway process (of the upstream in row a) per 1,000 requests. ratio = requests/s over the ceiling's: (b) for proxied rows, (j) for token rows; CPU ratio = the ceiling's CPU per request over the row's, the same comparison by cost rather than by throughput, and much less disturbed by other processes. non-2xx counts wrk's non-2xx/3xx responses and socket errors over all rounds: a row with any is void."
+	echo
+	echo "| Row | Setup | req/s | p50 | p99 (added to b) | CPU s/1k | ratio | CPU ratio | non-2xx | Target | Met |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+	line a "upstream direct" "" ""
+	line b "bare reverse_proxy" "ceiling of c-f" ""
+	line c "oauth_protect + reverse_proxy, memory store" "≥ 0.95, p99 +≤ 0.3" "$(verdict c 0.95 0.3)"
+	line d "oauth_protect + reverse_proxy, file store" "≥ 0.95, p99 +≤ 0.3" "$(verdict d 0.95 0.3)"
+	line e "oauth_protect + reverse_proxy, Redis store" "≥ 0.90, p99 +≤ 0.3" "$(verdict e 0.90 0.3)"
+	line f "oauth_protect + reverse_proxy, JWT access tokens" "≥ 0.90, p99 +≤ 0.3" "$ver_f"
+	line g "POST /oauth/token client_credentials, file store" "≥ 0.25 of j" "$(verdict g 0.25)"
+	line h "POST /oauth/token client_credentials, Redis store" "≥ 0.15 of j" "$(verdict h 0.15)"
+	line i "POST /oauth/token refresh_token (rotation on), file store" "" ""
+	line j "bare respond" "ceiling of g-i" ""
+	echo
+	echo "Row i presents a refresh token never used before on every request (rotation on, the default): each connection chains the refresh tokens the responses hand out, starting from one of $MINT minted into the store beforehand with bench/tool through authz.Service.IssueTokens."
+	[ ${#NOT_AVAILABLE[@]} -eq 0 ] || echo "Row f: this build does not accept \`token_format jwt\` (\`caddy adapt\` fails), so it was not measured."
+	echo
+	echo "## 1,000,000 live tokens"
+	echo
+	echo "$((BIG * 2)) tokens = $BIG grants of an access and a refresh token each (the password grant's records, family and user sets included), over 10,000 users, written by bench/tool through authz.Service.IssueTokens. Validation rows walk 10,000 of the seeded access tokens (the 1k rows: all $SMALL), the 1M and the 1k gateway running side by side in interleaved rounds. Redis size = used_memory added by the 1M tokens."
+	echo
+	echo "| Measure | File store | Redis store | Target | Met |"
+	echo "| --- | ---: | ---: | --- | --- |"
+	echo "| seeding time | ${BIGV[seed_file_s]} s | ${BIGV[seed_redis_s]} s | | |"
+	echo "| size on disk / in Redis | ${BIGV[file_log_mib]} MiB as written, ${BIGV[file_compact_mib]} MiB compacted | ${BIGV[redis_mib]} MiB used_memory, ${BIGV[redis_keys]} keys | | |"
+	echo "| start-up, compacted file (after a clean stop, or buntdb's auto-shrink) | ${BIGV[startup_compact]} s | | ≤ 5 s | $(awk -v s="${BIGV[startup_compact]}" 'BEGIN {print (s <= 5) ? "yes" : "no"}') |"
+	echo "| start-up, uncompacted append log (after a crash) | ${BIGV[startup_log]} s | | | |"
+	echo "| clean stop (compacts the file) | ${BIGV[stop_s]} s | | | |"
+	echo "| gateway RSS after validation load | ${BIGV[rss_file]} MiB (${BIGV[rss_file_log]} MiB after the first start; ${BIGV[rss_file_small]} MiB with 1k tokens) | ${BIGV[rss_redis]} MiB | ≤ 1024 MiB | $(awk -v s="${BIGV[rss_file]}" -v t="${BIGV[rss_file_log]}" 'BEGIN {print (s <= 1024 && t <= 1024) ? "yes" : "no"}') |"
+	echo "| validation req/s, p50, p99 (1M) | $(col vbigf 1), $(col vbigf 2), $(col vbigf 3) ms | $(col vbigr 1), $(col vbigr 2), $(col vbigr 3) ms | | |"
+	echo "| validation req/s, p50, p99 (1k) | $(col vsmallf 1), $(col vsmallf 2), $(col vsmallf 3) ms | $(col vsmallr 1), $(col vsmallr 2), $(col vsmallr 3) ms | | |"
+	echo "| 1M against 1k (interleaved rounds) | $(vcmp vbigf vsmallf) | $(vcmp vbigr vsmallr) | within 10 % | |"
+	echo "| non-2xx (validation rows) | $(($(col vbigf 5) + $(col vsmallf 5))) | $(($(col vbigr 5) + $(col vsmallr 5))) | 0 | |"
+	echo "| expired tokens removed without a restart | $EXPIRY_OK | (Redis expires keys itself) | yes | $EXPIRY_OK |"
+	echo
+	echo "Expiry check: $EXPIRY."
+	echo
+	echo "CPU profiles (5 s under the load of rows c, d, g, h) and the heap of the gateway holding 1M tokens in the file store: \`$(basename "$PROF")/\` (\`go tool pprof -top\` output in *.top.txt and *.cum.txt)."
+} >"$OUT"
+cat "$OUT"
