@@ -142,6 +142,7 @@ type App struct {
 	registry *clients.Registry
 	limits   *Limits
 	store    store.Store
+	counters store.Store // where rate-limit and lockout counters live
 	logger   *zap.Logger
 
 	idHeaders *headerSet
@@ -257,6 +258,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading oauth store: %v", err)
 	}
 	a.store = mod.(store.Backend).Store()
+	a.counters = a.store
+	if cb, ok := mod.(store.CounterBackend); ok {
+		a.counters = cb.Counters()
+	}
 	if err := registerMetrics(ctx); err != nil {
 		return fmt.Errorf("oauth: registering metrics: %v", err)
 	}

@@ -118,7 +118,7 @@ func (c *RateConfig) rate(name string) (limits.Rate, error) {
 // provisionLimits builds the limits from the config and hooks them and the
 // metrics into the token endpoint.
 func (a *App) provisionLimits() error {
-	l := &Limits{limiter: limits.NewLimiter(a.store), rates: map[string]limits.Rate{}, logger: a.logger}
+	l := &Limits{limiter: limits.NewLimiter(a.counters), rates: map[string]limits.Rate{}, logger: a.logger}
 	cfg := a.RateLimit
 	if cfg == nil {
 		cfg = new(RateLimitConfig)
@@ -144,7 +144,7 @@ func (a *App) provisionLimits() error {
 		if lc.Window < 0 || lc.LockFor < 0 || lc.SlowAfter < 0 || lc.LockAfter < 0 || lc.AddressLockAfter < 0 {
 			return fmt.Errorf("oauth: lockout settings must not be negative")
 		}
-		l.lockout = limits.NewLockout(a.store, limits.LockoutPolicy{
+		l.lockout = limits.NewLockout(a.counters, limits.LockoutPolicy{
 			Window: time.Duration(lc.Window), SlowAfter: lc.SlowAfter, LockAfter: lc.LockAfter,
 			LockFor: time.Duration(lc.LockFor), AddressLockAfter: lc.AddressLockAfter,
 		})

@@ -77,3 +77,14 @@ type Backend interface {
 	// Store returns the store opened by Provision.
 	Store() Store
 }
+
+// CounterBackend is implemented by a backend whose store is local to one
+// process and persisted record by record, such as the file store. Its
+// Counters store keeps short-lived counters (rate-limit windows, failed
+// sign-ins) in memory instead, so counting a request costs no disk write;
+// they could not be shared with another instance anyway. A backend shared
+// by several instances (Redis) does not implement it, so its counters hold
+// across instances.
+type CounterBackend interface {
+	Counters() Store
+}

@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,8 +48,9 @@ type File struct {
 	// data directory.
 	Path string `json:"path,omitempty"`
 
-	db      *DB
-	poolKey string
+	db       *DB
+	poolKey  string
+	counters *DB
 }
 
 // CaddyModule returns the Caddy module information.
@@ -80,19 +82,36 @@ func (f *File) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauth file store %q: %v", abs, err)
 	}
 	f.db = db
+	counters, err := openPooled(countersPoolKey, ":memory:")
+	if err != nil {
+		return err
+	}
+	f.counters = counters
 	return nil
 }
+
+// countersPoolKey names the process's one in-memory store of counters.
+const countersPoolKey = "counters"
 
 // Store implements store.Backend.
 func (f *File) Store() store.Store { return f.db }
 
+// Counters implements store.CounterBackend: rate-limit and sign-in
+// counters stay in memory, so counting a request appends nothing to the
+// file.
+func (f *File) Counters() store.Store { return f.counters }
+
 // Cleanup releases this config's use of the database.
 func (f *File) Cleanup() error {
-	if f.poolKey == "" {
-		return nil
+	var err error
+	if f.counters != nil {
+		_, err = pool.Delete(countersPoolKey)
 	}
-	_, err := pool.Delete(f.poolKey)
-	return err
+	if f.poolKey == "" {
+		return err
+	}
+	_, err2 := pool.Delete(f.poolKey)
+	return errors.Join(err, err2)
 }
 
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens:
@@ -171,6 +190,7 @@ var (
 	_ caddy.CleanerUpper    = (*File)(nil)
 	_ caddyfile.Unmarshaler = (*File)(nil)
 	_ store.Backend         = (*File)(nil)
+	_ store.CounterBackend  = (*File)(nil)
 	_ caddy.Provisioner     = (*Memory)(nil)
 	_ caddy.CleanerUpper    = (*Memory)(nil)
 	_ caddyfile.Unmarshaler = (*Memory)(nil)
