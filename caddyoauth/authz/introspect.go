@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"time"
-
-	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
 // Introspection is the RFC 7662 §2.2 answer. An inactive token answers
@@ -83,55 +81,45 @@ func (s *Service) Introspect(ctx context.Context, c *Client, token, hint string)
 	if token == "" || len(token) > MaxTokenLength {
 		return inactive, nil
 	}
-	kinds := []string{HintAccessToken, HintRefreshToken}
-	if hint == HintRefreshToken {
-		kinds[0], kinds[1] = kinds[1], kinds[0]
-	}
 	now := time.Now()
-	for _, kind := range kinds {
-		key := accessKey(token)
-		if kind == HintRefreshToken {
-			key = refreshKey(token)
-		}
-		rec, err := s.load(ctx, key)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		} else if err != nil {
-			return nil, err
-		}
-		if rec.expired(now) || (kind == HintRefreshToken && rec.RotatedAt != 0) {
-			return inactive, nil
-		}
-		if kind == HintAccessToken && s.keys != nil && looksLikeJWT(token) {
-			if _, err := s.verifyJWT(ctx, token, now); errors.Is(err, ErrTokenInvalid) || errors.Is(err, ErrTokenExpired) {
-				return inactive, nil
-			} else if err != nil {
-				return nil, err
-			}
-		}
-		if !c.Introspect && rec.ClientID != c.ID {
-			return inactive, nil
-		}
-		if _, err := s.clients.Client(ctx, rec.ClientID); errors.Is(err, ErrUnknownClient) {
-			return inactive, nil
-		} else if err != nil {
-			return nil, err
-		}
-		out := &Introspection{Active: true, Scope: rec.Scope, ClientID: rec.ClientID, Sub: rec.UserID,
-			Iat: time.Unix(0, rec.IssuedAt).Unix(), JTI: rec.JTI, Iss: rec.Issuer, Aud: rec.Audience}
-		if out.Sub == "" {
-			out.Sub = rec.ClientID
-		}
-		if rec.ExpiresAt != 0 {
-			out.Exp = time.Unix(0, rec.ExpiresAt).Unix()
-		}
-		if kind == HintAccessToken {
-			out.TokenType = "Bearer"
-		}
-		if us, ok := s.users.(UsernameSource); ok && rec.UserID != "" {
-			out.Username, _ = us.Username(ctx, rec.UserID)
-		}
-		return out, nil
+	kind, _, rec, err := s.findToken(ctx, token, hint)
+	if err != nil {
+		return nil, err
 	}
-	return inactive, nil
+	if rec == nil {
+		return inactive, nil
+	}
+	if rec.expired(now) || (kind == HintRefreshToken && rec.RotatedAt != 0) {
+		return inactive, nil
+	}
+	if kind == HintAccessToken && s.keys != nil && looksLikeJWT(token) {
+		if _, err := s.verifyJWT(ctx, token, now); errors.Is(err, ErrTokenInvalid) || errors.Is(err, ErrTokenExpired) {
+			return inactive, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	if !c.Introspect && rec.ClientID != c.ID {
+		return inactive, nil
+	}
+	if _, err := s.clients.Client(ctx, rec.ClientID); errors.Is(err, ErrUnknownClient) {
+		return inactive, nil
+	} else if err != nil {
+		return nil, err
+	}
+	out := &Introspection{Active: true, Scope: rec.Scope, ClientID: rec.ClientID, Sub: rec.UserID,
+		Iat: time.Unix(0, rec.IssuedAt).Unix(), JTI: rec.JTI, Iss: rec.Issuer, Aud: rec.Audience}
+	if out.Sub == "" {
+		out.Sub = rec.ClientID
+	}
+	if rec.ExpiresAt != 0 {
+		out.Exp = time.Unix(0, rec.ExpiresAt).Unix()
+	}
+	if kind == HintAccessToken {
+		out.TokenType = "Bearer"
+	}
+	if us, ok := s.users.(UsernameSource); ok && rec.UserID != "" {
+		out.Username, _ = us.Username(ctx, rec.UserID)
+	}
+	return out, nil
 }

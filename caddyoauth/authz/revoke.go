@@ -101,6 +101,40 @@ func (s *Service) Revoke(ctx context.Context, c *Client, token, hint string) err
 	if len(token) > MaxTokenLength {
 		return nil
 	}
+	kind, key, rec, err := s.findToken(ctx, token, hint)
+	if err != nil || rec == nil {
+		return err // an unknown token: nothing to do (§2.2)
+	}
+	if rec.expired(time.Now()) {
+		return nil // an invalid token: nothing to do (§2.2)
+	}
+	if rec.ClientID != c.ID {
+		s.log.Warn("a client tried to revoke another client's token; nothing revoked",
+			zap.String("client_id", c.ID), zap.String("token_client_id", rec.ClientID))
+		return errForeignToken
+	}
+	if kind == HintAccessToken {
+		s.log.Info("access token revoked", zap.String("client_id", c.ID), zap.String("user_id", rec.UserID))
+		return s.store.Delete(ctx, key)
+	}
+	s.log.Info("refresh token revoked with its family", zap.String("client_id", c.ID), zap.String("user_id", rec.UserID))
+	if rec.Family == "" {
+		keys := []string{key}
+		if rec.Pair != "" {
+			keys = append(keys, rec.Pair)
+		}
+		return s.store.Delete(ctx, keys...)
+	}
+	if err := s.RevokeFamily(ctx, rec.Family); err != nil {
+		return err
+	}
+	return s.store.Delete(ctx, key)
+}
+
+// findToken looks a presented token up as an access token and as a refresh
+// token, the hinted kind first (RFC 7009 §2.1, RFC 7662 §2.1: a hint only
+// orders the search). It returns a nil record for a token of neither kind.
+func (s *Service) findToken(ctx context.Context, token, hint string) (kind, key string, rec *record, err error) {
 	kinds := []string{HintAccessToken, HintRefreshToken}
 	if hint == HintRefreshToken {
 		kinds[0], kinds[1] = kinds[1], kinds[0]
@@ -114,32 +148,9 @@ func (s *Service) Revoke(ctx context.Context, c *Client, token, hint string) err
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		} else if err != nil {
-			return err
+			return "", "", nil, err
 		}
-		if rec.expired(time.Now()) {
-			return nil // an invalid token: nothing to do (§2.2)
-		}
-		if rec.ClientID != c.ID {
-			s.log.Warn("a client tried to revoke another client's token; nothing revoked",
-				zap.String("client_id", c.ID), zap.String("token_client_id", rec.ClientID))
-			return errForeignToken
-		}
-		if kind == HintAccessToken {
-			s.log.Info("access token revoked", zap.String("client_id", c.ID), zap.String("user_id", rec.UserID))
-			return s.store.Delete(ctx, key)
-		}
-		s.log.Info("refresh token revoked with its family", zap.String("client_id", c.ID), zap.String("user_id", rec.UserID))
-		if rec.Family == "" {
-			keys := []string{key}
-			if rec.Pair != "" {
-				keys = append(keys, rec.Pair)
-			}
-			return s.store.Delete(ctx, keys...)
-		}
-		if err := s.RevokeFamily(ctx, rec.Family); err != nil {
-			return err
-		}
-		return s.store.Delete(ctx, key)
+		return kind, key, rec, nil
 	}
-	return nil
+	return "", "", nil, nil
 }
