@@ -51,19 +51,6 @@ func appsChromium(t *testing.T) context.Context {
 	return ctx
 }
 
-// appsScreenshotDir is TEST_OUTPUT_DIR, else testdata/out in the repository.
-func appsScreenshotDir(t *testing.T) string {
-	dir := os.Getenv("TEST_OUTPUT_DIR")
-	if dir == "" {
-		dir = filepath.Join(gt.RepoRoot(), "testdata", "out")
-	}
-	dir = filepath.Join(dir, t.Name())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // screenshot saves the page as <dir>/<name>.png.
 func appsScreenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
@@ -71,7 +58,7 @@ func appsScreenshot(t *testing.T, ctx context.Context, name string) {
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
-	if err := os.WriteFile(filepath.Join(appsScreenshotDir(t), name+".png"), png, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(screenshotDir(t), name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
