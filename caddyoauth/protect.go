@@ -112,12 +112,14 @@ func oauthApp(ctx caddy.Context) (*App, error) {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	stripHeaders(r.Header, p.strip)
+	// The app's identity headers include this block's own and those of
+	// every other oauth_protect block, so a site without oauth_server never
+	// forwards a forged one either: one pass over the request's headers.
+	names := p.strip
 	if p.app != nil {
-		// Also every identity header of the other oauth_protect blocks, so
-		// a site without oauth_server never forwards a forged one either.
-		stripHeaders(r.Header, p.app.identityHeaders())
+		names = p.app.identityHeaders()
 	}
+	stripHeaders(r.Header, names)
 
 	token, found, ok := bearerToken(r.Header)
 	if !ok {
