@@ -18,13 +18,7 @@ import (
 func (a *Authorizer) ServeLogin(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		sid, sess, err := a.loadSession(r)
-		if err != nil {
-			a.unavailable(w, "loading a session", err)
-			return
-		}
-		rid := r.URL.Query().Get("request_id")
-		p, c := a.loadPending(w, r, rid, sid)
+		sid, sess, rid, p, c := a.loadScreen(w, r)
 		if c == nil {
 			return
 		}
@@ -97,13 +91,7 @@ func (a *Authorizer) ServeLogin(w http.ResponseWriter, r *http.Request) {
 func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		sid, sess, err := a.loadSession(r)
-		if err != nil {
-			a.unavailable(w, "loading a session", err)
-			return
-		}
-		rid := r.URL.Query().Get("request_id")
-		p, c := a.loadPending(w, r, rid, sid)
+		sid, sess, rid, p, c := a.loadScreen(w, r)
 		if c == nil {
 			return
 		}
@@ -271,4 +259,18 @@ func (a *Authorizer) unavailable(w http.ResponseWriter, doing string, err error)
 
 func (a *Authorizer) errorPage(w http.ResponseWriter, status int, title, msg string) {
 	a.render(w, status, "error.html", &PageData{Title: title, Message: msg, Status: status})
+}
+
+// loadScreen loads what showing a screen needs: the browser's session and
+// the pending authorization request named by request_id. When either
+// cannot be had it answers the request itself and returns a nil client.
+func (a *Authorizer) loadScreen(w http.ResponseWriter, r *http.Request) (sid string, sess *session, rid string, p *pendingRequest, c *Client) {
+	sid, sess, err := a.loadSession(r)
+	if err != nil {
+		a.unavailable(w, "loading a session", err)
+		return "", nil, "", nil, nil
+	}
+	rid = r.URL.Query().Get("request_id")
+	p, c = a.loadPending(w, r, rid, sid)
+	return sid, sess, rid, p, c
 }
