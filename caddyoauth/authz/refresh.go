@@ -120,31 +120,41 @@ func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key strin
 	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family, Pair: key,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
 	at.noteJWT(access)
-	updated := *rt
-	updated.Pair = ak
-	if err := s.store.Swap(ctx, key, raw, updated.encode(), rt.ttl(now)); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errBadRefresh
-		}
-		return nil, err // ErrConflict included: the caller reads again
+	// The new access token is written before the refresh record names it,
+	// and the one it replaces is deleted before the record stops naming
+	// it: revocation reaches an access token through its refresh record
+	// (token_index.go), so neither may live unnamed. A failure below
+	// leaves at worst a token no client was given.
+	if err := s.store.Put(ctx, ak, at.encode(), at.ttl(now)); err != nil {
+		return nil, err
 	}
 	if rt.Pair != "" {
 		if err := s.store.Delete(ctx, rt.Pair); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.store.Put(ctx, ak, at.encode(), at.ttl(now)); err != nil {
-		return nil, err
-	}
-	life := maxTTL(at.ttl(now), rt.ttl(now))
-	if rt.Family != "" {
-		if err := s.store.AddMember(ctx, familySet(rt.Family), ak, life); err != nil {
-			return nil, err
+	updated := *rt
+	updated.Pair = ak
+	if err := s.store.Swap(ctx, key, raw, updated.encode(), rt.ttl(now)); err != nil {
+		_ = s.store.Delete(ctx, ak) // never handed out
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errBadRefresh
 		}
+		return nil, err // ErrConflict included: the caller reads again
 	}
-	if rt.UserID != "" {
-		if err := s.store.AddMember(ctx, userSet(rt.UserID), ak, life); err != nil {
-			return nil, err
+	// Late in the refresh token's life the new access token outlives it,
+	// and so must be indexed itself.
+	if indexesAccess(at, rt) {
+		life := maxTTL(at.ttl(now), rt.ttl(now))
+		if rt.Family != "" {
+			if err := s.store.AddMember(ctx, familySet(rt.Family), ak, life); err != nil {
+				return nil, err
+			}
+		}
+		if rt.UserID != "" {
+			if err := s.store.AddMember(ctx, userSet(rt.UserID), ak, life); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := s.withdrawIfRevoked(ctx, rt.Family, ak); err != nil {

@@ -118,17 +118,16 @@ func (s *Service) Revoke(ctx context.Context, c *Client, token, hint string) err
 		return s.store.Delete(ctx, key)
 	}
 	s.log.Info("refresh token revoked with its family", zap.String("client_id", c.ID), zap.String("user_id", rec.UserID))
-	if rec.Family == "" {
-		keys := []string{key}
-		if rec.Pair != "" {
-			keys = append(keys, rec.Pair)
-		}
-		return s.store.Delete(ctx, keys...)
-	}
 	if err := s.RevokeFamily(ctx, rec.Family); err != nil {
 		return err
 	}
-	return s.store.Delete(ctx, key)
+	// The family's revocation reaches both through the family set; a
+	// token without a family (or not indexed in it) goes here.
+	keys := []string{key}
+	if rec.Pair != "" {
+		keys = append(keys, rec.Pair)
+	}
+	return s.store.Delete(ctx, keys...)
 }
 
 // findToken looks a presented token up as an access token and as a refresh

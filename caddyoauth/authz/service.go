@@ -168,6 +168,12 @@ func (s *Service) saveTokens(ctx context.Context, access string, at *record, ref
 	at.noteJWT(access)
 	ak := accessKey(access)
 	keys := []string{ak}
+	// indexed are the keys the family and user sets hold: the access token
+	// only when its refresh record cannot reach it (token_index.go).
+	var indexed []string
+	if indexesAccess(at, rt) {
+		indexed = append(indexed, ak)
+	}
 	life := at.ttl(now)
 	writes := make([]store.Write, 0, 6)
 	if rt != nil {
@@ -175,16 +181,17 @@ func (s *Service) saveTokens(ctx context.Context, access string, at *record, ref
 		at.Pair, rt.Pair = rk, ak
 		writes = append(writes, store.Write{Key: rk, Value: rt.encode(), TTL: rt.ttl(now)})
 		keys = append(keys, rk)
+		indexed = append(indexed, rk)
 		life = maxTTL(life, rt.ttl(now))
 	}
 	writes = append(writes, store.Write{Key: ak, Value: at.encode(), TTL: at.ttl(now)})
 	if at.Family != "" {
-		for _, k := range keys {
+		for _, k := range indexed {
 			writes = append(writes, store.Write{Set: familySet(at.Family), Key: k, TTL: life})
 		}
 	}
 	if at.UserID != "" {
-		for _, k := range keys {
+		for _, k := range indexed {
 			writes = append(writes, store.Write{Set: userSet(at.UserID), Key: k, TTL: life})
 		}
 	}
@@ -227,28 +234,30 @@ func (s *Service) RevokeFamily(ctx context.Context, family string) error {
 	if family == "" {
 		return nil
 	}
-	if err := s.store.Put(ctx, familyRevokedKey(family), []byte{1}, s.usedCodeTTL()); err != nil {
-		return err
-	}
-	keys, err := s.store.Members(ctx, familySet(family))
+	n, err := s.revokeFamily(ctx, family)
 	if err != nil {
 		return err
 	}
-	if err := s.store.Delete(ctx, keys...); err != nil {
-		return err
-	}
-	if err := s.store.DeleteSet(ctx, familySet(family)); err != nil {
-		return err
-	}
-	s.log.Info("tokens revoked", zap.String("reason", "grant"), zap.Int("tokens", len(keys)))
+	s.log.Info("tokens revoked", zap.String("reason", "grant"), zap.Int("tokens", n))
 	return nil
 }
 
-// RevokeUser ends every token of a user.
+// RevokeUser ends every token of a user. The families of the user's
+// refresh tokens are revoked as families, marked as RevokeFamily does, so
+// a refresh racing the revocation cannot leave a working token behind.
 func (s *Service) RevokeUser(ctx context.Context, userID string) error {
-	keys, err := s.store.Members(ctx, userSet(userID))
+	members, err := s.store.Members(ctx, userSet(userID))
 	if err != nil {
 		return err
+	}
+	keys, families, err := s.pairedTokens(ctx, members)
+	if err != nil {
+		return err
+	}
+	for _, fam := range families {
+		if _, err := s.revokeFamily(ctx, fam); err != nil {
+			return err
+		}
 	}
 	if err := s.store.Delete(ctx, keys...); err != nil {
 		return err

@@ -30,12 +30,23 @@ func (s *Service) UserGrants(ctx context.Context, userID string) ([]UserGrant, e
 	}
 	now := time.Now()
 	by := map[string]*UserGrant{}
-	for _, k := range keys {
+	seen := make(map[string]bool, 2*len(keys))
+	// keys grows by the access token each refresh record reaches through
+	// its Pair (token_index.go); seen skips one also indexed itself.
+	for i := 0; i < len(keys); i++ {
+		k := keys[i]
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
 		r, err := s.load(ctx, k)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		} else if err != nil {
 			return nil, err
+		}
+		if isRefreshKey(k) && r.Pair != "" {
+			keys = append(keys, r.Pair)
 		}
 		if r.UserID != userID || r.expired(now) {
 			continue
@@ -117,7 +128,13 @@ func (s *Service) RevokeUserClient(ctx context.Context, userID, clientID string)
 		if err := s.RevokeFamily(ctx, r.Family); err != nil {
 			return err
 		}
-		if err := s.store.Delete(ctx, k); err != nil {
+		// A refresh token takes the access token it reaches with it, also
+		// when it has no family for RevokeFamily to revoke.
+		del := []string{k}
+		if isRefreshKey(k) && r.Pair != "" {
+			del = append(del, r.Pair)
+		}
+		if err := s.store.Delete(ctx, del...); err != nil {
 			return err
 		}
 		if err := s.store.RemoveMember(ctx, userSet(userID), k); err != nil {
