@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -149,6 +150,29 @@ func FuzzRedirectURI(f *testing.F) {
 		}
 		if (err == nil) != listed {
 			t.Fatalf("exactRedirectURI(%q, %q) = %v, but listed = %v", registered, uri, err, listed)
+		}
+	})
+}
+
+// FuzzDecodeRecord: decodeRecord never panics on arbitrary bytes, and what
+// it accepts and what encode writes decode to the same record again.
+func FuzzDecodeRecord(f *testing.F) {
+	for _, r := range codecRecords() {
+		f.Add(r.encode(), r.ClientID, r.Pair, r.IssuedAt, r.ExpiresAt)
+	}
+	f.Add([]byte(`{"cid":"app","iat":1,"pair":"at:x"}`), "", "", int64(0), int64(0))
+	f.Add([]byte{recordV1, 0xff}, "x", accessKey("t"), int64(-1), int64(1))
+	f.Fuzz(func(t *testing.T, b []byte, s, pair string, iat, exp int64) {
+		if r, err := decodeRecord(b); err == nil {
+			again, err := decodeRecord(r.encode())
+			if err != nil || !reflect.DeepEqual(again, r) {
+				t.Fatalf("re-encoding %+v decoded to %+v, %v", r, again, err)
+			}
+		}
+		r := &record{ClientID: s, Scope: s, Pair: pair, IssuedAt: iat, ExpiresAt: exp, RotatedAt: exp, JTI: s}
+		got, err := decodeRecord(r.encode())
+		if err != nil || !reflect.DeepEqual(got, r) {
+			t.Fatalf("round trip of %+v: %+v, %v", r, got, err)
 		}
 	})
 }

@@ -4,12 +4,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"time"
 )
 
 // record is what the store keeps for an authorization code, an access token
 // or a refresh token, under the digest of the token: never the token itself.
+// It is stored in the binary form of record_codec.go; the JSON tags read
+// the records written before it.
 type record struct {
 	ClientID        string `json:"cid"`
 	UserID          string `json:"uid,omitempty"`
@@ -43,19 +44,6 @@ func (r *record) ttl(now time.Time) time.Duration {
 		left = time.Millisecond
 	}
 	return left
-}
-
-func decodeRecord(b []byte) (*record, error) {
-	r := new(record)
-	if err := json.Unmarshal(b, r); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-func (r *record) encode() []byte {
-	b, _ := json.Marshal(r)
-	return b
 }
 
 // Store keys. Tokens and codes appear only as their SHA-256 digest.
