@@ -286,10 +286,23 @@ func (s *instrumentedStore) DeleteSet(ctx context.Context, set string) error {
 	return err
 }
 
+// WriteBatch implements store.Batcher, passing the batch on whole: the
+// token endpoint's writes must reach the backend as one step, or the
+// decorator would undo the batching.
+func (s *instrumentedStore) WriteBatch(ctx context.Context, writes []store.Write) error {
+	start := time.Now()
+	err := store.WriteBatch(ctx, s.next, writes)
+	s.observe("write_batch", start, err)
+	return err
+}
+
 // Close implements store.Store. The wrapped store belongs to its backend
 // module, which closes it in its Cleanup (pooled across reloads), so the
 // decorator leaves it open.
 func (s *instrumentedStore) Close() error { return nil }
 
 // Interface guards
-var _ store.Store = (*instrumentedStore)(nil)
+var (
+	_ store.Store   = (*instrumentedStore)(nil)
+	_ store.Batcher = (*instrumentedStore)(nil)
+)
