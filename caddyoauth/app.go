@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -370,10 +371,11 @@ func (a *App) buildUsers() (authz.StaticUsers, error) {
 // Service returns the authorization server.
 func (a *App) Service() *authz.Service { return a.service }
 
-// headerSet holds the normalized identity header names of a config.
+// headerSet holds the folded identity header names. Every request reads
+// it, so readers load a pointer; writers (provisioning) copy on write.
 type headerSet struct {
-	mu    sync.RWMutex
-	names []string
+	mu    sync.Mutex // serialises writers
+	names atomic.Pointer[[]string]
 }
 
 // RegisterIdentityHeaders adds header names that oauth_server strips from
@@ -381,19 +383,24 @@ type headerSet struct {
 func (a *App) RegisterIdentityHeaders(names ...string) {
 	a.idHeaders.mu.Lock()
 	defer a.idHeaders.mu.Unlock()
+	cur := a.identityHeaders()
+	next := slices.Clone(cur)
 	for _, n := range names {
 		n = normHeader(n)
-		if n != "" && !slices.Contains(a.idHeaders.names, n) {
-			// Copy on write: readers keep the slice they were handed.
-			a.idHeaders.names = append(slices.Clone(a.idHeaders.names), n)
+		if n != "" && !slices.Contains(next, n) {
+			next = append(next, n)
 		}
+	}
+	if len(next) != len(cur) {
+		a.idHeaders.names.Store(&next)
 	}
 }
 
 func (a *App) identityHeaders() []string {
-	a.idHeaders.mu.RLock()
-	defer a.idHeaders.mu.RUnlock()
-	return a.idHeaders.names
+	if p := a.idHeaders.names.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Start implements caddy.App.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -53,6 +54,9 @@ type Protect struct {
 	strip     []string
 	challenge string
 	logger    *zap.Logger
+	// Canonical forms of the three header names, so setting them on each
+	// request skips net/http's canonicalisation.
+	userKey, clientKey, scopeKey string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -92,11 +96,21 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauth_protect: realm may not contain quotes, backslashes or line breaks")
 	}
 	app.RegisterIdentityHeaders(p.UserHeader, p.ClientHeader, p.ScopeHeader)
+	p.prepareHeaders()
+	p.challenge = `Bearer realm="` + p.Realm + `"`
+	return nil
+}
+
+// prepareHeaders derives the folded names to strip and the canonical keys
+// to set from the configured header names.
+func (p *Protect) prepareHeaders() {
+	p.strip = nil
 	for _, h := range []string{p.UserHeader, p.ClientHeader, p.ScopeHeader} {
 		p.strip = append(p.strip, normHeader(h))
 	}
-	p.challenge = `Bearer realm="` + p.Realm + `"`
-	return nil
+	p.userKey = textproto.CanonicalMIMEHeaderKey(p.UserHeader)
+	p.clientKey = textproto.CanonicalMIMEHeaderKey(p.ClientHeader)
+	p.scopeKey = textproto.CanonicalMIMEHeaderKey(p.ScopeHeader)
 }
 
 // oauthApp returns the oauth app, refusing a config that lacks one.
@@ -163,17 +177,32 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	observeValidation(validationOK)
 	if id.UserID != "" {
-		r.Header.Set(p.UserHeader, id.UserID)
+		r.Header[p.userKey] = []string{id.UserID}
 	}
-	r.Header.Set(p.ClientHeader, id.ClientID)
-	r.Header.Set(p.ScopeHeader, id.Scope)
+	r.Header[p.clientKey] = []string{id.ClientID}
+	r.Header[p.scopeKey] = []string{id.Scope}
+	// The placeholders are answered from id when something asks for them
+	// (request_header, the access log...), rather than copied into the
+	// replacer's map on every request. Empty values are answered too, so a
+	// template never sends the literal placeholder for a token with no user.
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	// Set even when empty, so a template such as request_header never
-	// sends the literal placeholder text for a token with no user.
-	repl.Set("http.auth.user.id", id.UserID)
-	repl.Set("oauth.client_id", id.ClientID)
-	repl.Set("oauth.scope", id.Scope)
+	repl.Map(identityPlaceholders{id}.get)
 	return next.ServeHTTP(w, r)
+}
+
+// identityPlaceholders answers the placeholders of a validated token.
+type identityPlaceholders struct{ id *authz.Identity }
+
+func (p identityPlaceholders) get(key string) (any, bool) {
+	switch key {
+	case "http.auth.user.id":
+		return p.id.UserID, true
+	case "oauth.client_id":
+		return p.id.ClientID, true
+	case "oauth.scope":
+		return p.id.Scope, true
+	}
+	return nil, false
 }
 
 // Interface guards

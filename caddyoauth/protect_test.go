@@ -30,8 +30,8 @@ func testProtect(t *testing.T, s store.Store, scopes ...string) (*Protect, *auth
 	svc := authz.New(authz.Config{AccessTokenTTL: time.Hour}, s, authz.StaticClients{"svc": c, "anon": anon}, nil, nil)
 	p := &Protect{Scopes: scopes, svc: svc, logger: zap.NewNop(),
 		UserHeader: DefaultUserHeader, ClientHeader: DefaultClientHeader, ScopeHeader: DefaultScopeHeader,
-		strip:     []string{normHeader(DefaultUserHeader), normHeader(DefaultClientHeader), normHeader(DefaultScopeHeader)},
 		challenge: `Bearer realm="api"`}
+	p.prepareHeaders()
 	return p, svc
 }
 
@@ -192,7 +192,7 @@ func TestProtectStripsEveryIdentityHeader(t *testing.T) {
 	p.app = &App{idHeaders: new(headerSet)}
 	p.app.RegisterIdentityHeaders(DefaultUserHeader, DefaultClientHeader, DefaultScopeHeader, "X-Tenant-User")
 	p.UserHeader = "X-Remote-User"
-	p.strip = []string{normHeader("X-Remote-User"), normHeader(DefaultClientHeader), normHeader(DefaultScopeHeader)}
+	p.prepareHeaders()
 	_, next, err := run(p, issue(t, svc, "svc", "read"), "X-User-Id", "forged", "X_Tenant_User", "forged", "X-Remote-User", "forged")
 	if err != nil || !next.called {
 		t.Fatal(err)

@@ -33,9 +33,19 @@ type endpoint struct {
 	subtree bool
 }
 
-var endpoints = map[string]endpoint{}
+var (
+	endpoints = map[string]endpoint{}
+	// subtrees lists the subtree endpoints, so a proxied request is matched
+	// against them without walking the map or building prefixes.
+	subtrees []endpoint
+)
 
-func registerEndpoint(e endpoint) { endpoints[e.path] = e }
+func registerEndpoint(e endpoint) {
+	endpoints[e.path] = e
+	if e.subtree {
+		subtrees = append(subtrees, endpoint{path: e.path + "/", serve: e.serve})
+	}
+}
 
 // Server serves the OAuth endpoints under /oauth/ and the authorization
 // server metadata at /.well-known/oauth-authorization-server, and passes
@@ -76,8 +86,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		}
 		return serveRedacted(func(w http.ResponseWriter) error { return e.serve(s, w, r) }, w)
 	}
-	for _, e := range endpoints {
-		if e.subtree && strings.HasPrefix(path, e.path+"/") {
+	for _, e := range subtrees {
+		if strings.HasPrefix(path, e.path) {
 			if done, err := s.limitEndpoint(w, r); done {
 				return err
 			}

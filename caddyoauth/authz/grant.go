@@ -60,7 +60,9 @@ const (
 // digest is the store key part of a token or code.
 func digest(token string) string {
 	d := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(d[:])
+	var b [43]byte // base64url of 32 bytes, unpadded; one allocation, the string
+	base64.RawURLEncoding.Encode(b[:], d[:])
+	return string(b[:])
 }
 
 func codeKey(code string) string     { return prefixCode + digest(code) }

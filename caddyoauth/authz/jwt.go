@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -146,6 +147,33 @@ func (r *record) noteJWT(access string) {
 
 // looksLikeJWT reports whether a token has the three parts of a JWS.
 func looksLikeJWT(token string) bool { return strings.Count(token, ".") == 2 }
+
+// issuedJWTKid returns the kid of a JWT this service signed, without a
+// JSON decoder: only for a token whose record was found, so the header is
+// the one signJWT wrote (kids are base64url, never escaped).
+func issuedJWTKid(token string) string {
+	seg, _, _ := strings.Cut(token, ".")
+	var buf [256]byte
+	if base64.RawURLEncoding.DecodedLen(len(seg)) > len(buf) {
+		return ""
+	}
+	n, err := base64.RawURLEncoding.Decode(buf[:], []byte(seg))
+	if err != nil {
+		return ""
+	}
+	h := buf[:n]
+	const field = `"kid":"`
+	i := bytes.Index(h, []byte(field))
+	if i < 0 {
+		return ""
+	}
+	h = h[i+len(field):]
+	j := bytes.IndexByte(h, '"')
+	if j < 0 {
+		return ""
+	}
+	return string(h[:j])
+}
 
 // splitJWT decodes the header and claims of a compact JWS without checking
 // its signature.

@@ -27,7 +27,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 // ones and sets the key's expiry. ARGV: member, ttl in ms (0: until
 // deleted). Scores are formatted with %.0f: Lua's default number format
 // would round them.
-var addScript = rueidis.NewLuaScript(setNow + `
+var addScript = rueidis.NewLuaScript(addScriptSrc)
+
+const addScriptSrc = setNow + `
 local ttl = tonumber(ARGV[2])
 local score = '+inf'
 if ttl > 0 then
@@ -46,7 +48,7 @@ else
 	redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.max(1, tonumber(top[2]) - now)))
 end
 return 0
-`)
+`
 
 // membersScript lists the members that have not expired.
 var membersScript = rueidis.NewLuaScript(setNow + `
