@@ -334,6 +334,7 @@ func parseProtectDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		scope_header  <name>
 //		realm <realm>
 //		optional
+//		forward_token
 //	}
 func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -372,6 +373,11 @@ func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			p.Optional = true
+		case "forward_token":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			p.ForwardToken = true
 		default:
 			return d.Errf("unrecognized oauth_protect option '%s'", name)
 		}

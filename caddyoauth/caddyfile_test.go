@@ -116,26 +116,27 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestProtectCaddyfile(t *testing.T) {
 	var p Protect
-	in := "oauth_protect {\n\tscope read write\n\tuser_header X-Remote-User\n\tclient_header X-Client\n\tscope_header X_Scopes\n\trealm legacy\n\toptional\n}"
+	in := "oauth_protect {\n\tscope read write\n\tuser_header X-Remote-User\n\tclient_header X-Client\n\tscope_header X_Scopes\n\trealm legacy\n\toptional\n\tforward_token\n}"
 	if err := p.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(p)
-	want := `{"scopes":["read","write"],"user_header":"X-Remote-User","client_header":"X-Client","scope_header":"X_Scopes","optional":true,"realm":"legacy"}`
+	want := `{"scopes":["read","write"],"user_header":"X-Remote-User","client_header":"X-Client","scope_header":"X_Scopes","optional":true,"realm":"legacy","forward_token":true}`
 	if string(got) != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 	for name, tc := range map[string]struct {
 		in, msg string
 	}{
-		"argument":       {"oauth_protect read", "wrong argument"},
-		"unknown option": {"oauth_protect {\n\tscopes read\n}", "unrecognized oauth_protect option 'scopes'"},
-		"twice":          {"oauth_protect {\n\trealm a\n\trealm b\n}", "given twice"},
-		"no scope":       {"oauth_protect {\n\tscope\n}", "wrong argument"},
-		"bad scope":      {"oauth_protect {\n\tscope re\\ad\n}", "not a valid scope"},
-		"bad header":     {"oauth_protect {\n\tuser_header \"X User\"\n}", "not a valid header name"},
-		"realm quote":    {"oauth_protect {\n\trealm \"a\\\"b\"\n}", "realm may not contain"},
-		"optional arg":   {"oauth_protect {\n\toptional yes\n}", "wrong argument"},
+		"argument":               {"oauth_protect read", "wrong argument"},
+		"unknown option":         {"oauth_protect {\n\tscopes read\n}", "unrecognized oauth_protect option 'scopes'"},
+		"twice":                  {"oauth_protect {\n\trealm a\n\trealm b\n}", "given twice"},
+		"forward_token argument": {"oauth_protect {\n\tforward_token yes\n}", "wrong argument"},
+		"no scope":               {"oauth_protect {\n\tscope\n}", "wrong argument"},
+		"bad scope":              {"oauth_protect {\n\tscope re\\ad\n}", "not a valid scope"},
+		"bad header":             {"oauth_protect {\n\tuser_header \"X User\"\n}", "not a valid header name"},
+		"realm quote":            {"oauth_protect {\n\trealm \"a\\\"b\"\n}", "realm may not contain"},
+		"optional arg":           {"oauth_protect {\n\toptional yes\n}", "wrong argument"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var p Protect

@@ -49,6 +49,12 @@ type Protect struct {
 	// Realm named in the WWW-Authenticate challenge. Default: api.
 	Realm string `json:"realm,omitempty"`
 
+	// When true, the Authorization header with the bearer token goes on to
+	// the next handlers and the upstream. Default: false: the gateway
+	// consumes the token and deletes the header, so an upstream that knows
+	// nothing of OAuth (and its logs) never holds a live credential.
+	ForwardToken bool `json:"forward_token,omitempty"`
+
 	app       *App
 	svc       *authz.Service
 	strip     []string
@@ -176,6 +182,9 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	observeValidation(validationOK)
+	if !p.ForwardToken {
+		delete(r.Header, "Authorization")
+	}
 	if id.UserID != "" {
 		r.Header[p.userKey] = []string{id.UserID}
 	}

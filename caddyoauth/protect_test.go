@@ -121,6 +121,17 @@ func TestProtect(t *testing.T) {
 		if next.vars["http.auth.user.id"] != "svc-user" || next.vars["oauth.client_id"] != "svc" || next.vars["oauth.scope"] != "read" {
 			t.Fatalf("placeholders %v", next.vars)
 		}
+		if _, ok := next.header["Authorization"]; ok {
+			t.Fatal("the bearer token went on to the next handler")
+		}
+	})
+	t.Run("forward_token keeps the token", func(t *testing.T) {
+		pf := *p
+		pf.ForwardToken = true
+		_, next, err := run(&pf, userTok)
+		if err != nil || !next.called || next.header.Get("Authorization") != "Bearer "+userTok {
+			t.Fatalf("err %v, headers %v", err, next.header)
+		}
 	})
 	t.Run("valid token without a user", func(t *testing.T) {
 		_, next, err := run(p, anonTok, "X-User-ID", "forged")

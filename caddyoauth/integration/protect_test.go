@@ -57,6 +57,7 @@ handle /admin/* {
 		scope write
 		user_header X-Remote-User
 		realm admin
+		forward_token
 	}
 	request_header X-Caller "{http.auth.user.id}|{oauth.client_id}|{oauth.scope}"
 	reverse_proxy %[1]s
@@ -174,6 +175,18 @@ func TestProtectedRoutes(t *testing.T) {
 		}
 		if c := up.Last().Get("X-Caller"); c != "user-42|conf|write" {
 			t.Fatalf("request_header saw placeholders %q", c)
+		}
+		// This block has forward_token: the upstream gets the token too.
+		if a := up.Last().Values("Authorization"); len(a) != 1 || a[0] != "Bearer "+aliceWrite.Str("access_token") {
+			t.Fatalf("forward_token: upstream Authorization %q", a)
+		}
+	})
+	t.Run("the token stays at the gateway by default", func(t *testing.T) {
+		if r := gt.Get(t, g.URL+"/api/items", reader); r.Status != 200 {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		if a, ok := up.Last()["Authorization"]; ok {
+			t.Fatalf("the upstream received the bearer token: %q", a)
 		}
 	})
 	t.Run("read route refuses a write-only token", func(t *testing.T) {
