@@ -11,7 +11,7 @@
 #   BENCH_DURATION=10     seconds per run          BENCH_RUNS=3      runs per row
 #   BENCH_CONNECTIONS=32  wrk connections          BENCH_MAX_RUNS=6  runs when noisy
 #   BENCH_SPREAD=15       % spread that repeats    BENCH_BIG=500000  grants (2 tokens each)
-#   BENCH_MEMLIMIT=900MiB GOMEMLIMIT of the second 1M file-store run
+#   BENCH_MEMLIMIT=960MiB GOMEMLIMIT of the second 1M file-store run
 #   BENCH_OUT=bench/results/<date>.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ MAX_RUNS=${BENCH_MAX_RUNS:-6}
 CONNS=${BENCH_CONNECTIONS:-32}
 SPREAD=${BENCH_SPREAD:-15}
 BIG=${BENCH_BIG:-500000}
-MEMLIMIT=${BENCH_MEMLIMIT:-900MiB}
+MEMLIMIT=${BENCH_MEMLIMIT:-960MiB}
 SMALL=500
 DATE=$(date -u +%Y-%m-%d)
 OUT=${BENCH_OUT:-$ROOT/bench/results/$DATE.md}
@@ -120,8 +120,8 @@ done
 # reverse_proxy has the same transport settings.
 caddyfile() {
 	local name=$1 store=$2 extra=${3:-}
-	eval "ADMIN_$name=$(port) BARE_$name=$(port) PROT_$name=$(port) RESP_$name=$(port)"
-	local a=ADMIN_$name b=BARE_$name p=PROT_$name r=RESP_$name
+	eval "ADMIN_$name=$(port) BARE_$name=$(port) PROT_$name=$(port) RESP_$name=$(port) HDRS_$name=$(port)"
+	local a=ADMIN_$name b=BARE_$name p=PROT_$name r=RESP_$name k=HDRS_$name
 	cat >"$W/$name.caddyfile" <<EOF
 {
 	admin 127.0.0.1:${!a}
@@ -168,6 +168,21 @@ http://127.0.0.1:${!p} {
 
 http://127.0.0.1:${!r} {
 	respond "ok"
+}
+
+# Row k: no authentication, but the upstream gets what oauth_protect sends
+# it (the three identity headers, no Authorization), set inside the proxy.
+http://127.0.0.1:${!k} {
+	reverse_proxy 127.0.0.1:$UP {
+		header_up X-User-ID bench-user
+		header_up X-OAuth-Client-ID bench
+		header_up X-OAuth-Scope read
+		header_up -Authorization
+		transport http {
+			keepalive 60s
+			keepalive_idle_conns_per_host 128
+		}
+	}
 }
 EOF
 }
@@ -320,9 +335,11 @@ start_gateway mem
 MEM_PID=$GW_PID
 expect "b" "$(curl -s -H 'X-User-ID: forged' "http://127.0.0.1:$BARE_mem/")" "user=forged"
 row_def b "$MEM_PID" "http://127.0.0.1:$BARE_mem/" ""
+expect "k" "$(curl -s -H 'Authorization: Bearer x' "http://127.0.0.1:$HDRS_mem/")" "user=bench-user"
 TOK=$(token mem)
 check_protected mem "$TOK"
 row_def c "$MEM_PID" "http://127.0.0.1:$PROT_mem/" b BENCH_AUTH="Bearer $TOK"
+row_def k "$MEM_PID" "http://127.0.0.1:$HDRS_mem/" b BENCH_AUTH="Bearer $TOK"
 expect "j" "$(curl -s "http://127.0.0.1:$RESP_mem/")" "ok"
 row_def j "$MEM_PID" "http://127.0.0.1:$RESP_mem/" ""
 
@@ -353,7 +370,7 @@ check_token_endpoint redis
 row_def h "$REDIS_GW_PID" "http://127.0.0.1:$PROT_redis/oauth/token" j "${CC[@]}"
 
 # (f) JWT access tokens, when this build supports token_format jwt.
-ROWS=(a b c d e)
+ROWS=(a b k c d e)
 caddyfile jwt "file $W/jwt.db" "token_format jwt"
 if "$CADDY" adapt --config "$W/jwt.caddyfile" --adapter caddyfile >/dev/null 2>&1 && start_gateway jwt; then
 	JWT_PID=$GW_PID
@@ -534,6 +551,7 @@ if [ -f "$W/rows/f" ]; then ver_f=$(verdict f 0.90 0.3); fi
 	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
 	line a "upstream direct" "" ""
 	line b "bare reverse_proxy" "ceiling of c-f" ""
+	line k "bare reverse_proxy, header_up sets the 3 identity headers (what c-f send upstream, no authentication)" "" ""
 	line c "oauth_protect + reverse_proxy, memory store" "≥ 0.95, p99 +≤ 0.3" "$(verdict c 0.95 0.3)"
 	line d "oauth_protect + reverse_proxy, file store" "≥ 0.95, p99 +≤ 0.3" "$(verdict d 0.95 0.3)"
 	line e "oauth_protect + reverse_proxy, Redis store" "≥ 0.90, p99 +≤ 0.3" "$(verdict e 0.90 0.3)"
@@ -542,6 +560,8 @@ if [ -f "$W/rows/f" ]; then ver_f=$(verdict f 0.90 0.3); fi
 	line h "POST /oauth/token client_credentials, Redis store" "≥ 0.15 of j" "$(verdict h 0.15)"
 	line i "POST /oauth/token refresh_token (rotation on), file store" "" ""
 	line j "bare respond" "ceiling of g-i" ""
+	echo
+	echo "Row k sends the upstream exactly what c-f send it, with no authentication: its ratio is what forwarding the three identity headers costs Caddy's reverse_proxy. Against k (medians of requests/s): $(for id in c d e f; do [ -f "$W/rows/$id" ] && awk -v id="$id" -v r="$(col "$id" 1)" -v k="$(col k 1)" 'BEGIN {printf "%s %.3f  ", id, r / k}'; done)."
 	echo
 	echo "Row i presents a refresh token never used before on every request (rotation on, the default): each connection chains the refresh tokens the responses hand out, starting from one of $MINT minted into the store beforehand with bench/tool through authz.Service.IssueTokens."
 	[ ${#NOT_AVAILABLE[@]} -eq 0 ] || echo "Row f: this build does not accept \`token_format jwt\` (\`caddy adapt\` fails), so it was not measured."
