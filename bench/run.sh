@@ -578,7 +578,7 @@ if [ -f "$W/rows/f" ]; then ver_f=$(verdict f 0.90 0.3); fi
 	echo "| start-up, uncompacted append log (after a crash) | ${BIGV[startup_log]} s | | | |"
 	echo "| clean stop (compacts the file) | ${BIGV[stop_s]} s | | | |"
 	echo "| gateway RSS after validation load | ${BIGV[rss_file]} MiB (${BIGV[rss_file_log]} MiB after the first start; ${BIGV[rss_file_small]} MiB with 1k tokens) | ${BIGV[rss_redis]} MiB | ≤ 1024 MiB | $(awk -v s="${BIGV[rss_file]}" -v t="${BIGV[rss_file_log]}" 'BEGIN {print (s <= 1024 && t <= 1024) ? "yes" : "no"}') |"
-	echo "| the same with GOMEMLIMIT=$MEMLIMIT (README: a large file store): RSS after validation load; validation 1M against 1k | ${BIGV[rss_file_limit]} MiB; $(vcmp vbigfm vsmallfm) | | ≤ 1024 MiB | $(awk -v s="${BIGV[rss_file_limit]}" 'BEGIN {print (s <= 1024) ? "yes (with the limit)" : "no"}') |"
+	echo "| the same with GOMEMLIMIT=$MEMLIMIT (README: "A large file store"): RSS after validation load; validation 1M against 1k | ${BIGV[rss_file_limit]} MiB; $(vcmp vbigfm vsmallfm) | | ≤ 1024 MiB | $(awk -v s="${BIGV[rss_file_limit]}" 'BEGIN {print (s <= 1024) ? "yes (with the limit)" : "no"}') |"
 	echo "| validation req/s, p50, p99 (1M) | $(col vbigf 1), $(col vbigf 2), $(col vbigf 3) ms | $(col vbigr 1), $(col vbigr 2), $(col vbigr 3) ms | | |"
 	echo "| validation req/s, p50, p99 (1k) | $(col vsmallf 1), $(col vsmallf 2), $(col vsmallf 3) ms | $(col vsmallr 1), $(col vsmallr 2), $(col vsmallr 3) ms | | |"
 	echo "| 1M against 1k (interleaved rounds) | $(vcmp vbigf vsmallf) | $(vcmp vbigr vsmallr) | within 10 % | |"
