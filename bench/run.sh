@@ -563,6 +563,8 @@ if [ -f "$W/rows/f" ]; then ver_f=$(verdict f 0.90 0.3); fi
 	echo
 	echo "Row k sends the upstream exactly what c-f send it, with no authentication: its ratio is what forwarding the three identity headers costs Caddy's reverse_proxy. Against k (medians of requests/s): $(for id in c d e f; do [ -f "$W/rows/$id" ] && awk -v id="$id" -v r="$(col "$id" 1)" -v k="$(col k 1)" 'BEGIN {printf "%s %.3f  ", id, r / k}'; done)."
 	echo
+	echo "Profile of row c (\`c.pprof\`): oauth_server and oauth_protect's own work (cumulative share of \`caddyoauth.(*Server).ServeHTTP\` minus that of the \`reverse_proxy\` it calls) is $(awk '/caddyoauth\.\(\*Server\)\.ServeHTTP$/ {o = $5} /reverseproxy\.\(\*Handler\)\.ServeHTTP$/ {r = $5} END {sub(/%/, "", o); sub(/%/, "", r); printf "%.1f", o - r}' "$PROF/c.cum.txt") % of the gateway's CPU."
+	echo
 	echo "Row i presents a refresh token never used before on every request (rotation on, the default): each connection chains the refresh tokens the responses hand out, starting from one of $MINT minted into the store beforehand with bench/tool through authz.Service.IssueTokens."
 	[ ${#NOT_AVAILABLE[@]} -eq 0 ] || echo "Row f: this build does not accept \`token_format jwt\` (\`caddy adapt\` fails), so it was not measured."
 	echo
@@ -586,6 +588,12 @@ if [ -f "$W/rows/f" ]; then ver_f=$(verdict f 0.90 0.3); fi
 	echo "| expired tokens removed without a restart | $EXPIRY_OK | (Redis expires keys itself) | yes | $EXPIRY_OK |"
 	echo
 	echo "Expiry check: $EXPIRY."
+	echo
+	echo "In-use heap of the 1M file-store gateway (\`1m-file-heap.top.txt\`), the records buntdb holds in memory:"
+	echo
+	echo '```'
+	grep -E 'buntdb|btree|total' "$PROF/1m-file-heap.top.txt" | head -4
+	echo '```'
 	echo
 	echo "CPU profiles (5 s under the load of rows c, d, g, h) and the heap of the gateway holding 1M tokens in the file store: \`$(basename "$PROF")/\` (\`go tool pprof -top\` output in *.top.txt and *.cum.txt)."
 } >"$OUT"
