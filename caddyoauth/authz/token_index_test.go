@@ -153,13 +153,7 @@ func TestReissueLateIndexesAccess(t *testing.T) {
 			if err := s.store.Delete(ctx, refreshKey(refresh)); err != nil {
 				t.Fatal(err)
 			}
-			var err error
-			if name == "RevokeUser" {
-				err = s.RevokeUser(ctx, "user-1")
-			} else {
-				err = s.RevokeFamily(ctx, "fam-late")
-			}
-			if err != nil {
+			if err := revokeBy(ctx, s, name, "user-1", "fam-late"); err != nil {
 				t.Fatal(err)
 			}
 			if valid(s, access) {
@@ -222,13 +216,7 @@ func TestRevocationRacingRefresh(t *testing.T) {
 							}
 						}()
 					}
-					var err error
-					if how == "RevokeUser" {
-						err = s.RevokeUser(ctx, "user-1")
-					} else {
-						err = s.RevokeFamily(ctx, fam)
-					}
-					if err != nil {
+					if err := revokeBy(ctx, s, how, "user-1", fam); err != nil {
 						t.Fatal(err)
 					}
 					wg.Wait()
@@ -241,6 +229,14 @@ func TestRevocationRacingRefresh(t *testing.T) {
 			})
 		}
 	}
+}
+
+// revokeBy ends the tokens of userID (how "RevokeUser") or of family.
+func revokeBy(ctx context.Context, s *Service, how, userID, family string) error {
+	if how == "RevokeUser" {
+		return s.RevokeUser(ctx, userID)
+	}
+	return s.RevokeFamily(ctx, family)
 }
 
 // hookStore runs hook once, right after the first Members or Get call
@@ -307,13 +303,7 @@ func TestRevocationInterleavedWithRefresh(t *testing.T) {
 							racing = r.str("access_token")
 						}}
 					s.store = h
-					var err error
-					if how == "RevokeUser" {
-						err = s.RevokeUser(ctx, "user-1")
-					} else {
-						err = s.RevokeFamily(ctx, fam)
-					}
-					if err != nil {
+					if err := revokeBy(ctx, s, how, "user-1", fam); err != nil {
 						t.Fatal(err)
 					}
 					if racing == "" {
