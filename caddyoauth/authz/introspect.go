@@ -92,8 +92,8 @@ func (s *Service) Introspect(ctx context.Context, c *Client, token, hint string)
 	if rec.expired(now) || (kind == HintRefreshToken && rec.RotatedAt != 0) {
 		return inactive, nil
 	}
-	if kind == HintAccessToken && s.keys != nil && looksLikeJWT(token) {
-		if _, err := s.verifyJWT(ctx, token, now); errors.Is(err, ErrTokenInvalid) || errors.Is(err, ErrTokenExpired) {
+	if kind == HintAccessToken {
+		if err := s.checkIssuedJWT(ctx, token, rec); errors.Is(err, ErrTokenInvalid) {
 			return inactive, nil
 		} else if err != nil {
 			return nil, err

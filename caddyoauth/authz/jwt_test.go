@@ -140,6 +140,17 @@ func TestJWTKeySharedAcrossInstances(t *testing.T) {
 	if len(ka) != 1 || len(kb) != 1 || ka[0].Kid != kb[0].Kid {
 		t.Fatalf("JWKS differ: %v %v", ka, kb)
 	}
+	// An instance of another issuer on the same store refuses it: its iss
+	// and aud are not that issuer's.
+	other := cfg
+	other.Issuer = "https://other.example.com"
+	o := New(other, db, stdClients(), stdUsers(t), nil)
+	if valid(o, tok.str("access_token")) {
+		t.Fatal("an instance with another issuer accepts the JWT")
+	}
+	if in, err := o.Introspect(context.Background(), &Client{ID: "app", Introspect: true}, tok.str("access_token"), ""); err != nil || in.Active {
+		t.Fatalf("introspection by another issuer: %+v, %v", in, err)
+	}
 }
 
 // TestJWTKeyRotation: a key older than the rotation period is replaced;
