@@ -123,11 +123,7 @@ func (s *Service) Revoke(ctx context.Context, c *Client, token, hint string) err
 	}
 	// The family's revocation reaches both through the family set; a
 	// token without a family (or not indexed in it) goes here.
-	keys := []string{key}
-	if rec.Pair != "" {
-		keys = append(keys, rec.Pair)
-	}
-	return s.store.Delete(ctx, keys...)
+	return s.store.Delete(ctx, withPair(key, rec)...)
 }
 
 // findToken looks a presented token up as an access token and as a refresh

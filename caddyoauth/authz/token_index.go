@@ -38,6 +38,15 @@ func indexesAccess(at, rt *record) bool {
 // isRefreshKey reports whether key is a refresh token's.
 func isRefreshKey(key string) bool { return strings.HasPrefix(key, prefixRefresh) }
 
+// withPair returns key and, for a refresh token, the access token its
+// record r reaches: the keys that die together.
+func withPair(key string, r *record) []string {
+	if isRefreshKey(key) && r.Pair != "" {
+		return []string{key, r.Pair}
+	}
+	return []string{key}
+}
+
 // pairedTokens returns the keys that members, the members of a family or
 // user set, reach: the members themselves and the access token every
 // refresh record among them names as its Pair, without duplicates. It also

@@ -24,29 +24,24 @@ func (s *Service) UserGrants(ctx context.Context, userID string) ([]UserGrant, e
 	if userID == "" {
 		return nil, nil
 	}
-	keys, err := s.store.Members(ctx, userSet(userID))
+	members, err := s.store.Members(ctx, userSet(userID))
+	if err != nil {
+		return nil, err
+	}
+	// The user's tokens: the members and the access tokens their refresh
+	// records reach (token_index.go).
+	keys, _, err := s.pairedTokens(ctx, members)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
 	by := map[string]*UserGrant{}
-	seen := make(map[string]bool, 2*len(keys))
-	// keys grows by the access token each refresh record reaches through
-	// its Pair (token_index.go); seen skips one also indexed itself.
-	for i := 0; i < len(keys); i++ {
-		k := keys[i]
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
+	for _, k := range keys {
 		r, err := s.load(ctx, k)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		} else if err != nil {
 			return nil, err
-		}
-		if isRefreshKey(k) && r.Pair != "" {
-			keys = append(keys, r.Pair)
 		}
 		if r.UserID != userID || r.expired(now) {
 			continue
@@ -130,11 +125,7 @@ func (s *Service) RevokeUserClient(ctx context.Context, userID, clientID string)
 		}
 		// A refresh token takes the access token it reaches with it, also
 		// when it has no family for RevokeFamily to revoke.
-		del := []string{k}
-		if isRefreshKey(k) && r.Pair != "" {
-			del = append(del, r.Pair)
-		}
-		if err := s.store.Delete(ctx, del...); err != nil {
+		if err := s.store.Delete(ctx, withPair(k, r)...); err != nil {
 			return err
 		}
 		if err := s.store.RemoveMember(ctx, userSet(userID), k); err != nil {

@@ -35,12 +35,7 @@ func (s *Store) WriteBatch(ctx context.Context, writes []store.Write) error {
 				Arg(w.Key, strconv.FormatInt(millis(max(w.TTL, 0)), 10)).Build())
 			continue
 		}
-		// string(v) copies, as in Put.
-		if w.TTL > 0 {
-			cmds = append(cmds, s.c.B().Set().Key(s.key(w.Key)).Value(string(w.Value)).PxMilliseconds(millis(w.TTL)).Build())
-		} else {
-			cmds = append(cmds, s.c.B().Set().Key(s.key(w.Key)).Value(string(w.Value)).Build())
-		}
+		cmds = append(cmds, s.setCmd(w.Key, w.Value, w.TTL))
 	}
 	for i, r := range s.c.DoMulti(bctx, cmds...) {
 		err := r.Error()

@@ -117,15 +117,16 @@ func value(r rueidis.RedisResult) ([]byte, error) {
 func (s *Store) Put(ctx context.Context, key string, v []byte, ttl time.Duration) error {
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	// string(v) copies: rueidis may still hold the command after a
-	// cancelled call returns, and the caller may reuse v.
-	var cmd rueidis.Completed
+	return wrap(s.c.Do(ctx, s.setCmd(key, v, ttl)).Error())
+}
+
+// setCmd is Put's SET. string(v) copies: rueidis may still hold the command
+// after a cancelled call returns, and the caller may reuse v.
+func (s *Store) setCmd(key string, v []byte, ttl time.Duration) rueidis.Completed {
 	if ttl > 0 {
-		cmd = s.c.B().Set().Key(s.key(key)).Value(string(v)).PxMilliseconds(millis(ttl)).Build()
-	} else {
-		cmd = s.c.B().Set().Key(s.key(key)).Value(string(v)).Build()
+		return s.c.B().Set().Key(s.key(key)).Value(string(v)).PxMilliseconds(millis(ttl)).Build()
 	}
-	return wrap(s.c.Do(ctx, cmd).Error())
+	return s.c.B().Set().Key(s.key(key)).Value(string(v)).Build()
 }
 
 // Create implements store.Store with SET NX.
