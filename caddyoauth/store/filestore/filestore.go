@@ -20,8 +20,9 @@ import (
 
 // DB is a store.Store on a buntdb database.
 type DB struct {
-	db   *buntdb.DB
-	path string // "" in memory
+	db    *buntdb.DB
+	path  string // "" in memory
+	cache *lookupCache
 }
 
 // Open opens (or creates) the buntdb database at path; ":memory:" keeps
@@ -43,7 +44,7 @@ func Open(path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	d := &DB{db: db}
+	d := &DB{db: db, cache: newLookupCache()}
 	if path != ":memory:" {
 		d.path = path
 	}
@@ -74,6 +75,7 @@ func mapErr(err error) error {
 
 // Put implements store.Store.
 func (d *DB) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	defer d.cache.forget(key)
 	return d.db.Update(func(tx *buntdb.Tx) error {
 		_, _, err := tx.Set(key, string(value), setOpts(ttl))
 		return err
@@ -82,6 +84,7 @@ func (d *DB) Put(_ context.Context, key string, value []byte, ttl time.Duration)
 
 // Create implements store.Store.
 func (d *DB) Create(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	defer d.cache.forget(key)
 	return d.db.Update(func(tx *buntdb.Tx) error {
 		if _, err := tx.Get(key); err == nil {
 			return store.ErrConflict
@@ -107,13 +110,36 @@ func (d *DB) Get(_ context.Context, key string) ([]byte, error) {
 	return []byte(v), nil
 }
 
-// Lookup implements store.Store; the database is local, so it is Get.
-func (d *DB) Lookup(ctx context.Context, key string) ([]byte, error) {
-	return d.Get(ctx, key)
+// Lookup implements store.Store: Get, answered from the lookup cache when
+// the key was read recently and not written since.
+func (d *DB) Lookup(_ context.Context, key string) ([]byte, error) {
+	now := time.Now()
+	if v, ok := d.cache.get(key, now); ok {
+		return []byte(v), nil
+	}
+	gen := d.cache.generation(key)
+	var (
+		v   string
+		ttl time.Duration
+	)
+	err := d.db.View(func(tx *buntdb.Tx) error {
+		var err error
+		if v, err = tx.Get(key); err != nil {
+			return err
+		}
+		ttl, err = tx.TTL(key)
+		return err
+	})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	d.cache.fill(key, v, ttl, gen, now)
+	return []byte(v), nil
 }
 
 // Take implements store.Store.
 func (d *DB) Take(_ context.Context, key string) ([]byte, error) {
+	defer d.cache.forget(key)
 	var v string
 	err := d.db.Update(func(tx *buntdb.Tx) error {
 		var err error
@@ -128,6 +154,7 @@ func (d *DB) Take(_ context.Context, key string) ([]byte, error) {
 
 // Swap implements store.Store.
 func (d *DB) Swap(_ context.Context, key string, prev, next []byte, ttl time.Duration) error {
+	defer d.cache.forget(key)
 	return mapErr(d.db.Update(func(tx *buntdb.Tx) error {
 		cur, err := tx.Get(key)
 		if err != nil {
@@ -146,6 +173,7 @@ func (d *DB) Delete(_ context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	defer d.cache.forget(keys...)
 	return d.db.Update(func(tx *buntdb.Tx) error {
 		for _, k := range keys {
 			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
@@ -159,6 +187,7 @@ func (d *DB) Delete(_ context.Context, keys ...string) error {
 // Incr implements store.Store. buntdb runs one Update at a time, so the
 // read and the write cannot interleave with another caller's.
 func (d *DB) Incr(_ context.Context, key string, ttl time.Duration) (int64, error) {
+	defer d.cache.forget(key)
 	var n int64
 	err := d.db.Update(func(tx *buntdb.Tx) error {
 		opts := setOpts(ttl)
@@ -190,6 +219,7 @@ func (d *DB) Incr(_ context.Context, key string, ttl time.Duration) (int64, erro
 
 // AddMember implements store.Store.
 func (d *DB) AddMember(_ context.Context, set, member string, ttl time.Duration) error {
+	defer d.cache.forget(memberKey(set, member))
 	return d.db.Update(func(tx *buntdb.Tx) error { return addMember(tx, set, member, ttl) })
 }
 
@@ -208,6 +238,15 @@ func addMember(tx *buntdb.Tx, set, member string, ttl time.Duration) error {
 // WriteBatch implements store.Batcher in one transaction, which buntdb
 // appends to the file in one write.
 func (d *DB) WriteBatch(_ context.Context, writes []store.Write) error {
+	defer func() {
+		for _, w := range writes {
+			if w.Set != "" {
+				d.cache.forget(memberKey(w.Set, w.Key))
+			} else {
+				d.cache.forget(w.Key)
+			}
+		}
+	}()
 	return d.db.Update(func(tx *buntdb.Tx) error {
 		for _, w := range writes {
 			var err error
@@ -242,8 +281,9 @@ func (d *DB) Members(_ context.Context, set string) ([]string, error) {
 
 // DeleteSet implements store.Store.
 func (d *DB) DeleteSet(_ context.Context, set string) error {
+	var keys []string
+	defer func() { d.cache.forget(keys...) }()
 	return d.db.Update(func(tx *buntdb.Tx) error {
-		var keys []string
 		if err := d.eachMember(tx, set, func(key string) { keys = append(keys, key) }); err != nil {
 			return err
 		}
