@@ -570,7 +570,7 @@ if [ -f "$W/rows/f" ]; then ver_f=$(verdict f 0.90 0.3); fi
 	echo
 	echo "## 1,000,000 live tokens"
 	echo
-	echo "$((BIG * 2)) tokens = $BIG grants of an access and a refresh token each (the password grant's records, family and user sets included), over 10,000 users, written by bench/tool through authz.Service.IssueTokens. Validation rows walk 10,000 of the seeded access tokens (the 1k rows: all $SMALL), the 1M and the 1k gateway running side by side in interleaved rounds. Redis size = used_memory added by the 1M tokens."
+	echo "$((BIG * 2)) tokens = $BIG grants of an access and a refresh token each (the password grant's records, the user's set included), over 10,000 users, written by bench/tool through authz.Service.IssueTokens. Validation rows walk 10,000 of the seeded access tokens (the 1k rows: all $SMALL), the 1M and the 1k gateway running side by side in interleaved rounds. Redis size = used_memory added by the 1M tokens."
 	echo
 	echo "| Measure | File store | Redis store | Target | Met |"
 	echo "| --- | ---: | ---: | --- | --- |"
@@ -580,7 +580,7 @@ if [ -f "$W/rows/f" ]; then ver_f=$(verdict f 0.90 0.3); fi
 	echo "| start-up, uncompacted append log (after a crash) | ${BIGV[startup_log]} s | | | |"
 	echo "| clean stop (compacts the file) | ${BIGV[stop_s]} s | | | |"
 	echo "| gateway RSS after validation load | ${BIGV[rss_file]} MiB (${BIGV[rss_file_log]} MiB after the first start; ${BIGV[rss_file_small]} MiB with 1k tokens) | ${BIGV[rss_redis]} MiB | ≤ 1024 MiB | $(awk -v s="${BIGV[rss_file]}" -v t="${BIGV[rss_file_log]}" 'BEGIN {print (s <= 1024 && t <= 1024) ? "yes" : "no"}') |"
-	echo "| the same with GOMEMLIMIT=$MEMLIMIT (README: "A large file store"): RSS after validation load; validation 1M against 1k | ${BIGV[rss_file_limit]} MiB; $(vcmp vbigfm vsmallfm) | | ≤ 1024 MiB | $(awk -v s="${BIGV[rss_file_limit]}" 'BEGIN {print (s <= 1024) ? "yes (with the limit)" : "no"}') |"
+	echo "| the same with GOMEMLIMIT=$MEMLIMIT (README: "A large file store"): RSS after validation load; validation 1M against 1k | ${BIGV[rss_file_limit]} MiB; $(vcmp vbigfm vsmallfm) | | ≤ 1024 MiB and within 10 % | $(awk -v s="${BIGV[rss_file_limit]}" -v v="$(vcmp vbigfm vsmallfm)" 'BEGIN {print (s <= 1024 && v ~ /: yes$/) ? "yes (with the limit)" : "no"}') |"
 	echo "| validation req/s, p50, p99 (1M) | $(col vbigf 1), $(col vbigf 2), $(col vbigf 3) ms | $(col vbigr 1), $(col vbigr 2), $(col vbigr 3) ms | | |"
 	echo "| validation req/s, p50, p99 (1k) | $(col vsmallf 1), $(col vsmallf 2), $(col vsmallf 3) ms | $(col vsmallr 1), $(col vsmallr 2), $(col vsmallr 3) ms | | |"
 	echo "| 1M against 1k (interleaved rounds) | $(vcmp vbigf vsmallf) | $(vcmp vbigr vsmallr) | within 10 % | |"

@@ -14,7 +14,7 @@ import (
 
 // TestRefreshReuseOnRedis runs the reuse race on real Redis servers,
 // standalone and a three-master cluster, where the refresh record, the
-// family set and the family's revocation mark sit on different nodes:
+// user's set and the family's revocation mark sit on different nodes:
 // of racing refreshes with no grace exactly one gets tokens, and none of
 // the family's tokens survives. It checks through introspection, which
 // reads the store authoritatively (Validate may use the one-second cache).

@@ -158,7 +158,7 @@ func TestAuthorizationCodeReplayRevokesTokens(t *testing.T) {
 func TestRevokedFamilyWithdrawsLateTokens(t *testing.T) {
 	s, _ := newStdService(t, nil)
 	ctx := context.Background()
-	if err := s.RevokeFamily(ctx, "fam-1"); err != nil {
+	if err := s.RevokeFamily(ctx, "", "fam-1"); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()

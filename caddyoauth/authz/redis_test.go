@@ -141,7 +141,7 @@ func TestCodeFlowOnRedis(t *testing.T) {
 			t.Fatalf("redeem: %d %v", st, tok)
 		}
 		lifetimes := map[string]time.Duration{"k:usedcode:": refreshTTL, "k:at:": accessTTL, "k:rt:": refreshTTL,
-			"s:fam:": refreshTTL, "s:user:": refreshTTL}
+			"s:user:": refreshTTL}
 		seen := map[string]bool{}
 		for k, pttl := range f.keys(t, prefix) {
 			for _, secret := range []string{code, tok["access_token"], tok["refresh_token"]} {

@@ -59,7 +59,7 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 		}
 		if rt.RotatedAt != 0 {
 			if now.Sub(time.Unix(0, rt.RotatedAt)) > s.cfg.RefreshGrace {
-				if err := s.RevokeFamily(ctx, rt.Family); err != nil {
+				if err := s.RevokeFamily(ctx, rt.UserID, rt.Family); err != nil {
 					return nil, err
 				}
 				s.log.Warn("rotated refresh token reused: its family is revoked",
@@ -144,17 +144,9 @@ func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key strin
 	}
 	// Late in the refresh token's life the new access token outlives it,
 	// and so must be indexed itself.
-	if indexesAccess(at, rt) {
-		life := maxTTL(at.ttl(now), rt.ttl(now))
-		if rt.Family != "" {
-			if err := s.store.AddMember(ctx, familySet(rt.Family), ak, life); err != nil {
-				return nil, err
-			}
-		}
-		if rt.UserID != "" {
-			if err := s.store.AddMember(ctx, userSet(rt.UserID), ak, life); err != nil {
-				return nil, err
-			}
+	if set := tokenIndex(rt.UserID, rt.Family); set != "" && indexesAccess(at, rt) {
+		if err := s.store.AddMember(ctx, set, ak, maxTTL(at.ttl(now), rt.ttl(now))); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.withdrawIfRevoked(ctx, rt.Family, ak); err != nil {

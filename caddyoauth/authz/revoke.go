@@ -118,10 +118,10 @@ func (s *Service) Revoke(ctx context.Context, c *Client, token, hint string) err
 		return s.store.Delete(ctx, key)
 	}
 	s.log.Info("refresh token revoked with its family", zap.String("client_id", c.ID), zap.String("user_id", rec.UserID))
-	if err := s.RevokeFamily(ctx, rec.Family); err != nil {
+	if err := s.RevokeFamily(ctx, rec.UserID, rec.Family); err != nil {
 		return err
 	}
-	// The family's revocation reaches both through the family set; a
+	// The family's revocation reaches both through the grant's set; a
 	// token without a family (or not indexed in it) goes here.
 	return s.store.Delete(ctx, withPair(key, rec)...)
 }

@@ -159,8 +159,8 @@ func (s *Service) load(ctx context.Context, key string) (*record, error) {
 }
 
 // saveTokens writes an access token and, when refresh is set, its refresh
-// token, and indexes them by family and user so they can be revoked
-// together. It is the token endpoint's hot path, so the writes go to the
+// token, and indexes them in their user's set so they can be revoked
+// together (token_index.go). It is the token endpoint's hot path, so the writes go to the
 // store as one batch (one transaction and one file append in the file
 // store).
 func (s *Service) saveTokens(ctx context.Context, access string, at *record, refresh string, rt *record) error {
@@ -175,7 +175,7 @@ func (s *Service) saveTokens(ctx context.Context, access string, at *record, ref
 		indexed = append(indexed, ak)
 	}
 	life := at.ttl(now)
-	writes := make([]store.Write, 0, 6)
+	writes := make([]store.Write, 0, 4)
 	if rt != nil {
 		rk := refreshKey(refresh)
 		at.Pair, rt.Pair = rk, ak
@@ -185,14 +185,9 @@ func (s *Service) saveTokens(ctx context.Context, access string, at *record, ref
 		life = maxTTL(life, rt.ttl(now))
 	}
 	writes = append(writes, store.Write{Key: ak, Value: at.encode(), TTL: at.ttl(now)})
-	if at.Family != "" {
+	if set := tokenIndex(at.UserID, at.Family); set != "" {
 		for _, k := range indexed {
-			writes = append(writes, store.Write{Set: familySet(at.Family), Key: k, TTL: life})
-		}
-	}
-	if at.UserID != "" {
-		for _, k := range indexed {
-			writes = append(writes, store.Write{Set: userSet(at.UserID), Key: k, TTL: life})
+			writes = append(writes, store.Write{Set: set, Key: k, TTL: life})
 		}
 	}
 	if err := store.WriteBatch(ctx, s.store, writes); err != nil {
@@ -229,12 +224,13 @@ func maxTTL(a, b time.Duration) time.Duration {
 	return max(a, b)
 }
 
-// RevokeFamily ends every token descended from one grant.
-func (s *Service) RevokeFamily(ctx context.Context, family string) error {
+// RevokeFamily ends every token descended from one grant of userID (""
+// for a client's own grant).
+func (s *Service) RevokeFamily(ctx context.Context, userID, family string) error {
 	if family == "" {
 		return nil
 	}
-	n, err := s.revokeFamily(ctx, family)
+	n, err := s.revokeFamily(ctx, userID, family)
 	if err != nil {
 		return err
 	}
@@ -243,29 +239,17 @@ func (s *Service) RevokeFamily(ctx context.Context, family string) error {
 }
 
 // RevokeUser ends every token of a user. The families of the user's
-// refresh tokens are revoked as families, marked as RevokeFamily does, so
-// a refresh racing the revocation cannot leave a working token behind.
+// tokens are marked revoked as RevokeFamily marks them, so a refresh
+// racing the revocation cannot leave a working token behind.
 func (s *Service) RevokeUser(ctx context.Context, userID string) error {
-	members, err := s.store.Members(ctx, userSet(userID))
+	n, err := s.revokeMatching(ctx, userSet(userID), nil)
 	if err != nil {
-		return err
-	}
-	keys, families, err := s.pairedTokens(ctx, members)
-	if err != nil {
-		return err
-	}
-	for _, fam := range families {
-		if _, err := s.revokeFamily(ctx, fam); err != nil {
-			return err
-		}
-	}
-	if err := s.store.Delete(ctx, keys...); err != nil {
 		return err
 	}
 	if err := s.store.DeleteSet(ctx, userSet(userID)); err != nil {
 		return err
 	}
-	s.log.Info("tokens revoked", zap.String("reason", "user"), zap.String("user_id", userID), zap.Int("tokens", len(keys)))
+	s.log.Info("tokens revoked", zap.String("reason", "user"), zap.String("user_id", userID), zap.Int("tokens", n))
 	return nil
 }
 

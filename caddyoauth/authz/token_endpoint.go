@@ -366,13 +366,14 @@ func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request)
 // revokeReplayedCode revokes what a code was exchanged for when the code
 // is presented again (RFC 6749 §4.1.2).
 func (s *Service) revokeReplayedCode(ctx context.Context, code string) {
-	fam, err := s.store.Get(ctx, usedCodeKey(code))
-	if err != nil || len(fam) == 0 {
+	b, err := s.store.Get(ctx, usedCodeKey(code))
+	if err != nil || len(b) == 0 {
 		return
 	}
-	if err := s.RevokeFamily(ctx, string(fam)); err != nil {
+	fam, userID := parseUsedCodeMarker(b)
+	if err := s.RevokeFamily(ctx, userID, fam); err != nil {
 		s.log.Error("revoking tokens of a replayed code", zap.Error(err))
 		return
 	}
-	s.log.Warn("authorization code replayed: its tokens are revoked", zap.String("family", string(fam)))
+	s.log.Warn("authorization code replayed: its tokens are revoked", zap.String("family", fam))
 }

@@ -42,15 +42,15 @@ func familyOfRefresh(t *testing.T, s *Service, refresh string) string {
 }
 
 // TestRefreshGrantIndexesOnlyTheRefreshToken: a grant whose refresh token
-// outlives its access token puts only the refresh key in the family and
-// user sets, also after refreshes with and without rotation, and every
+// outlives its access token puts only the refresh key in its user's set
+// (and writes no family set), also after refreshes with and without rotation, and every
 // revocation path still ends the access token, which it reaches through
 // the refresh record's Pair.
 func TestRefreshGrantIndexesOnlyTheRefreshToken(t *testing.T) {
 	ctx := context.Background()
 	revocations := map[string]func(s *Service, refresh, family string) error{
 		"RevokeUser":       func(s *Service, _, _ string) error { return s.RevokeUser(ctx, "user-1") },
-		"RevokeFamily":     func(s *Service, _, fam string) error { return s.RevokeFamily(ctx, fam) },
+		"RevokeFamily":     func(s *Service, _, fam string) error { return s.RevokeFamily(ctx, "user-1", fam) },
 		"RevokeUserClient": func(s *Service, _, _ string) error { return s.RevokeUserClient(ctx, "user-1", "app") },
 		"RevokeRefreshToken": func(s *Service, refresh, _ string) error {
 			return s.Revoke(ctx, s.clients.(StaticClients)["app"], refresh, HintRefreshToken)
@@ -78,12 +78,12 @@ func TestRefreshGrantIndexesOnlyTheRefreshToken(t *testing.T) {
 					// must still find its family.
 					used := refresh
 					refresh = r.str("refresh_token")
-					wantMembers(t, s, familySet(fam), refreshKey(used), refreshKey(refresh))
 					wantMembers(t, s, userSet("user-1"), refreshKey(used), refreshKey(refresh))
 				} else {
-					wantMembers(t, s, familySet(fam), refreshKey(refresh))
 					wantMembers(t, s, userSet("user-1"), refreshKey(refresh))
 				}
+				// The user's set indexes the family: no set of its own.
+				wantMembers(t, s, familySet(fam))
 				if !valid(s, access) {
 					t.Fatal("access token does not work")
 				}
@@ -104,13 +104,13 @@ func TestRefreshGrantIndexesOnlyTheRefreshToken(t *testing.T) {
 
 // TestAccessIndexedWhenRefreshExpiresFirst: an access token that outlives
 // its refresh token cannot be reached through it once the refresh record
-// expires, so it stays a member of the sets, and RevokeUser ends it.
+// expires, so it stays a member of its user's set, and RevokeUser ends it.
 func TestAccessIndexedWhenRefreshExpiresFirst(t *testing.T) {
 	s, _ := newStdService(t, func(c *Config) { c.AccessTokenTTL, c.RefreshTokenTTL = time.Hour, 30*time.Minute })
 	access, refresh := stdPasswordTokens(t, s)
 	fam := familyOfRefresh(t, s, refresh)
-	wantMembers(t, s, familySet(fam), accessKey(access), refreshKey(refresh))
 	wantMembers(t, s, userSet("user-1"), accessKey(access), refreshKey(refresh))
+	wantMembers(t, s, familySet(fam))
 	// The refresh record gone (as once expired), the index still finds
 	// the access token.
 	if err := s.store.Delete(context.Background(), refreshKey(refresh)); err != nil {
@@ -142,13 +142,12 @@ func TestReissueLateIndexesAccess(t *testing.T) {
 			if err := s.saveTokens(ctx, old, at, refresh, rt); err != nil {
 				t.Fatal(err)
 			}
-			wantMembers(t, s, familySet("fam-late"), accessKey(old), refreshKey(refresh))
+			wantMembers(t, s, userSet("user-1"), accessKey(old), refreshKey(refresh))
 			r := refreshWith(t, s, "app", refresh)
 			if r.status != 200 {
 				t.Fatalf("refresh: %d %s", r.status, r.body)
 			}
 			access := r.str("access_token")
-			wantMembers(t, s, familySet("fam-late"), accessKey(old), accessKey(access), refreshKey(refresh))
 			wantMembers(t, s, userSet("user-1"), accessKey(old), accessKey(access), refreshKey(refresh))
 			if err := s.store.Delete(ctx, refreshKey(refresh)); err != nil {
 				t.Fatal(err)
@@ -186,7 +185,7 @@ func TestClientCredentialsTokenRevokedByRevokeUser(t *testing.T) {
 // TestRevocationRacingRefresh: refreshes racing a revocation of their
 // family or user leave no access token working, with and without
 // rotation: each refresh names its new access token in the refresh record
-// or the family set before it checks the family's revocation mark.
+// or the user's set before it checks the family's revocation mark.
 func TestRevocationRacingRefresh(t *testing.T) {
 	ctx := context.Background()
 	for _, rotation := range []bool{false, true} {
@@ -236,7 +235,7 @@ func revokeBy(ctx context.Context, s *Service, how, userID, family string) error
 	if how == "RevokeUser" {
 		return s.RevokeUser(ctx, userID)
 	}
-	return s.RevokeFamily(ctx, family)
+	return s.RevokeFamily(ctx, userID, family)
 }
 
 // hookStore runs hook once, right after the first Members or Get call
@@ -317,5 +316,97 @@ func TestRevocationInterleavedWithRefresh(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestRevokeFamilyLeavesTheUsersOtherGrants: a family is found in its
+// user's set among the user's other grants; revoking it ends its tokens
+// and leaves the other grant working and indexed.
+func TestRevokeFamilyLeavesTheUsersOtherGrants(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStdService(t, nil)
+	access1, refresh1 := stdPasswordTokens(t, s)
+	access2, refresh2 := stdPasswordTokens(t, s)
+	if err := s.RevokeFamily(ctx, "user-1", familyOfRefresh(t, s, refresh1)); err != nil {
+		t.Fatal(err)
+	}
+	if valid(s, access1) {
+		t.Fatal("the revoked family's access token works")
+	}
+	wantError(t, refreshWith(t, s, "app", refresh1), 400, "invalid_grant")
+	if !valid(s, access2) {
+		t.Fatal("the user's other grant was revoked with the family")
+	}
+	wantMembers(t, s, userSet("user-1"), refreshKey(refresh2))
+	if r := refreshWith(t, s, "app", refresh2); r.status != 200 {
+		t.Fatalf("refresh of the other grant: %d %s", r.status, r.body)
+	}
+}
+
+// TestUserlessFamilyIndexedByItsOwnSet: a grant without a user (a refresh
+// token a client holds for itself) has no user's set, so its family set
+// indexes it, and RevokeFamily ends it through that set.
+func TestUserlessFamilyIndexedByItsOwnSet(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStdService(t, nil)
+	now := time.Now()
+	at := &record{ClientID: "app", Family: "fam-c", IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, time.Hour)}
+	rt := &record{ClientID: "app", Family: "fam-c", IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, 2*time.Hour)}
+	access, refresh := randomToken(), randomToken()
+	if err := s.saveTokens(ctx, access, at, refresh, rt); err != nil {
+		t.Fatal(err)
+	}
+	wantMembers(t, s, familySet("fam-c"), refreshKey(refresh))
+	if err := s.RevokeFamily(ctx, "", "fam-c"); err != nil {
+		t.Fatal(err)
+	}
+	if valid(s, access) {
+		t.Fatal("access token works after RevokeFamily")
+	}
+	wantMembers(t, s, familySet("fam-c"))
+}
+
+// TestFamilySetsWrittenBeforeStillRevoke: a store written when every
+// family had a set of its own as well as its user's (and a used code's
+// marker named the family alone) is revoked through the user's set, and
+// RevokeFamily also drops the old family set; a marker without a user
+// revokes through the family set.
+func TestFamilySetsWrittenBeforeStillRevoke(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStdService(t, nil)
+	old := func(fam string) (access string) {
+		now := time.Now()
+		at := &record{ClientID: "app", UserID: "user-1", Family: fam, IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, time.Hour)}
+		rt := &record{ClientID: "app", UserID: "user-1", Family: fam, IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, 2*time.Hour)}
+		access, refresh := randomToken(), randomToken()
+		if err := s.saveTokens(ctx, access, at, refresh, rt); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.store.AddMember(ctx, familySet(fam), refreshKey(refresh), 2*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		return access
+	}
+	a1, a2 := old("fam-old-1"), old("fam-old-2")
+	if err := s.RevokeFamily(ctx, "user-1", "fam-old-1"); err != nil {
+		t.Fatal(err)
+	}
+	if valid(s, a1) || !valid(s, a2) {
+		t.Fatalf("after revoking fam-old-1: first works %v, second works %v; want false, true", valid(s, a1), valid(s, a2))
+	}
+	wantMembers(t, s, familySet("fam-old-1"))
+
+	fam, user := parseUsedCodeMarker([]byte("fam-old-2"))
+	if fam != "fam-old-2" || user != "" {
+		t.Fatalf("marker without a user parsed as %q, %q", fam, user)
+	}
+	if err := s.RevokeFamily(ctx, user, fam); err != nil {
+		t.Fatal(err)
+	}
+	if valid(s, a2) {
+		t.Fatal("a family revoked by a marker without its user still works")
+	}
+	if fam, user := parseUsedCodeMarker(usedCodeMarker("f", "u")); fam != "f" || user != "u" {
+		t.Fatalf("marker round trip: %q, %q", fam, user)
 	}
 }

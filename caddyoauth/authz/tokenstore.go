@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-oauth2/oauth2/v4"
@@ -98,7 +99,7 @@ func (ts tokenStore) RemoveByCode(ctx context.Context, code string) error {
 	if err != nil {
 		return err
 	}
-	if err := ts.svc.store.Put(ctx, usedCodeKey(code), []byte(r.Family), ts.svc.usedCodeTTL()); err != nil {
+	if err := ts.svc.store.Put(ctx, usedCodeKey(code), usedCodeMarker(r.Family, r.UserID), ts.svc.usedCodeTTL()); err != nil {
 		return err
 	}
 	if _, err := ts.svc.store.Take(ctx, codeKey(code)); errors.Is(err, store.ErrNotFound) {
@@ -107,6 +108,19 @@ func (ts tokenStore) RemoveByCode(ctx context.Context, code string) error {
 		return err
 	}
 	return nil
+}
+
+// usedCodeMarker is the value of a redeemed code's marker: the family its
+// tokens belong to and their user, whose set indexes them (token_index.go).
+func usedCodeMarker(family, userID string) []byte {
+	return []byte(family + "\x00" + userID)
+}
+
+// parseUsedCodeMarker reads a marker; one written before markers named the
+// user holds the family alone, indexed by a family set of its own.
+func parseUsedCodeMarker(b []byte) (family, userID string) {
+	family, userID, _ = strings.Cut(string(b), "\x00")
+	return family, userID
 }
 
 // RemoveByAccess implements oauth2.TokenStore.

@@ -24,13 +24,9 @@ func (s *Service) UserGrants(ctx context.Context, userID string) ([]UserGrant, e
 	if userID == "" {
 		return nil, nil
 	}
-	members, err := s.store.Members(ctx, userSet(userID))
-	if err != nil {
-		return nil, err
-	}
 	// The user's tokens: the members and the access tokens their refresh
 	// records reach (token_index.go).
-	keys, _, err := s.pairedTokens(ctx, members)
+	keys, _, _, err := s.matchingTokens(ctx, userSet(userID), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -105,32 +101,6 @@ func (s *Service) RevokeUserClient(ctx context.Context, userID, clientID string)
 	if err := s.store.RemoveMember(ctx, consentSet(userID), clientID); err != nil {
 		return err
 	}
-	keys, err := s.store.Members(ctx, userSet(userID))
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		r, err := s.load(ctx, k)
-		if errors.Is(err, store.ErrNotFound) {
-			_ = s.store.RemoveMember(ctx, userSet(userID), k)
-			continue
-		} else if err != nil {
-			return err
-		}
-		if r.ClientID != clientID {
-			continue
-		}
-		if err := s.RevokeFamily(ctx, r.Family); err != nil {
-			return err
-		}
-		// A refresh token takes the access token it reaches with it, also
-		// when it has no family for RevokeFamily to revoke.
-		if err := s.store.Delete(ctx, withPair(k, r)...); err != nil {
-			return err
-		}
-		if err := s.store.RemoveMember(ctx, userSet(userID), k); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := s.revokeMatching(ctx, userSet(userID), func(r *record) bool { return r.ClientID == clientID })
+	return err
 }

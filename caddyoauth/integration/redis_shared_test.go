@@ -244,7 +244,7 @@ func TestRedisKeysAreDigestsWithExpiry(t *testing.T) {
 	kinds := scanRedisKeys(t, rc, secrets)
 	// Live: the client_credentials token, the first family's rotated pair
 	// and its rotated-away refresh token (kept for reuse detection).
-	for _, kind := range []string{"k:at:", "k:rt:", "s:fam:", "s:user:", "k:client:", "k:clientgone:", "s:clients", "s:owner:"} {
+	for _, kind := range []string{"k:at:", "k:rt:", "s:user:", "k:client:", "k:clientgone:", "s:clients", "s:owner:"} {
 		if kinds[kind] == 0 {
 			t.Errorf("no %s key in Redis; kinds seen: %v", kind, kinds)
 		}
@@ -305,7 +305,7 @@ oauth {
 	secrets := []string{code1, code2, tok.Str("access_token"), tok.Str("refresh_token"),
 		sessionCookie(t, b), pending, "web-secret", "alice-pw"}
 	kinds := scanRedisKeys(t, rc, secrets)
-	for _, kind := range []string{"k:sess:", "k:authreq:", "k:consent:", "k:code:", "k:usedcode:", "k:at:", "k:rt:", "s:fam:", "s:user:"} {
+	for _, kind := range []string{"k:sess:", "k:authreq:", "k:consent:", "k:code:", "k:usedcode:", "k:at:", "k:rt:", "s:user:"} {
 		if kinds[kind] == 0 {
 			t.Errorf("no %s key in Redis; kinds seen: %v", kind, kinds)
 		}
@@ -322,7 +322,7 @@ var redisKeyLifetimes = map[string]time.Duration{
 	"k:code:":     redisCodeTTL,
 	"k:usedcode:": redisRefreshTTL, // remembers a redeemed code while its tokens may live
 	"k:famrev:":   redisRefreshTTL, // tombstone of a revoked family, as long as a code replay may come
-	"s:fam:":      redisRefreshTTL, // sets live as long as their longest member
+	"s:fam:":      redisRefreshTTL, // sets live as long as their longest member; a family set indexes a grant without a user
 	"s:user:":     redisRefreshTTL,
 	"k:sess:":     redisSessionTTL,
 	"k:authreq:":  15 * time.Minute, // a pending authorization request
