@@ -334,10 +334,14 @@ caddyfile mem memory
 start_gateway mem
 MEM_PID=$GW_PID
 expect "b" "$(curl -s -H 'X-User-ID: forged' "http://127.0.0.1:$BARE_mem/")" "user=forged"
-row_def b "$MEM_PID" "http://127.0.0.1:$BARE_mem/" ""
 expect "k" "$(curl -s -H 'Authorization: Bearer x' "http://127.0.0.1:$HDRS_mem/")" "user=bench-user"
 TOK=$(token mem)
 check_protected mem "$TOK"
+# b, k and c-f all receive one request, the client's Authorization header
+# included: what a client sends does not change with what guards the API,
+# so the ratios compare what the gateway adds to the same request. (b and
+# k forward it or drop it as configured; oauth_protect consumes it.)
+row_def b "$MEM_PID" "http://127.0.0.1:$BARE_mem/" "" BENCH_AUTH="Bearer $TOK"
 row_def c "$MEM_PID" "http://127.0.0.1:$PROT_mem/" b BENCH_AUTH="Bearer $TOK"
 row_def k "$MEM_PID" "http://127.0.0.1:$HDRS_mem/" b BENCH_AUTH="Bearer $TOK"
 expect "j" "$(curl -s "http://127.0.0.1:$RESP_mem/")" "ok"
@@ -545,6 +549,7 @@ if [ -f "$W/rows/f" ]; then ver_f=$(verdict f 0.90 0.3); fi
 	echo
 	echo "Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, Linux $(uname -r), $(go version | cut -d' ' -f3-), load average before the run: $LOAD0."
 	echo "Pinning: $PINNING. wrk: 1 thread, $CONNS connections, ${DURATION} s per run after a 2 s warm-up. Rows run in interleaved rounds (each round runs every row once, so noise from other processes on this shared machine hits a row and its ceiling alike); $RUNS rounds, up to $MAX_RUNS while a row's ratio spreads by more than $SPREAD %; every figure is the median over the rounds, ratios taken within each round."
+	echo "Rows b, k and c-f receive the same request: a GET with the client's \`Authorization: Bearer\` header, which b forwards, k drops and oauth_protect consumes."
 	echo "Latency in ms. CPU = user+system seconds of the gateway process (of the upstream in row a) per 1,000 requests. ratio = requests/s over the ceiling's: (b) for proxied rows, (j) for token rows; CPU ratio = the ceiling's CPU per request over the row's, the same comparison by cost rather than by throughput, and much less disturbed by other processes. non-2xx counts wrk's non-2xx/3xx responses and socket errors over all rounds: a row with any is void."
 	echo
 	echo "| Row | Setup | req/s | p50 | p99 (added to b) | CPU s/1k | ratio | CPU ratio | non-2xx | Target | Met |"
