@@ -40,9 +40,10 @@ const (
 // with a plain key of the same name. Every record is a single Redis key, which keeps every operation on
 // one cluster slot.
 type Store struct {
-	c        rueidis.Client
-	prefix   string
-	cacheTTL time.Duration
+	c              rueidis.Client
+	prefix         string
+	cacheTTL       time.Duration
+	lookupDeadline lookupDeadline
 }
 
 // Open connects to Redis as opt says (see rueidis.ParseURL) and returns a
@@ -157,10 +158,10 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // the last cache TTL costs no round trip, and Redis pushes an invalidation
 // that evicts it as soon as any client changes or deletes it. rueidis also
 // caps the entry at the key's own remaining PTTL and drops the whole cache
-// when a connection breaks, since invalidations may have been missed.
-func (s *Store) Lookup(ctx context.Context, key string) ([]byte, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
+// when a connection breaks, since invalidations may have been missed. Its
+// deadline comes from lookupDeadline rather than from ctx.
+func (s *Store) Lookup(_ context.Context, key string) ([]byte, error) {
+	ctx := s.lookupDeadline.context(time.Now())
 	return value(s.c.DoCache(ctx, s.c.B().Get().Key(s.key(key)).Cache(), s.cacheTTL))
 }
 
@@ -252,6 +253,7 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 // client's goroutines.
 func (s *Store) Close() error {
 	s.c.Close()
+	s.lookupDeadline.close()
 	return nil
 }
 
