@@ -242,7 +242,7 @@ func (s *Service) RevokeFamily(ctx context.Context, userID, family string) error
 // tokens are marked revoked as RevokeFamily marks them, so a refresh
 // racing the revocation cannot leave a working token behind.
 func (s *Service) RevokeUser(ctx context.Context, userID string) error {
-	n, err := s.revokeMatching(ctx, userSet(userID), nil)
+	n, _, err := s.revokeMatching(ctx, userSet(userID), nil)
 	if err != nil {
 		return err
 	}

@@ -117,13 +117,15 @@ func (s *Service) matchingTokens(ctx context.Context, set string, match func(*re
 }
 
 // revokeMatching deletes the tokens indexed in set that match accepts and
-// marks their families revoked. The families given are marked before the
+// marks their families revoked; it returns how many tokens it deleted and
+// the members of set it ended, for the caller to drop from the set (or to
+// drop the whole set). The families given are marked before the
 // set is listed; families found in the listing are marked and the set is
 // listed again. A grant adds its tokens to the set before it checks its
 // family's mark (withdrawIfRevoked), so either the grant sees the mark or
 // one of the listings sees its tokens: no token outlives its family's
-// revocation, however the two race. It returns how many tokens it deleted.
-func (s *Service) revokeMatching(ctx context.Context, set string, match func(*record) bool, families ...string) (int, error) {
+// revocation, however the two race.
+func (s *Service) revokeMatching(ctx context.Context, set string, match func(*record) bool, families ...string) (int, []string, error) {
 	marked := map[string]bool{}
 	mark := func(fams []string) (bool, error) {
 		fresh := false
@@ -139,31 +141,36 @@ func (s *Service) revokeMatching(ctx context.Context, set string, match func(*re
 		return fresh, nil
 	}
 	if _, err := mark(families); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	keys, members, found, err := s.matchingTokens(ctx, set, match)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if fresh, err := mark(found); err != nil {
-		return 0, err
+		return 0, nil, err
 	} else if fresh {
 		again, more, _, err := s.matchingTokens(ctx, set, match)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		keys = union(keys, again)
 		members = union(members, more)
 	}
 	if err := s.store.Delete(ctx, keys...); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	return len(keys), members, nil
+}
+
+// removeMembers drops members from set.
+func (s *Service) removeMembers(ctx context.Context, set string, members []string) error {
 	for _, m := range members {
 		if err := s.store.RemoveMember(ctx, set, m); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return len(keys), nil
+	return nil
 }
 
 // union returns a with the elements of b it lacks appended.
@@ -184,8 +191,11 @@ func union(a, b []string) []string {
 // tokens it deleted.
 func (s *Service) revokeFamily(ctx context.Context, userID, family string) (int, error) {
 	set := tokenIndex(userID, family)
-	n, err := s.revokeMatching(ctx, set, func(r *record) bool { return r.Family == family }, family)
+	n, ended, err := s.revokeMatching(ctx, set, func(r *record) bool { return r.Family == family }, family)
 	if err != nil {
+		return 0, err
+	}
+	if err := s.removeMembers(ctx, set, ended); err != nil {
 		return 0, err
 	}
 	if set != familySet(family) {

@@ -101,6 +101,9 @@ func (s *Service) RevokeUserClient(ctx context.Context, userID, clientID string)
 	if err := s.store.RemoveMember(ctx, consentSet(userID), clientID); err != nil {
 		return err
 	}
-	_, err := s.revokeMatching(ctx, userSet(userID), func(r *record) bool { return r.ClientID == clientID })
-	return err
+	_, ended, err := s.revokeMatching(ctx, userSet(userID), func(r *record) bool { return r.ClientID == clientID })
+	if err != nil {
+		return err
+	}
+	return s.removeMembers(ctx, userSet(userID), ended)
 }
