@@ -11,14 +11,7 @@ import (
 )
 
 func TestMemoryContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		db, err := Open(":memory:")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	})
+	storetest.Run(t, func(t *testing.T) store.Store { return openMemory(t) })
 }
 
 func TestFileContract(t *testing.T) {
