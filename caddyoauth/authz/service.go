@@ -168,7 +168,7 @@ func (s *Service) saveTokens(ctx context.Context, access string, at *record, ref
 	at.noteJWT(access)
 	ak := accessKey(access)
 	keys := []string{ak}
-	// indexed are the keys the family and user sets hold: the access token
+	// indexed are the keys the grant's set holds (tokenIndex): the access token
 	// only when its refresh record cannot reach it (token_index.go).
 	var indexed []string
 	if indexesAccess(at, rt) {

@@ -20,7 +20,7 @@ import (
 // changes a refresh record's Pair writes the new access token before the
 // record names it and deletes the one it replaces before the record stops
 // naming it (reissueAccess): an access token a client holds is reachable
-// from the sets until it is deleted or expires.
+// from its set until it is deleted or expires.
 
 // indexesAccess reports whether the access token at must be a member of its
 // grant's set itself: when it has no refresh record rt, or rt
