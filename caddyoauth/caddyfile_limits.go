@@ -22,6 +22,7 @@ func init() {
 //		token      <events>/<period> [burst <n>] | off   # default 20/s burst 40
 //		login      <events>/<period> [burst <n>] | off   # default 10/m burst 20
 //		introspect <events>/<period> [burst <n>] | off   # default 100/s burst 200
+//		revoke     <events>/<period> [burst <n>] | off   # default 100/s burst 200
 //	}
 //
 // A period is s, m, h or a duration such as 10s. A limit left out keeps
@@ -53,8 +54,10 @@ func parseRateLimit(d *caddyfile.Dispenser, a *App) error {
 			dst = &cfg.Login
 		case LimitIntrospect:
 			dst = &cfg.Introspect
+		case LimitRevoke:
+			dst = &cfg.Revoke
 		default:
-			return d.Errf("unrecognized rate_limit option '%s' (want token, login or introspect)", name)
+			return d.Errf("unrecognized rate_limit option '%s' (want token, login, introspect or revoke)", name)
 		}
 		if seen[name] {
 			return d.Errf("rate_limit %s is given twice", name)

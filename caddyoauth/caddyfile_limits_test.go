@@ -30,6 +30,11 @@ func TestRateLimitCaddyfile(t *testing.T) {
 		token 100/10s
 	}
 }`, `{"token":{"events":100,"per":10000000000}}`},
+		{`oauth {
+	rate_limit {
+		revoke 10/s burst 30
+	}
+}`, `{"revoke":{"events":10,"per":1000000000,"burst":30}}`},
 	}
 	for _, c := range good {
 		a := new(App)
@@ -50,7 +55,7 @@ func TestRateLimitCaddyfile(t *testing.T) {
 		"rate_limit {\n\t\ttoken 20/s bust 4\n\t}":          "expected 'burst'",
 		"rate_limit {\n\t\ttoken 20/s burst -1\n\t}":        "not a positive integer",
 		"rate_limit {\n\t\ttoken 20/s\n\t\ttoken 30/s\n\t}": "given twice",
-		"rate_limit {\n\t\trevoke 20/s\n\t}":                "unrecognized rate_limit option",
+		"rate_limit {\n\t\tsignup 20/s\n\t}":                "unrecognized rate_limit option",
 		"rate_limit {\n\t\tlogin 5/fortnight\n\t}":          "the period must be",
 		"rate_limit {\n\t}\n\trate_limit off":               "given twice",
 	}

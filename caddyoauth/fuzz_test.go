@@ -59,7 +59,7 @@ func FuzzLimitsCaddyfile(f *testing.F) {
 			return
 		}
 		if rl := a.RateLimit; rl != nil {
-			for name, rc := range map[string]*RateConfig{"token": rl.Token, "login": rl.Login, "introspect": rl.Introspect} {
+			for name, rc := range map[string]*RateConfig{"token": rl.Token, "login": rl.Login, "introspect": rl.Introspect, "revoke": rl.Revoke} {
 				if rc != nil && !rc.Off {
 					if _, err := rc.rate(name); err != nil {
 						t.Fatalf("the parser accepted a rate Provision refuses: %v", err)

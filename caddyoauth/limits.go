@@ -30,6 +30,11 @@ const (
 	// LimitIntrospect counts introspection requests (/oauth/introspect),
 	// per source address and per authenticated client.
 	LimitIntrospect = "introspect"
+	// LimitRevoke counts revocation requests (/oauth/revoke), per source
+	// address and per authenticated client: each one costs store reads
+	// whatever the token, and an unknown token is answered 200 (RFC 7009
+	// §2.2), so nothing else slows a flood of them down.
+	LimitRevoke = "revoke"
 )
 
 // Default rates. They stop floods, not normal use: an integration may
@@ -39,6 +44,7 @@ var defaultRates = map[string]limits.Rate{
 	LimitToken:      {Events: 20, Per: time.Second, Burst: 40},
 	LimitLogin:      {Events: 10, Per: time.Minute, Burst: 20},
 	LimitIntrospect: {Events: 100, Per: time.Second, Burst: 200},
+	LimitRevoke:     {Events: 100, Per: time.Second, Burst: 200},
 }
 
 // RateLimitConfig sets the rate limits. Counters live in the token store,
@@ -55,6 +61,9 @@ type RateLimitConfig struct {
 	// Introspect limits /oauth/introspect per authenticated client and,
 	// separately, per source address. Default: 100/s burst 200.
 	Introspect *RateConfig `json:"introspect,omitempty"`
+	// Revoke limits /oauth/revoke per authenticated client and,
+	// separately, per source address. Default: 100/s burst 200.
+	Revoke *RateConfig `json:"revoke,omitempty"`
 }
 
 // RateConfig is one rate limit: Events per Per on average, with bursts of
@@ -124,7 +133,7 @@ func (a *App) provisionLimits() error {
 		cfg = new(RateLimitConfig)
 	}
 	if !cfg.Off {
-		for name, rc := range map[string]*RateConfig{LimitToken: cfg.Token, LimitLogin: cfg.Login, LimitIntrospect: cfg.Introspect} {
+		for name, rc := range map[string]*RateConfig{LimitToken: cfg.Token, LimitLogin: cfg.Login, LimitIntrospect: cfg.Introspect, LimitRevoke: cfg.Revoke} {
 			switch {
 			case rc == nil:
 				l.rates[name] = defaultRates[name]
@@ -322,6 +331,11 @@ func (s *Server) limitEndpoint(w http.ResponseWriter, r *http.Request) (done boo
 	case PathPrefix + "introspect":
 		if wait, ok := l.AllowAddress(r, LimitIntrospect); !ok {
 			authz.WriteError(w, authz.TooManyRequests(wait, "too many introspection requests from this address; retry later"), false)
+			return true, nil
+		}
+	case PathPrefix + "revoke":
+		if wait, ok := l.AllowAddress(r, LimitRevoke); !ok {
+			authz.WriteError(w, authz.TooManyRequests(wait, "too many revocation requests from this address; retry later"), false)
 			return true, nil
 		}
 	case PathPrefix + "authorize", PathPrefix + "login", AppsPath + "/login":

@@ -27,7 +27,7 @@ func limitedServer(t *testing.T, cfg string) (*App, *Server) {
 		t.Fatal(err)
 	}
 	// Stand-ins answer 418, so the test sees what the limits let through.
-	for _, p := range []string{"introspect", "login", "authorize"} {
+	for _, p := range []string{"introspect", "revoke", "login", "authorize"} {
 		path := PathPrefix + p
 		real, had := endpoints[path]
 		registerEndpoint(endpoint{path: path, serve: func(_ *Server, w http.ResponseWriter, _ *http.Request) error {
@@ -75,11 +75,11 @@ func status(t *testing.T, s *Server, r *http.Request) (int, string) {
 
 func asHandlerError(err error, he *caddyhttp.HandlerError) bool { return errors.As(err, he) }
 
-// TestEndpointLimitsPerAddress: login form posts and introspection are
+// TestEndpointLimitsPerAddress: login form posts, introspection and revocation are
 // limited per client IP (Caddy's, so trusted proxies count), with 429 and
 // Retry-After; other requests are never counted.
 func TestEndpointLimitsPerAddress(t *testing.T) {
-	_, s := limitedServer(t, `{"store":{"module":"memory"},"rate_limit":{"login":{"events":2,"per":3600000000000},"introspect":{"events":1,"per":3600000000000}}}`)
+	_, s := limitedServer(t, `{"store":{"module":"memory"},"rate_limit":{"login":{"events":2,"per":3600000000000},"introspect":{"events":1,"per":3600000000000},"revoke":{"events":1,"per":3600000000000}}}`)
 	for i := 0; i < 2; i++ {
 		if code, _ := status(t, s, request("POST", "/oauth/login", "198.51.100.7")); code != http.StatusTeapot {
 			t.Fatalf("login post %d: %d", i+1, code)
@@ -102,6 +102,12 @@ func TestEndpointLimitsPerAddress(t *testing.T) {
 	}
 	if code, ra := status(t, s, request("POST", "/oauth/introspect", "198.51.100.7")); code != 429 || ra == "" {
 		t.Fatalf("second introspection: %d Retry-After %q", code, ra)
+	}
+	if code, _ := status(t, s, request("POST", "/oauth/revoke", "198.51.100.7")); code != http.StatusTeapot {
+		t.Fatalf("revocation: %d", code)
+	}
+	if code, ra := status(t, s, request("POST", "/oauth/revoke", "198.51.100.7")); code != 429 || ra == "" {
+		t.Fatalf("second revocation: %d Retry-After %q", code, ra)
 	}
 	// Proxied requests are not limited.
 	for i := 0; i < 5; i++ {

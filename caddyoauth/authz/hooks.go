@@ -16,7 +16,7 @@ import (
 // metrics, which live outside this package. Every field is optional.
 type Hooks struct {
 	// AllowClient is asked once per request to an endpoint (EndpointToken,
-	// EndpointIntrospect) whose client has authenticated; ok=false refuses
+	// EndpointIntrospect, EndpointRevoke) whose client has authenticated; ok=false refuses
 	// it with 429 and Retry-After. Counting only authenticated requests
 	// keeps an attacker who knows a client_id from spending that client's
 	// budget.
@@ -43,6 +43,7 @@ type Hooks struct {
 const (
 	EndpointToken      = "token"
 	EndpointIntrospect = "introspect"
+	EndpointRevoke     = "revoke"
 )
 
 // SetHooks installs hooks. Call it before the service serves requests.

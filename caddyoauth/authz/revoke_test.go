@@ -1,11 +1,13 @@
 package authz
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func revoke(t testing.TB, s *Service, client string, form url.Values) *result {
@@ -135,5 +137,42 @@ func TestRevokeErrors(t *testing.T) {
 	}
 	if !valid(s, access) {
 		t.Fatal("a refused revocation revoked")
+	}
+}
+
+// TestRevokeClientLimit: a confidential client over its revocation budget
+// gets 429 temporarily_unavailable with Retry-After and revokes nothing; a
+// public client, which proves only its client_id, is never counted as a
+// client (the per-address limit covers it).
+func TestRevokeClientLimit(t *testing.T) {
+	s, _ := newStdService(t, nil)
+	allow := true
+	var asked []string
+	s.SetHooks(Hooks{AllowClient: func(_ context.Context, endpoint, id string) (time.Duration, bool) {
+		asked = append(asked, endpoint+"/"+id)
+		return 3 * time.Second, allow
+	}})
+	access, _ := stdPasswordTokens(t, s)
+	asked = nil // the token request above
+	allow = false
+	r := stdPost(t, s.ServeRevoke, "app", url.Values{"token": {access}})
+	if r.status != 429 || r.header.Get("Retry-After") != "3" || r.str("error") != "temporarily_unavailable" {
+		t.Fatalf("limited revocation: %d %q %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if !valid(s, access) {
+		t.Fatal("a refused revocation revoked the token")
+	}
+	allow = true
+	if r := stdPost(t, s.ServeRevoke, "app", url.Values{"token": {access}}); r.status != 200 {
+		t.Fatalf("revocation within the limit: %d %s", r.status, r.body)
+	}
+	if valid(s, access) {
+		t.Fatal("the token works after its revocation")
+	}
+	if r := stdPost(t, s.ServeRevoke, "pub", url.Values{"client_id": {"pub"}, "token": {"unknown"}}); r.status != 200 {
+		t.Fatalf("public client's revocation: %d %s", r.status, r.body)
+	}
+	if strings.Join(asked, ",") != "revoke/app,revoke/app" {
+		t.Fatalf("AllowClient asked for %v, want revoke/app twice and never the public client", asked)
 	}
 }
