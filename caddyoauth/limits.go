@@ -315,6 +315,14 @@ func WriteTooManyRequests(w http.ResponseWriter, retryAfter time.Duration) error
 	return caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("rate limited"))
 }
 
+// oauthEndpointLimits are the per-address limits of the endpoints that
+// answer with an OAuth JSON error, by path.
+var oauthEndpointLimits = map[string]struct{ limit, what string }{
+	PathPrefix + "token":      {LimitToken, "token"},
+	PathPrefix + "introspect": {LimitIntrospect, "introspection"},
+	PathPrefix + "revoke":     {LimitRevoke, "revocation"},
+}
+
 // limitEndpoint applies the per-address limits before an endpoint runs.
 // It reports done when it answered the request itself.
 func (s *Server) limitEndpoint(w http.ResponseWriter, r *http.Request) (done bool, err error) {
@@ -322,22 +330,14 @@ func (s *Server) limitEndpoint(w http.ResponseWriter, r *http.Request) (done boo
 	if l == nil {
 		return false, nil
 	}
+	if lim, ok := oauthEndpointLimits[r.URL.Path]; ok {
+		if wait, ok := l.AllowAddress(r, lim.limit); !ok {
+			authz.WriteError(w, authz.TooManyRequests(wait, "too many "+lim.what+" requests from this address; retry later"), false)
+			return true, nil
+		}
+		return false, nil
+	}
 	switch r.URL.Path {
-	case PathPrefix + "token":
-		if wait, ok := l.AllowAddress(r, LimitToken); !ok {
-			authz.WriteError(w, authz.TooManyRequests(wait, "too many token requests from this address; retry later"), false)
-			return true, nil
-		}
-	case PathPrefix + "introspect":
-		if wait, ok := l.AllowAddress(r, LimitIntrospect); !ok {
-			authz.WriteError(w, authz.TooManyRequests(wait, "too many introspection requests from this address; retry later"), false)
-			return true, nil
-		}
-	case PathPrefix + "revoke":
-		if wait, ok := l.AllowAddress(r, LimitRevoke); !ok {
-			authz.WriteError(w, authz.TooManyRequests(wait, "too many revocation requests from this address; retry later"), false)
-			return true, nil
-		}
 	case PathPrefix + "authorize", PathPrefix + "login", AppsPath + "/login":
 		if r.Method != http.MethodPost {
 			return false, nil

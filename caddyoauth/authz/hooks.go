@@ -46,6 +46,19 @@ const (
 	EndpointRevoke     = "revoke"
 )
 
+// clientLimit asks Hooks.AllowClient about a request of an authenticated
+// client to endpoint, and returns the 429 error for a refused one ("too
+// many <what> requests from this client"), or nil.
+func (s *Service) clientLimit(ctx context.Context, endpoint, clientID, what string) error {
+	if s.hooks.AllowClient == nil {
+		return nil
+	}
+	if wait, ok := s.hooks.AllowClient(ctx, endpoint, clientID); !ok {
+		return TooManyRequests(wait, "too many "+what+" requests from this client; retry later")
+	}
+	return nil
+}
+
 // SetHooks installs hooks. Call it before the service serves requests.
 func (s *Service) SetHooks(h Hooks) { s.hooks = h }
 

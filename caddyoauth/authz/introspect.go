@@ -50,10 +50,8 @@ func (s *Service) ServeIntrospect(w http.ResponseWriter, r *http.Request) {
 	if err == nil && c.Public {
 		err = errInvalidClient("a public client may not introspect tokens")
 	}
-	if err == nil && s.hooks.AllowClient != nil {
-		if wait, ok := s.hooks.AllowClient(r.Context(), EndpointIntrospect, c.ID); !ok {
-			err = TooManyRequests(wait, "too many introspection requests from this client; retry later")
-		}
+	if err == nil {
+		err = s.clientLimit(r.Context(), EndpointIntrospect, c.ID, "introspection")
 	}
 	if err != nil {
 		s.endpointError(w, "introspection", c, basic, err)

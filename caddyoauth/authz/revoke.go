@@ -30,10 +30,8 @@ func (s *Service) ServeRevoke(w http.ResponseWriter, r *http.Request) {
 	// A public client proves nothing but its client_id, which anyone may
 	// present, so only a confidential client has a budget of its own; the
 	// per-address limit covers both.
-	if err == nil && !c.Public && s.hooks.AllowClient != nil {
-		if wait, ok := s.hooks.AllowClient(r.Context(), EndpointRevoke, c.ID); !ok {
-			err = TooManyRequests(wait, "too many revocation requests from this client; retry later")
-		}
+	if err == nil && !c.Public {
+		err = s.clientLimit(r.Context(), EndpointRevoke, c.ID, "revocation")
 	}
 	if err != nil {
 		s.endpointError(w, "revocation", c, basic, err)

@@ -49,11 +49,9 @@ func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, req, err)
 		return
 	}
-	if s.hooks.AllowClient != nil {
-		if wait, ok := s.hooks.AllowClient(r.Context(), EndpointToken, req.client.ID); !ok {
-			s.refuse(w, r, req, TooManyRequests(wait, "too many token requests from this client; retry later"))
-			return
-		}
+	if err := s.clientLimit(r.Context(), EndpointToken, req.client.ID, "token"); err != nil {
+		s.refuse(w, r, req, err)
+		return
 	}
 	resp, err := s.grant(r.Context(), req, r)
 	if err != nil {

@@ -54,13 +54,13 @@ func withPair(key string, r *record) []string {
 // indexed by a family set. One set per grant fewer is one store item per
 // grant fewer, which is a fifth of what a grant weighs in the file store.
 func tokenIndex(userID, family string) string {
-	if userID == "" && family != "" {
+	switch {
+	case userID != "":
+		return userSet(userID)
+	case family != "":
 		return familySet(family)
 	}
-	if userID == "" {
-		return ""
-	}
-	return userSet(userID)
+	return ""
 }
 
 // markFamilyRevoked writes the mark that withdrawIfRevoked checks.

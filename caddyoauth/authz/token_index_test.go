@@ -349,13 +349,7 @@ func TestRevokeFamilyLeavesTheUsersOtherGrants(t *testing.T) {
 func TestUserlessFamilyIndexedByItsOwnSet(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStdService(t, nil)
-	now := time.Now()
-	at := &record{ClientID: "app", Family: "fam-c", IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, time.Hour)}
-	rt := &record{ClientID: "app", Family: "fam-c", IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, 2*time.Hour)}
-	access, refresh := randomToken(), randomToken()
-	if err := s.saveTokens(ctx, access, at, refresh, rt); err != nil {
-		t.Fatal(err)
-	}
+	access, refresh := saveGrant(t, s, "", "fam-c")
 	wantMembers(t, s, familySet("fam-c"), refreshKey(refresh))
 	if err := s.RevokeFamily(ctx, "", "fam-c"); err != nil {
 		t.Fatal(err)
@@ -375,13 +369,7 @@ func TestFamilySetsWrittenBeforeStillRevoke(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStdService(t, nil)
 	old := func(fam string) (access string) {
-		now := time.Now()
-		at := &record{ClientID: "app", UserID: "user-1", Family: fam, IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, time.Hour)}
-		rt := &record{ClientID: "app", UserID: "user-1", Family: fam, IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, 2*time.Hour)}
-		access, refresh := randomToken(), randomToken()
-		if err := s.saveTokens(ctx, access, at, refresh, rt); err != nil {
-			t.Fatal(err)
-		}
+		access, refresh := saveGrant(t, s, "user-1", fam)
 		if err := s.store.AddMember(ctx, familySet(fam), refreshKey(refresh), 2*time.Hour); err != nil {
 			t.Fatal(err)
 		}
@@ -409,4 +397,18 @@ func TestFamilySetsWrittenBeforeStillRevoke(t *testing.T) {
 	if fam, user := parseUsedCodeMarker(usedCodeMarker("f", "u")); fam != "f" || user != "u" {
 		t.Fatalf("marker round trip: %q, %q", fam, user)
 	}
+}
+
+// saveGrant saves an access token (1 h) and a refresh token (2 h) of client
+// app for userID in family, as a grant does.
+func saveGrant(t *testing.T, s *Service, userID, family string) (access, refresh string) {
+	t.Helper()
+	now := time.Now()
+	at := &record{ClientID: "app", UserID: userID, Family: family, IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, time.Hour)}
+	rt := &record{ClientID: "app", UserID: userID, Family: family, IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, 2*time.Hour)}
+	access, refresh = randomToken(), randomToken()
+	if err := s.saveTokens(context.Background(), access, at, refresh, rt); err != nil {
+		t.Fatal(err)
+	}
+	return access, refresh
 }

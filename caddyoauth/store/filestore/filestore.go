@@ -219,42 +219,42 @@ func (d *DB) Incr(_ context.Context, key string, ttl time.Duration) (int64, erro
 
 // AddMember implements store.Store.
 func (d *DB) AddMember(_ context.Context, set, member string, ttl time.Duration) error {
-	defer d.cache.forget(memberKey(set, member))
-	return d.db.Update(func(tx *buntdb.Tx) error { return addMember(tx, set, member, ttl) })
+	var key string
+	defer func() { d.cache.forget(key) }()
+	return d.db.Update(func(tx *buntdb.Tx) (err error) {
+		key, err = addMember(tx, set, member, ttl)
+		return err
+	})
 }
 
-func addMember(tx *buntdb.Tx, set, member string, ttl time.Duration) error {
+// addMember writes member into set and returns the key it is kept under.
+func addMember(tx *buntdb.Tx, set, member string, ttl time.Duration) (string, error) {
 	key := memberKey(set, member)
 	if ttl > 0 {
 		// Never shorten the life of a member already there.
 		if left, err := tx.TTL(key); err == nil && (left < 0 || left > ttl) {
-			return nil
+			return key, nil
 		}
 	}
 	_, _, err := tx.Set(key, "", setOpts(ttl))
-	return err
+	return key, err
 }
 
 // WriteBatch implements store.Batcher in one transaction, which buntdb
 // appends to the file in one write.
 func (d *DB) WriteBatch(_ context.Context, writes []store.Write) error {
-	defer func() {
-		for _, w := range writes {
-			if w.Set != "" {
-				d.cache.forget(memberKey(w.Set, w.Key))
-			} else {
-				d.cache.forget(w.Key)
-			}
-		}
-	}()
+	keys := make([]string, 0, len(writes))
+	defer func() { d.cache.forget(keys...) }()
 	return d.db.Update(func(tx *buntdb.Tx) error {
 		for _, w := range writes {
+			key := w.Key
 			var err error
 			if w.Set != "" {
-				err = addMember(tx, w.Set, w.Key, w.TTL)
+				key, err = addMember(tx, w.Set, w.Key, w.TTL)
 			} else {
 				_, _, err = tx.Set(w.Key, string(w.Value), setOpts(w.TTL))
 			}
+			keys = append(keys, key)
 			if err != nil {
 				return err
 			}

@@ -15,14 +15,7 @@ func TestMemoryContract(t *testing.T) {
 }
 
 func TestFileContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		db, err := Open(filepath.Join(t.TempDir(), "oauth.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	})
+	storetest.Run(t, func(t *testing.T) store.Store { return openDB(t, filepath.Join(t.TempDir(), "oauth.db")) })
 }
 
 func TestFileSurvivesReopen(t *testing.T) {

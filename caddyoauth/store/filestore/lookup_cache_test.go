@@ -33,14 +33,18 @@ func lookupNow(t *testing.T, db *DB, key, want string) {
 	}
 }
 
-func openMemory(t testing.TB) *DB {
-	db, err := Open(":memory:")
+// openDB opens the store at path (":memory:" for the memory store) for
+// one test.
+func openDB(t testing.TB, path string) *DB {
+	db, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+func openMemory(t testing.TB) *DB { return openDB(t, ":memory:") }
 
 // TestLookupCacheFollowsEveryWrite reads a key through Lookup (which caches
 // it) before each kind of write and checks the next Lookup sees the write
