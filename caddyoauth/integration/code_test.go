@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -12,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidwall/buntdb"
-
+	"github.com/caddyoauth/gateway/caddyoauth/store"
+	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
 )
 
@@ -22,29 +23,26 @@ import (
 // under the digest of the code, never the code itself.
 func plantCodes(t *testing.T, g *gt.Gateway, n int, redirectURI string) []string {
 	t.Helper()
-	db, err := buntdb.Open(filepath.Join(g.Params.DataDir, "tokens.db"))
+	db, err := filestore.Open(filepath.Join(g.Params.DataDir, "tokens.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	var codes []string
+	var writes []store.Write
 	now := time.Now()
-	err = db.Update(func(tx *buntdb.Tx) error {
-		for i := 0; i < n; i++ {
-			b := make([]byte, 32)
-			_, _ = rand.Read(b)
-			code := base64.RawURLEncoding.EncodeToString(b)
-			rec, _ := json.Marshal(map[string]any{
-				"cid": "conf", "uid": "user-42", "scp": "read", "ru": redirectURI,
-				"fam": "fam-" + code[:8], "iat": now.UnixNano(), "exp": now.Add(10 * time.Minute).UnixNano(),
-			})
-			if _, _, err := tx.Set("code:"+digest(code), string(rec), nil); err != nil {
-				return err
-			}
-			codes = append(codes, code)
-		}
-		return nil
-	})
+	for i := 0; i < n; i++ {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		code := base64.RawURLEncoding.EncodeToString(b)
+		rec, _ := json.Marshal(map[string]any{
+			"cid": "conf", "uid": "user-42", "scp": "read", "ru": redirectURI,
+			"fam": "fam-" + code[:8], "iat": now.UnixNano(), "exp": now.Add(10 * time.Minute).UnixNano(),
+		})
+		writes = append(writes, store.Write{Key: "code:" + digest(code), Value: rec})
+		codes = append(codes, code)
+	}
+	err = db.WriteBatch(context.Background(), writes)
 	if err != nil {
 		t.Fatal(err)
 	}

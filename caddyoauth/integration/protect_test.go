@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -13,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidwall/buntdb"
-
+	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
 )
 
@@ -272,23 +272,20 @@ func TestTokensSurviveRestartAndExpire(t *testing.T) {
 			t.Fatal("the store file lacks a token's digest: is this the store?")
 		}
 	}
-	db, err := buntdb.Open(dbPath)
+	db, err := filestore.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := "at:" + digest(doomed)
-	err = db.Update(func(tx *buntdb.Tx) error {
-		if _, err := tx.Get(key); err != nil {
-			return err
-		}
+	ctx := context.Background()
+	if _, err = db.Get(ctx, key); err == nil {
 		// The record is replaced by one in the JSON form records had before
 		// the binary one, which the gateway still reads, with its expiry
 		// passed.
 		b, _ := json.Marshal(map[string]any{"cid": "reader",
 			"iat": time.Now().Add(-2 * time.Hour).UnixNano(), "exp": time.Now().Add(-time.Minute).UnixNano()})
-		_, _, err = tx.Set(key, string(b), nil)
-		return err
-	})
+		err = db.Put(ctx, key, b, 0)
+	}
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}

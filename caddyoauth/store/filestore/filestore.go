@@ -4,7 +4,6 @@
 package filestore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,10 +22,12 @@ type DB struct {
 	db    *buntdb.DB
 	path  string // "" in memory
 	cache *lookupCache
+	sweep *sweeper
 }
 
 // Open opens (or creates) the buntdb database at path; ":memory:" keeps
-// everything in memory.
+// everything in memory. A file written before values carried their own
+// expiry is upgraded first (stored_value.go).
 func Open(path string) (*DB, error) {
 	db, err := buntdb.Open(path)
 	if err != nil {
@@ -44,10 +45,15 @@ func Open(path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := upgradeFormat(db, path); err != nil {
+		db.Close()
+		return nil, err
+	}
 	d := &DB{db: db, cache: newLookupCache()}
 	if path != ":memory:" {
 		d.path = path
 	}
+	d.sweep = startSweeper(d)
 	return d, nil
 }
 
@@ -59,13 +65,6 @@ func memberKey(set, member string) string {
 	return setPrefix + set + "\x00" + member
 }
 
-func setOpts(ttl time.Duration) *buntdb.SetOptions {
-	if ttl <= 0 {
-		return nil
-	}
-	return &buntdb.SetOptions{Expires: true, TTL: ttl}
-}
-
 func mapErr(err error) error {
 	if errors.Is(err, buntdb.ErrNotFound) {
 		return store.ErrNotFound
@@ -73,11 +72,29 @@ func mapErr(err error) error {
 	return err
 }
 
+// get returns the live value of key and when it expires; an expired value
+// is buntdb.ErrNotFound.
+func get(tx *buntdb.Tx, key string, now int64) (string, int64, error) {
+	stored, err := tx.Get(key)
+	if err != nil {
+		return "", 0, err
+	}
+	v, expires, err := unwrap(stored)
+	if err != nil {
+		return "", 0, err
+	}
+	if expired(expires, now) {
+		return "", 0, buntdb.ErrNotFound
+	}
+	return v, expires, nil
+}
+
 // Put implements store.Store.
 func (d *DB) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
 	defer d.cache.forget(key)
+	stored := wrap(value, expiryAt(time.Now(), ttl))
 	return d.db.Update(func(tx *buntdb.Tx) error {
-		_, _, err := tx.Set(key, string(value), setOpts(ttl))
+		_, _, err := tx.Set(key, stored, nil)
 		return err
 	})
 }
@@ -85,23 +102,26 @@ func (d *DB) Put(_ context.Context, key string, value []byte, ttl time.Duration)
 // Create implements store.Store.
 func (d *DB) Create(_ context.Context, key string, value []byte, ttl time.Duration) error {
 	defer d.cache.forget(key)
+	now := time.Now()
+	stored := wrap(value, expiryAt(now, ttl))
 	return d.db.Update(func(tx *buntdb.Tx) error {
-		if _, err := tx.Get(key); err == nil {
+		if _, _, err := get(tx, key, now.UnixNano()); err == nil {
 			return store.ErrConflict
 		} else if !errors.Is(err, buntdb.ErrNotFound) {
 			return err
 		}
-		_, _, err := tx.Set(key, string(value), setOpts(ttl))
+		_, _, err := tx.Set(key, stored, nil)
 		return err
 	})
 }
 
 // Get implements store.Store.
 func (d *DB) Get(_ context.Context, key string) ([]byte, error) {
+	now := time.Now().UnixNano()
 	var v string
 	err := d.db.View(func(tx *buntdb.Tx) error {
 		var err error
-		v, err = tx.Get(key)
+		v, _, err = get(tx, key, now)
 		return err
 	})
 	if err != nil {
@@ -113,37 +133,38 @@ func (d *DB) Get(_ context.Context, key string) ([]byte, error) {
 // Lookup implements store.Store: Get, answered from the lookup cache when
 // the key was read recently and not written since.
 func (d *DB) Lookup(_ context.Context, key string) ([]byte, error) {
-	now := time.Now()
+	now := time.Now().UnixNano()
 	if v, ok := d.cache.get(key, now); ok {
 		return []byte(v), nil
 	}
 	gen := d.cache.generation(key)
 	var (
-		v   string
-		ttl time.Duration
+		v       string
+		expires int64
 	)
 	err := d.db.View(func(tx *buntdb.Tx) error {
 		var err error
-		if v, err = tx.Get(key); err != nil {
-			return err
-		}
-		ttl, err = tx.TTL(key)
+		v, expires, err = get(tx, key, now)
 		return err
 	})
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	d.cache.fill(key, v, ttl, gen, now)
+	d.cache.fill(key, v, expires, gen)
 	return []byte(v), nil
 }
 
 // Take implements store.Store.
 func (d *DB) Take(_ context.Context, key string) ([]byte, error) {
 	defer d.cache.forget(key)
+	now := time.Now().UnixNano()
 	var v string
 	err := d.db.Update(func(tx *buntdb.Tx) error {
 		var err error
-		v, err = tx.Delete(key)
+		if v, _, err = get(tx, key, now); err != nil {
+			return err
+		}
+		_, err = tx.Delete(key)
 		return err
 	})
 	if err != nil {
@@ -155,15 +176,17 @@ func (d *DB) Take(_ context.Context, key string) ([]byte, error) {
 // Swap implements store.Store.
 func (d *DB) Swap(_ context.Context, key string, prev, next []byte, ttl time.Duration) error {
 	defer d.cache.forget(key)
+	now := time.Now()
+	stored := wrap(next, expiryAt(now, ttl))
 	return mapErr(d.db.Update(func(tx *buntdb.Tx) error {
-		cur, err := tx.Get(key)
+		cur, _, err := get(tx, key, now.UnixNano())
 		if err != nil {
 			return err
 		}
-		if !bytes.Equal([]byte(cur), prev) {
+		if cur != string(prev) {
 			return store.ErrConflict
 		}
-		_, _, err = tx.Set(key, string(next), setOpts(ttl))
+		_, _, err = tx.Set(key, stored, nil)
 		return err
 	}))
 }
@@ -175,43 +198,41 @@ func (d *DB) Delete(_ context.Context, keys ...string) error {
 	}
 	defer d.cache.forget(keys...)
 	return d.db.Update(func(tx *buntdb.Tx) error {
-		for _, k := range keys {
-			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-				return err
-			}
-		}
-		return nil
+		return deleteKeys(tx, keys)
 	})
+}
+
+// deleteKeys deletes keys; missing ones are not an error.
+func deleteKeys(tx *buntdb.Tx, keys []string) error {
+	for _, k := range keys {
+		if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Incr implements store.Store. buntdb runs one Update at a time, so the
 // read and the write cannot interleave with another caller's.
 func (d *DB) Incr(_ context.Context, key string, ttl time.Duration) (int64, error) {
 	defer d.cache.forget(key)
+	now := time.Now()
 	var n int64
 	err := d.db.Update(func(tx *buntdb.Tx) error {
-		opts := setOpts(ttl)
-		cur, err := tx.Get(key)
+		expires := expiryAt(now, ttl)
+		cur, curExpires, err := get(tx, key, now.UnixNano())
 		switch {
-		case errors.Is(err, buntdb.ErrNotFound):
+		case errors.Is(err, buntdb.ErrNotFound): // a new window
 		case err != nil:
 			return err
 		default:
 			if n, err = strconv.ParseInt(cur, 10, 64); err != nil {
 				return fmt.Errorf("store: key does not hold a counter")
 			}
-			// Keep the window's end: carry the remaining lifetime over.
-			switch left, err := tx.TTL(key); {
-			case err != nil || left == 0: // expired just now: a new window
-				n = 0
-			case left > 0:
-				opts = &buntdb.SetOptions{Expires: true, TTL: left}
-			default: // no expiry
-				opts = nil
-			}
+			expires = curExpires // keep the window's end
 		}
 		n++
-		_, _, err = tx.Set(key, strconv.FormatInt(n, 10), opts)
+		_, _, err = tx.Set(key, wrap(strconv.FormatInt(n, 10), expires), nil)
 		return err
 	})
 	return n, err
@@ -221,22 +242,24 @@ func (d *DB) Incr(_ context.Context, key string, ttl time.Duration) (int64, erro
 func (d *DB) AddMember(_ context.Context, set, member string, ttl time.Duration) error {
 	var key string
 	defer func() { d.cache.forget(key) }()
+	now := time.Now()
 	return d.db.Update(func(tx *buntdb.Tx) (err error) {
-		key, err = addMember(tx, set, member, ttl)
+		key, err = addMember(tx, set, member, ttl, now)
 		return err
 	})
 }
 
 // addMember writes member into set and returns the key it is kept under.
-func addMember(tx *buntdb.Tx, set, member string, ttl time.Duration) (string, error) {
+func addMember(tx *buntdb.Tx, set, member string, ttl time.Duration, now time.Time) (string, error) {
 	key := memberKey(set, member)
-	if ttl > 0 {
+	expires := expiryAt(now, ttl)
+	if expires != 0 {
 		// Never shorten the life of a member already there.
-		if left, err := tx.TTL(key); err == nil && (left < 0 || left > ttl) {
+		if _, cur, err := get(tx, key, now.UnixNano()); err == nil && (cur == 0 || cur > expires) {
 			return key, nil
 		}
 	}
-	_, _, err := tx.Set(key, "", setOpts(ttl))
+	_, _, err := tx.Set(key, wrap("", expires), nil)
 	return key, err
 }
 
@@ -245,14 +268,15 @@ func addMember(tx *buntdb.Tx, set, member string, ttl time.Duration) (string, er
 func (d *DB) WriteBatch(_ context.Context, writes []store.Write) error {
 	keys := make([]string, 0, len(writes))
 	defer func() { d.cache.forget(keys...) }()
+	now := time.Now()
 	return d.db.Update(func(tx *buntdb.Tx) error {
 		for _, w := range writes {
 			key := w.Key
 			var err error
 			if w.Set != "" {
-				key, err = addMember(tx, w.Set, w.Key, w.TTL)
+				key, err = addMember(tx, w.Set, w.Key, w.TTL, now)
 			} else {
-				_, _, err = tx.Set(w.Key, string(w.Value), setOpts(w.TTL))
+				_, _, err = tx.Set(w.Key, wrap(w.Value, expiryAt(now, w.TTL)), nil)
 			}
 			keys = append(keys, key)
 			if err != nil {
@@ -272,7 +296,7 @@ func (d *DB) RemoveMember(ctx context.Context, set, member string) error {
 func (d *DB) Members(_ context.Context, set string) ([]string, error) {
 	var out []string
 	err := d.db.View(func(tx *buntdb.Tx) error {
-		return d.eachMember(tx, set, func(key string) {
+		return eachMember(tx, set, func(key string) {
 			out = append(out, key[len(setPrefix)+len(set)+1:])
 		})
 	})
@@ -284,33 +308,29 @@ func (d *DB) DeleteSet(_ context.Context, set string) error {
 	var keys []string
 	defer func() { d.cache.forget(keys...) }()
 	return d.db.Update(func(tx *buntdb.Tx) error {
-		if err := d.eachMember(tx, set, func(key string) { keys = append(keys, key) }); err != nil {
+		if err := eachMember(tx, set, func(key string) { keys = append(keys, key) }); err != nil {
 			return err
 		}
-		for _, k := range keys {
-			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-				return err
-			}
-		}
-		return nil
+		return deleteKeys(tx, keys)
 	})
 }
 
 // eachMember calls fn with the key of every live member of set.
-func (d *DB) eachMember(tx *buntdb.Tx, set string, fn func(key string)) error {
+func eachMember(tx *buntdb.Tx, set string, fn func(key string)) error {
 	prefix := setPrefix + set + "\x00"
+	now := time.Now().UnixNano()
 	var iterErr error
-	err := tx.AscendGreaterOrEqual("", prefix, func(key, _ string) bool {
+	err := tx.AscendGreaterOrEqual("", prefix, func(key, stored string) bool {
 		if !strings.HasPrefix(key, prefix) {
 			return false
 		}
-		// Iteration also yields members that expired within the last
-		// second and wait for the background sweep; Get skips those.
-		if _, err := tx.Get(key); err == nil {
-			fn(key)
-		} else if !errors.Is(err, buntdb.ErrNotFound) {
+		_, expires, err := unwrap(stored)
+		if err != nil {
 			iterErr = err
 			return false
+		}
+		if !expired(expires, now) { // expired ones wait for the sweeper
+			fn(key)
 		}
 		return true
 	})
@@ -331,6 +351,7 @@ var compactOnCloseSize int64 = 32 << 20
 // inserts into its B-trees), so a cleanly stopped gateway holding a million
 // tokens starts again within seconds.
 func (d *DB) Close() error {
+	d.sweep.stop()
 	if d.path != "" {
 		if fi, err := os.Stat(d.path); err == nil && fi.Size() >= compactOnCloseSize {
 			_ = d.db.Shrink() // a failed compaction leaves the log as it was

@@ -3,7 +3,6 @@ package filestore
 import (
 	"hash/maphash"
 	"sync/atomic"
-	"time"
 )
 
 // lookupSlots is the number of entries of the lookup cache: a power of
@@ -48,13 +47,13 @@ func (c *lookupCache) slot(key string) uint64 {
 
 // get returns key's cached value; ok is false when the slot holds another
 // key, an older generation or an expired value.
-func (c *lookupCache) get(key string, now time.Time) (val string, ok bool) {
+func (c *lookupCache) get(key string, now int64) (val string, ok bool) {
 	i := c.slot(key)
 	e := c.slots[i].Load()
 	if e == nil || e.key != key || e.gen != c.gens[i].Load() {
 		return "", false
 	}
-	if e.expires != 0 && now.UnixNano() >= e.expires {
+	if expired(e.expires, now) {
 		return "", false
 	}
 	return e.val, true
@@ -67,15 +66,10 @@ func (c *lookupCache) generation(key string) uint64 {
 }
 
 // fill caches val for key, read from buntdb after generation returned gen,
-// with what buntdb's TTL said was left of its life (negative: no expiry)
-// at or after now. A write to the slot since gen has bumped its
-// generation, which makes the entry a miss.
-func (c *lookupCache) fill(key, val string, ttl time.Duration, gen uint64, now time.Time) {
-	e := &cachedValue{key: key, val: val, gen: gen}
-	if ttl >= 0 {
-		e.expires = now.Add(ttl).UnixNano()
-	}
-	c.slots[c.slot(key)].Store(e)
+// with the unix nanosecond at which it expires (0: never). A write to the
+// slot since gen has bumped its generation, which makes the entry a miss.
+func (c *lookupCache) fill(key, val string, expires int64, gen uint64) {
+	c.slots[c.slot(key)].Store(&cachedValue{key: key, val: val, expires: expires, gen: gen})
 }
 
 // forget invalidates whatever the slots of keys cache. Writers call it
