@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/tidwall/buntdb"
@@ -22,6 +23,7 @@ var (
 type sweeper struct {
 	quit chan struct{}
 	done chan struct{}
+	once sync.Once
 }
 
 func startSweeper(d *DB) *sweeper {
@@ -48,9 +50,10 @@ func startSweeper(d *DB) *sweeper {
 	return s
 }
 
-// stop ends the sweeper and waits for it.
+// stop ends the sweeper and waits for it; a second stop (a second Close)
+// returns at once.
 func (s *sweeper) stop() {
-	close(s.quit)
+	s.once.Do(func() { close(s.quit) })
 	<-s.done
 }
 

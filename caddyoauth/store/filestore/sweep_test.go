@@ -80,3 +80,18 @@ func TestSweeperSparesRewrittenRecord(t *testing.T) {
 	}
 	lookupNow(t, db, "k", "new")
 }
+
+// TestCloseTwice checks a second Close reports buntdb's error instead of
+// panicking on the stopped sweeper.
+func TestCloseTwice(t *testing.T) {
+	db, err := Open(":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err == nil {
+		t.Fatal("a second Close reported no error")
+	}
+}
