@@ -14,31 +14,27 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
-// rawItems returns every key of the buntdb file at path with its stored
-// value and buntdb's TTL for it (negative: none), as buntdb itself reads
-// the file.
-func rawItems(t *testing.T, path string) map[string]struct {
+// rawItem is a key as buntdb itself holds it: the stored value and
+// buntdb's TTL for it (negative: none).
+type rawItem struct {
 	stored string
 	ttl    time.Duration
-} {
+}
+
+// rawItems returns every live key of the buntdb file at path, read by
+// buntdb alone.
+func rawItems(t *testing.T, path string) map[string]rawItem {
 	t.Helper()
 	db, err := buntdb.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	out := map[string]struct {
-		stored string
-		ttl    time.Duration
-	}{}
+	out := map[string]rawItem{}
 	err = db.View(func(tx *buntdb.Tx) error {
 		return tx.Ascend("", func(k, v string) bool {
-			ttl, err := tx.TTL(k)
-			if err == nil {
-				out[k] = struct {
-					stored string
-					ttl    time.Duration
-				}{v, ttl}
+			if ttl, err := tx.TTL(k); err == nil {
+				out[k] = rawItem{v, ttl}
 			}
 			return true
 		})
