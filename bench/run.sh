@@ -8,8 +8,8 @@
 # free 127.0.0.1 ports, measures every row with wrk, and writes the table to
 # bench/results/<date>.md (and prints it). Nothing leaves 127.0.0.1.
 # Not part of the tests. Knobs (environment):
-#   BENCH_DURATION=10     seconds per run          BENCH_RUNS=3      runs per row
-#   BENCH_CONNECTIONS=32  wrk connections          BENCH_MAX_RUNS=6  runs when noisy
+#   BENCH_DURATION=3      seconds per run          BENCH_RUNS=10     runs per row
+#   BENCH_CONNECTIONS=32  wrk connections          BENCH_MAX_RUNS=20 runs when noisy
 #   BENCH_SPREAD=15       % spread that repeats    BENCH_BIG=500000  grants (2 tokens each)
 #   BENCH_MEMLIMIT=960MiB GOMEMLIMIT of the second 1M file-store run
 #   BENCH_OUT=bench/results/<date>.md
@@ -17,9 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-DURATION=${BENCH_DURATION:-10}
-RUNS=${BENCH_RUNS:-3}
-MAX_RUNS=${BENCH_MAX_RUNS:-6}
+DURATION=${BENCH_DURATION:-3}
+RUNS=${BENCH_RUNS:-10}
+MAX_RUNS=${BENCH_MAX_RUNS:-20}
 CONNS=${BENCH_CONNECTIONS:-32}
 SPREAD=${BENCH_SPREAD:-15}
 BIG=${BENCH_BIG:-500000}
@@ -274,12 +274,22 @@ series() {
 }
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 spread_of() { series "$1" | sort -g | awk '{v[NR] = $1} END {m = v[int((NR + 1) / 2)]; printf "%.0f", (v[NR] - v[1]) / m * 100}'; }
-# rounds ID...: warm-up, then rounds until the spread settles.
+# rounds ID...: warm-up, then rounds until the spread settles. Short runs
+# in many rounds: two identical gateways measured in alternating runs
+# differ by up to 7 % from one run to the next on this kind of machine,
+# and the median of many short pairs settles where that of a few long ones
+# does not. Every other round runs the rows in reverse order, so no row
+# always runs right after its ceiling.
 rounds() {
-	local n=0 id s worst
+	local n=0 id s worst order
 	for id in "$@"; do wrk_row "$id" 2 >/dev/null; done
 	while :; do
-		for id in "$@"; do
+		order=("$@")
+		if [ $((n % 2)) -eq 1 ]; then
+			order=()
+			for id in "$@"; do order=("$id" "${order[@]}"); done
+		fi
+		for id in "${order[@]}"; do
 			[ -z "${R_BEFORE[$id]:-}" ] || ${R_BEFORE[$id]}
 			run_once "$id"
 		done
@@ -366,11 +376,11 @@ FILEG_PID=$GW_PID
 check_token_endpoint fileg
 row_def g "$FILEG_PID" "http://127.0.0.1:$PROT_fileg/oauth/token" j "${CC[@]}"
 # Every token row g issues stays in its store for the access_token_ttl (1 h),
-# so over six rounds the store would grow to ~800,000 tokens and each round
+# so over the rounds the store would grow to ~800,000 tokens and each round
 # would measure issuance into a bigger store than the last (and its falling
 # ratio would itself call for more rounds). Each run of g starts instead
 # from an empty file store: what it measures is issuance into a store of
-# the ~130,000 tokens one run writes. (The 1M section measures a big store.)
+# the tokens one run writes. (The 1M section measures a big store.)
 fresh_fileg() {
 	stop "$FILEG_PID"
 	rm -f "$W/fileg.db"
@@ -565,7 +575,7 @@ if [ -f "$W/rows/f" ]; then ver_f=$(verdict f 0.90 0.3); fi
 	echo "Command: \`bench/run.sh\` (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ', with local changes'))."
 	echo
 	echo "Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, Linux $(uname -r), $(go version | cut -d' ' -f3-), load average before the run: $LOAD0."
-	echo "Pinning: $PINNING. wrk: 1 thread, $CONNS connections, ${DURATION} s per run after a 2 s warm-up. Rows run in interleaved rounds (each round runs every row once, so noise from other processes on this shared machine hits a row and its ceiling alike); $RUNS rounds, up to $MAX_RUNS while a row's ratio spreads by more than $SPREAD %; every figure is the median over the rounds, ratios taken within each round."
+	echo "Pinning: $PINNING. wrk: 1 thread, $CONNS connections, ${DURATION} s per run after a 2 s warm-up. Rows run in interleaved rounds (each round runs every row once, every other round in reverse order, so noise from other processes on this shared machine hits a row and its ceiling alike); $RUNS rounds, up to $MAX_RUNS while a row's ratio spreads by more than $SPREAD %; every figure is the median over the rounds, ratios taken within each round."
 	echo "Rows b, k and c-f receive the same request: a GET with the client's \`Authorization: Bearer\` header, which b forwards, k drops and oauth_protect consumes."
 	echo "Latency in ms. CPU = user+system seconds of the gateway process (of the upstream in row a) per 1,000 requests. ratio = requests/s over the ceiling's: (b) for proxied rows, (j) for token rows; CPU ratio = the ceiling's CPU per request over the row's, the same comparison by cost rather than by throughput, and much less disturbed by other processes. non-2xx counts wrk's non-2xx/3xx responses and socket errors over all rounds: a row with any is void."
 	echo
@@ -587,7 +597,7 @@ if [ -f "$W/rows/f" ]; then ver_f=$(verdict f 0.90 0.3); fi
 	echo
 	echo "Profile of row c (\`c.pprof\`): oauth_server and oauth_protect's own work (cumulative share of \`caddyoauth.(*Server).ServeHTTP\` minus that of the \`reverse_proxy\` it calls) is $(awk '/caddyoauth\.\(\*Server\)\.ServeHTTP$/ {o = $5} /reverseproxy\.\(\*Handler\)\.ServeHTTP$/ {r = $5} END {sub(/%/, "", o); sub(/%/, "", r); printf "%.1f", o - r}' "$PROF/c.cum.txt") % of the gateway's CPU."
 	echo
-	echo "Row g starts each run from an empty file store (its gateway restarted on a new file), so every round measures issuance into the same store: the ~130,000 tokens one 10 s run writes, not the tokens of all earlier rounds as well."
+	echo "Row g starts each run from an empty file store (its gateway restarted on a new file), so every round measures issuance into the same store: the tokens one ${DURATION} s run writes, not the tokens of all earlier rounds as well."
 	echo
 	echo "Row i presents a refresh token never used before on every request (rotation on, the default): each connection chains the refresh tokens the responses hand out, starting from one of $MINT minted into the store beforehand with bench/tool through authz.Service.IssueTokens."
 	[ ${#NOT_AVAILABLE[@]} -eq 0 ] || echo "Row f: this build does not accept \`token_format jwt\` (\`caddy adapt\` fails), so it was not measured."
