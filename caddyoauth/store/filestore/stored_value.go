@@ -70,7 +70,7 @@ func upgradeFormat(db *buntdb.DB, path string) error {
 		switch v, err := tx.Get(formatKey); {
 		case err == nil:
 			if value, _, err := unwrap(v); err != nil || value != formatExpiry8 {
-				return fmt.Errorf("%s: store format %q is not one this version reads (a newer gateway wrote it?)", path, v)
+				return fmt.Errorf("%s: store format %q is not one this version reads (a newer gateway wrote it?)", path, value)
 			}
 			return nil
 		case !errors.Is(err, buntdb.ErrNotFound):
