@@ -97,10 +97,8 @@ func upgradeFormat(db *buntdb.DB, path string) error {
 		if err != nil {
 			return err
 		}
-		for _, k := range expiredKeys {
-			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-				return err
-			}
+		if err := deleteKeys(tx, expiredKeys); err != nil {
+			return err
 		}
 		for _, it := range items {
 			if _, _, err := tx.Set(it.key, wrap(it.value, it.expires), nil); err != nil {

@@ -157,10 +157,7 @@ func TestRefusesNewerFormat(t *testing.T) {
 func TestStoresNoBuntdbExpiry(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "oauth.db")
-	db, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDB(t, path)
 	steps := []error{
 		db.Put(ctx, "put", []byte("v"), time.Hour),
 		db.Create(ctx, "create", []byte("v"), time.Hour),

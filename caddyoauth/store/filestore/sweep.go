@@ -99,14 +99,12 @@ func (d *DB) sweepChunk(cursor string, n int) (string, error) {
 func (d *DB) deleteExpired(keys []string, now int64) error {
 	defer d.cache.forget(keys...)
 	return d.db.Update(func(tx *buntdb.Tx) error {
+		var due []string
 		for _, k := range keys {
-			if _, _, err := get(tx, k, now); !errors.Is(err, buntdb.ErrNotFound) {
-				continue // live again, or not ours to judge
-			}
-			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-				return err
+			if _, _, err := get(tx, k, now); errors.Is(err, buntdb.ErrNotFound) {
+				due = append(due, k) // not live again since it was read
 			}
 		}
-		return nil
+		return deleteKeys(tx, due)
 	})
 }
