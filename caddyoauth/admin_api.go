@@ -229,18 +229,7 @@ func (h *adminRequest) revokeUser() error {
 	if err := checkUserID(h.id); err != nil {
 		return badMetadata("user_id: %v", err)
 	}
-	if err := h.app.service.RevokeUser(h.ctx, h.id); err != nil {
-		return err
-	}
-	ids := h.app.registry.StaticIDs()
-	dyn, err := h.app.registry.List(h.ctx)
-	if err != nil {
-		return err
-	}
-	for _, c := range dyn {
-		ids = append(ids, c.ID)
-	}
-	if err := h.app.service.RevokeConsents(h.ctx, h.id, ids); err != nil {
+	if err := h.app.revokeUser(h.ctx, h.id); err != nil {
 		return err
 	}
 	h.api.logger.Info("user's tokens and consents revoked", zap.String("user_id", h.id))

@@ -137,7 +137,8 @@ type App struct {
 	// /oauth/apps. Default: authorization_code and refresh_token.
 	AppsAllowedGrants []string `json:"apps_allowed_grants,omitempty"`
 
-	authorizer *authz.Authorizer
+	authorizer  *authz.Authorizer
+	staticUsers authz.StaticUsers // users and users_file
 
 	service  *authz.Service
 	registry *clients.Registry
@@ -250,6 +251,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	a.staticUsers = users
 
 	if a.StoreRaw == nil {
 		a.StoreRaw = json.RawMessage(`{"module":"file"}`)
@@ -405,6 +407,12 @@ func (a *App) identityHeaders() []string {
 
 // Start implements caddy.App.
 func (a *App) Start() error {
+	// A config that removes a user does not take over until that user's
+	// tokens are revoked: on a reload the previous config keeps running,
+	// and the reload reports the error.
+	if err := a.revokeRemovedUsers(); err != nil {
+		return fmt.Errorf("oauth: revoking the users removed from the config: %v", err)
+	}
 	setRunningApp(a)
 	return nil
 }

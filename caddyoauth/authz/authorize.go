@@ -68,6 +68,7 @@ func (s *Service) NewAuthorizer(cfg AuthorizeConfig) *Authorizer {
 	if cfg.BasePath == "" {
 		cfg.BasePath = "/oauth/"
 	}
+	s.sessionTTL = cfg.SessionTTL
 	if cfg.Pages == nil {
 		cfg.Pages = DefaultPages()
 	}

@@ -45,6 +45,8 @@ type Service struct {
 	log     *zap.Logger
 	hooks   Hooks
 	keys    *keyRing // JWT signing keys; nil for opaque tokens
+
+	sessionTTL time.Duration // the Authorizer's, for markLife
 }
 
 // New builds a Service. users may be nil when no grant needs a person.
@@ -241,7 +243,14 @@ func (s *Service) RevokeFamily(ctx context.Context, userID, family string) error
 // RevokeUser ends every token of a user. The families of the user's
 // tokens are marked revoked as RevokeFamily marks them, so a refresh
 // racing the revocation cannot leave a working token behind.
+//
+// It also ends the user's sign-in sessions and unredeemed authorization
+// codes (user_revocation.go): the mark that refuses them is written first,
+// so nothing the user holds outlives a revocation that returned nil.
 func (s *Service) RevokeUser(ctx context.Context, userID string) error {
+	if err := s.markUserRevoked(ctx, userID, time.Now()); err != nil {
+		return err
+	}
 	n, _, err := s.revokeMatching(ctx, userSet(userID), nil)
 	if err != nil {
 		return err

@@ -34,7 +34,8 @@ const pendingTTL = 15 * time.Minute
 type session struct {
 	UserID    string `json:"uid,omitempty"`
 	Username  string `json:"un,omitempty"`
-	ExpiresAt int64  `json:"exp"` // unix nanoseconds
+	IssuedAt  int64  `json:"iat,omitempty"` // unix nanoseconds; 0 in sessions of earlier versions
+	ExpiresAt int64  `json:"exp"`           // unix nanoseconds
 }
 
 func sessionKey(id string) string { return prefixSession + digest(id) }
@@ -73,6 +74,12 @@ func (a *Authorizer) loadSession(r *http.Request) (string, *session, error) {
 	if err := json.Unmarshal(b, s); err != nil || time.Now().UnixNano() >= s.ExpiresAt {
 		return "", nil, nil
 	}
+	// A session of a user revoked since it began is over.
+	if revoked, err := a.svc.revokedSince(r.Context(), s.UserID, s.IssuedAt); err != nil {
+		return "", nil, err
+	} else if revoked {
+		return "", nil, a.svc.store.Delete(r.Context(), sessionKey(c.Value))
+	}
 	return c.Value, s, nil
 }
 
@@ -81,7 +88,8 @@ func (a *Authorizer) loadSession(r *http.Request) (string, *session, error) {
 // so an id planted before sign-in is worth nothing after it.
 func (a *Authorizer) newSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID, username string) (string, *session, error) {
 	id := randomToken()
-	s := &session{UserID: userID, Username: username, ExpiresAt: time.Now().Add(a.cfg.SessionTTL).UnixNano()}
+	now := time.Now()
+	s := &session{UserID: userID, Username: username, IssuedAt: now.UnixNano(), ExpiresAt: now.Add(a.cfg.SessionTTL).UnixNano()}
 	b, _ := json.Marshal(s)
 	if err := a.svc.store.Put(ctx, sessionKey(id), b, a.cfg.SessionTTL); err != nil {
 		return "", nil, err

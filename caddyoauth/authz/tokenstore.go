@@ -139,6 +139,12 @@ func (ts tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenIn
 	if err != nil {
 		return nil, notFoundAs(err, oerrors.ErrInvalidAuthorizeCode)
 	}
+	// The code of a user revoked since it was issued is spent.
+	if revoked, err := ts.svc.revokedSince(ctx, r.UserID, r.IssuedAt); err != nil {
+		return nil, err
+	} else if revoked {
+		return nil, oerrors.ErrInvalidAuthorizeCode
+	}
 	t := r.token()
 	t.Code = code
 	t.CodeCreateAt = time.Unix(0, r.IssuedAt)

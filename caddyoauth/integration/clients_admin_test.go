@@ -414,8 +414,9 @@ func firstLine(s string) string {
 }
 
 // TestAdminAPIRevokeUserForgetsConsent: after POST /oauth/users/{id}/revoke
-// a client the user had approved must ask again, and the user's code-flow
-// tokens are refused.
+// the user's sign-in session is over, a client the user had approved must
+// ask again once they sign in anew, and the user's code-flow tokens are
+// refused.
 func TestAdminAPIRevokeUserForgetsConsent(t *testing.T) {
 	g := gt.Start(t, gt.Config(fmt.Sprintf(`
 oauth {
@@ -447,8 +448,13 @@ respond "site"`))
 	if r := adminJSON(t, g, "POST", "/oauth/users/alice/revoke", ""); r.Status != 200 {
 		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
-	if !consentShown() {
-		t.Fatal("the consent survived the user's revoke")
+	r := b.authorize(params)
+	if loc := location(t, r); !strings.HasPrefix(loc, "/oauth/login") {
+		t.Fatalf("after the revoke the browser went to %q, want the sign-in page: the session survived", loc)
+	}
+	r = b.login(b.follow(r), "alice", "alice-pw")
+	if page := b.follow(r); !isPage(page, "wants to access your account") {
+		t.Fatalf("the consent survived the user's revoke: %d %s", page.Status, page.Body)
 	}
 	if me := gt.Get(t, g.URL+"/oauth/me", tok.Str("access_token")); me.Status != 401 {
 		t.Fatalf("token after the user's revoke: %d", me.Status)

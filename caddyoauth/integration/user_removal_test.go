@@ -1,0 +1,140 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"text/template"
+
+	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+)
+
+// removalConfig is a file-store gateway whose users are the given
+// "user NAME HASH" lines, with a client for the password and code grants.
+func removalConfig(upstream string, users ...string) string {
+	return gt.Config(`
+oauth {
+	store file {{.DataDir}}/tokens.db
+	`+strings.Join(users, "\n\t")+`
+	client web {
+		secret web-secret
+		redirect_uri `+webCB+`
+		grants authorization_code password refresh_token
+		scopes read
+		default_scope read
+	}
+}`, fmt.Sprintf(`
+oauth_server
+oauth_protect
+reverse_proxy %s`, upstream))
+}
+
+// passwordTokens signs username in with the password grant.
+func passwordTokens(t *testing.T, g *gt.Gateway, username, password string) (access, refresh string) {
+	t.Helper()
+	r := wantToken(t, gt.PostForm(t, g.URL+"/oauth/token", "web", "web-secret", url.Values{
+		"grant_type": {"password"}, "username": {username}, "password": {password},
+	}))
+	return r.Str("access_token"), r.Str("refresh_token")
+}
+
+func refreshWith(t *testing.T, g *gt.Gateway, refresh string) *gt.Response {
+	t.Helper()
+	return gt.PostForm(t, g.URL+"/oauth/token", "web", "web-secret", url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {refresh},
+	})
+}
+
+// reload loads a Caddyfile template into g through the admin API.
+func reload(t *testing.T, g *gt.Gateway, tmpl string) *gt.Response {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := template.Must(template.New("").Parse(tmpl)).Execute(&buf, g.Params); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", g.AdminURL+"/load", &buf)
+	req.Header.Set("Content-Type", "text/caddyfile")
+	return gt.Do(t, req)
+}
+
+// TestRemovedUserLosesAccessOnReload: a reload whose config no longer
+// names a user ends that user's access tokens, refresh tokens, sign-in
+// session and unredeemed authorization code, and leaves the other user's.
+func TestRemovedUserLosesAccessOnReload(t *testing.T) {
+	up := gt.StartUpstream(t)
+	alice := "user alice " + gt.BcryptHash(t, "alice-pw") + " u-alice"
+	bob := "user bob " + gt.BcryptHash(t, "bob-pw") + " u-bob"
+	g := gt.Start(t, removalConfig(up.Addr(), alice, bob))
+
+	aliceAT, aliceRT := passwordTokens(t, g, "alice", "alice-pw")
+	bobAT, bobRT := passwordTokens(t, g, "bob", "bob-pw")
+	// Bob signs in at the authorization server and approves a code he
+	// has not redeemed yet.
+	b := newBrowser(t, g.URL)
+	code := b.approve(webParams("s1"), "bob", "bob-pw").Query().Get("code")
+	if code == "" {
+		t.Fatal("no code for bob")
+	}
+	// Before the removal, bob's signed-in browser goes straight to consent.
+	if loc := location(t, b.authorize(webParams("s2"))); !strings.HasPrefix(loc, "/oauth/consent") {
+		t.Fatalf("bob's session before the removal: redirected to %q, want the consent step", loc)
+	}
+
+	if r := reload(t, g, removalConfig(up.Addr(), alice)); r.Status != 200 {
+		t.Fatalf("reload without bob: %d %s", r.Status, r.Body)
+	}
+	if !strings.Contains(g.Logs(), `"user_id":"u-bob"`) {
+		t.Fatal("the revocation of the removed user was not logged")
+	}
+
+	if r := gt.Get(t, g.URL+"/api", bobAT); r.Status != 401 {
+		t.Fatalf("bob's access token after his removal: %d", r.Status)
+	}
+	wantError(t, refreshWith(t, g, bobRT), 400, "invalid_grant")
+	wantError(t, redeem(t, g, "web", "web-secret", url.Values{"code": {code}, "redirect_uri": {webCB}}), 400, "invalid_grant")
+	if loc := location(t, b.authorize(webParams("s3"))); !strings.HasPrefix(loc, "/oauth/login") {
+		t.Fatalf("bob's session after his removal: redirected to %q, want the sign-in page", loc)
+	}
+
+	if r := gt.Get(t, g.URL+"/api", aliceAT); r.Status != 200 || up.Last().Get("X-User-ID") != "u-alice" {
+		t.Fatalf("alice's access token after bob's removal: %d", r.Status)
+	}
+	wantToken(t, refreshWith(t, g, aliceRT))
+}
+
+// TestRemovedUserLosesAccessAcrossRestart: a user removed from the config
+// while the gateway was stopped loses their tokens at the next start; a
+// user who comes back signs in afresh and keeps the new tokens.
+func TestRemovedUserLosesAccessAcrossRestart(t *testing.T) {
+	up := gt.StartUpstream(t)
+	alice := "user alice " + gt.BcryptHash(t, "alice-pw") + " u-alice"
+	bob := "user bob " + gt.BcryptHash(t, "bob-pw") + " u-bob"
+	first := gt.Start(t, removalConfig(up.Addr(), alice, bob))
+	aliceAT, _ := passwordTokens(t, first, "alice", "alice-pw")
+	bobAT, _ := passwordTokens(t, first, "bob", "bob-pw")
+	first.Stop()
+
+	second := gt.Start(t, removalConfig(up.Addr(), bob), gt.WithDataDir(first.Params.DataDir))
+	if r := gt.Get(t, second.URL+"/api", aliceAT); r.Status != 401 {
+		t.Fatalf("alice's access token after her removal while stopped: %d", r.Status)
+	}
+	if r := gt.Get(t, second.URL+"/api", bobAT); r.Status != 200 {
+		t.Fatalf("bob's access token: %d", r.Status)
+	}
+	second.Stop()
+
+	// Alice is back: her new tokens work and survive the next start, as
+	// she is no longer removed.
+	third := gt.Start(t, removalConfig(up.Addr(), alice, bob), gt.WithDataDir(first.Params.DataDir))
+	newAT, _ := passwordTokens(t, third, "alice", "alice-pw")
+	third.Restart()
+	if r := gt.Get(t, third.URL+"/api", newAT); r.Status != 200 || up.Last().Get("X-User-ID") != "u-alice" {
+		t.Fatalf("alice's new token after her return and a restart: %d", r.Status)
+	}
+	if r := gt.Get(t, third.URL+"/api", aliceAT); r.Status != 401 {
+		t.Fatalf("alice's old token after her return: %d", r.Status)
+	}
+}
