@@ -339,6 +339,10 @@ var redisKeyLifetimes = map[string]time.Duration{
 	// window or lock period.
 	"k:rl:": 4 * time.Minute,
 	"k:lo:": 15 * time.Minute,
+	// The users of the last start's config, rewritten at every start; a
+	// revoked user's mark refuses their older sessions and codes.
+	"k:roster:":  0,
+	"k:userrev:": redisSessionTTL + time.Minute,
 }
 
 // digestKinds are keyed by the SHA-256 digest of a token or code.
