@@ -32,6 +32,13 @@ oauth_protect
 reverse_proxy %s`, upstream))
 }
 
+// removalUsers returns the config lines of the users alice (password
+// alice-pw, user ID u-alice) and bob (bob-pw, u-bob).
+func removalUsers(t *testing.T) (alice, bob string) {
+	return "user alice " + gt.BcryptHash(t, "alice-pw") + " u-alice",
+		"user bob " + gt.BcryptHash(t, "bob-pw") + " u-bob"
+}
+
 // passwordTokens signs username in with the password grant.
 func passwordTokens(t *testing.T, g *gt.Gateway, username, password string) (access, refresh string) {
 	t.Helper()
@@ -65,8 +72,7 @@ func reload(t *testing.T, g *gt.Gateway, tmpl string) *gt.Response {
 // session and unredeemed authorization code, and leaves the other user's.
 func TestRemovedUserLosesAccessOnReload(t *testing.T) {
 	up := gt.StartUpstream(t)
-	alice := "user alice " + gt.BcryptHash(t, "alice-pw") + " u-alice"
-	bob := "user bob " + gt.BcryptHash(t, "bob-pw") + " u-bob"
+	alice, bob := removalUsers(t)
 	g := gt.Start(t, removalConfig(up.Addr(), alice, bob))
 
 	aliceAT, aliceRT := passwordTokens(t, g, "alice", "alice-pw")
@@ -110,8 +116,7 @@ func TestRemovedUserLosesAccessOnReload(t *testing.T) {
 // user who comes back signs in afresh and keeps the new tokens.
 func TestRemovedUserLosesAccessAcrossRestart(t *testing.T) {
 	up := gt.StartUpstream(t)
-	alice := "user alice " + gt.BcryptHash(t, "alice-pw") + " u-alice"
-	bob := "user bob " + gt.BcryptHash(t, "bob-pw") + " u-bob"
+	alice, bob := removalUsers(t)
 	first := gt.Start(t, removalConfig(up.Addr(), alice, bob))
 	aliceAT, _ := passwordTokens(t, first, "alice", "alice-pw")
 	bobAT, _ := passwordTokens(t, first, "bob", "bob-pw")
