@@ -29,7 +29,7 @@ func init() {
 //	PATCH  /oauth/clients/{id}            change the given fields
 //	POST   /oauth/clients/{id}/secret     rotate the secret
 //	DELETE /oauth/clients/{id}
-//	POST   /oauth/users/{user_id}/revoke  end a user's tokens and consents
+//	POST   /oauth/users/{user_id}/revoke  end a user's tokens, sessions and consents
 //
 // Requests with a method that changes something must say Content-Type:
 // application/json, which a browser cannot send cross-origin without a
@@ -232,7 +232,7 @@ func (h *adminRequest) revokeUser() error {
 	if err := h.app.revokeUser(h.ctx, h.id); err != nil {
 		return err
 	}
-	h.api.logger.Info("user's tokens and consents revoked", zap.String("user_id", h.id))
+	h.api.logger.Info("user's tokens, sessions and consents revoked", zap.String("user_id", h.id))
 	writeAPIJSON(h.w, http.StatusOK, map[string]any{"user_id": h.id, "revoked": true})
 	return nil
 }

@@ -105,11 +105,11 @@ func buildOAuthCommand(root *cobra.Command) {
 		},
 	}
 	revoke := &cobra.Command{
-		Use: "revoke <user_id>", Short: "Ends every token and consent of a user", Args: cobra.ExactArgs(1),
+		Use: "revoke <user_id>", Short: "Ends every token, sign-in session and consent of a user", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := "/oauth/users/" + url.PathEscape(args[0]) + "/revoke"
 			return runAdmin(cmd, http.MethodPost, p, struct{}{}, func(w io.Writer, _ []byte) error {
-				_, err := fmt.Fprintf(w, "every token and consent of user %s revoked\n", args[0])
+				_, err := fmt.Fprintf(w, "every token, sign-in session and consent of user %s revoked\n", args[0])
 				return err
 			})
 		},
