@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"text/template"
@@ -55,8 +57,10 @@ func refreshWith(t *testing.T, g *gt.Gateway, refresh string) *gt.Response {
 	})
 }
 
-// reload loads a Caddyfile template into g through the admin API.
-func reload(t *testing.T, g *gt.Gateway, tmpl string) *gt.Response {
+// reload loads a Caddyfile template into g through the admin API. With
+// force, an unchanged config is loaded again too (`caddy reload --force`),
+// as after an edit of a file the config names.
+func reload(t *testing.T, g *gt.Gateway, tmpl string, force ...bool) *gt.Response {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := template.Must(template.New("").Parse(tmpl)).Execute(&buf, g.Params); err != nil {
@@ -64,6 +68,9 @@ func reload(t *testing.T, g *gt.Gateway, tmpl string) *gt.Response {
 	}
 	req, _ := http.NewRequest("POST", g.AdminURL+"/load", &buf)
 	req.Header.Set("Content-Type", "text/caddyfile")
+	if len(force) > 0 && force[0] {
+		req.Header.Set("Cache-Control", "must-revalidate")
+	}
 	return gt.Do(t, req)
 }
 
@@ -141,5 +148,34 @@ func TestRemovedUserLosesAccessAcrossRestart(t *testing.T) {
 	}
 	if r := gt.Get(t, third.URL+"/api", aliceAT); r.Status != 401 {
 		t.Fatalf("alice's old token after her return: %d", r.Status)
+	}
+}
+
+// TestUserRemovedFromUsersFile: a user taken out of the users_file loses
+// their tokens at the forced reload that rereads the file.
+func TestUserRemovedFromUsersFile(t *testing.T) {
+	up := gt.StartUpstream(t)
+	file := filepath.Join(t.TempDir(), "users.txt")
+	alice := "alice:" + gt.BcryptHash(t, "alice-pw") + ":u-alice\n"
+	bob := "bob:" + gt.BcryptHash(t, "bob-pw") + ":u-bob\n"
+	if err := os.WriteFile(file, []byte(alice+bob), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := removalConfig(up.Addr(), "users_file "+file)
+	g := gt.Start(t, cfg)
+	aliceAT, _ := passwordTokens(t, g, "alice", "alice-pw")
+	bobAT, _ := passwordTokens(t, g, "bob", "bob-pw")
+
+	if err := os.WriteFile(file, []byte(alice), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := reload(t, g, cfg, true); r.Status != 200 {
+		t.Fatalf("forced reload: %d %s", r.Status, r.Body)
+	}
+	if r := gt.Get(t, g.URL+"/api", bobAT); r.Status != 401 {
+		t.Fatalf("bob's access token after his removal from the users file: %d", r.Status)
+	}
+	if r := gt.Get(t, g.URL+"/api", aliceAT); r.Status != 200 {
+		t.Fatalf("alice's access token: %d", r.Status)
 	}
 }
