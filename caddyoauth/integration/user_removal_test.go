@@ -12,14 +12,18 @@ import (
 	"text/template"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
-// removalConfig is a file-store gateway whose users are the given
-// "user NAME HASH" lines, with a client for the password and code grants.
-func removalConfig(upstream string, users ...string) string {
+// fileStore is the store line of the file-store gateways below.
+const fileStore = "file {{.DataDir}}/tokens.db"
+
+// removalConfig is a gateway on store whose users are the given "user
+// NAME HASH" lines, with a client for the password and code grants.
+func removalConfig(store, upstream string, users ...string) string {
 	return gt.Config(`
 oauth {
-	store file {{.DataDir}}/tokens.db
+	store `+store+`
 	`+strings.Join(users, "\n\t")+`
 	client web {
 		secret web-secret
@@ -80,7 +84,7 @@ func reload(t *testing.T, g *gt.Gateway, tmpl string, force ...bool) *gt.Respons
 func TestRemovedUserLosesAccessOnReload(t *testing.T) {
 	up := gt.StartUpstream(t)
 	alice, bob := removalUsers(t)
-	g := gt.Start(t, removalConfig(up.Addr(), alice, bob))
+	g := gt.Start(t, removalConfig(fileStore, up.Addr(), alice, bob))
 
 	aliceAT, aliceRT := passwordTokens(t, g, "alice", "alice-pw")
 	bobAT, bobRT := passwordTokens(t, g, "bob", "bob-pw")
@@ -96,7 +100,7 @@ func TestRemovedUserLosesAccessOnReload(t *testing.T) {
 		t.Fatalf("bob's session before the removal: redirected to %q, want the consent step", loc)
 	}
 
-	if r := reload(t, g, removalConfig(up.Addr(), alice)); r.Status != 200 {
+	if r := reload(t, g, removalConfig(fileStore, up.Addr(), alice)); r.Status != 200 {
 		t.Fatalf("reload without bob: %d %s", r.Status, r.Body)
 	}
 	if !strings.Contains(g.Logs(), `"user_id":"u-bob"`) {
@@ -124,12 +128,12 @@ func TestRemovedUserLosesAccessOnReload(t *testing.T) {
 func TestRemovedUserLosesAccessAcrossRestart(t *testing.T) {
 	up := gt.StartUpstream(t)
 	alice, bob := removalUsers(t)
-	first := gt.Start(t, removalConfig(up.Addr(), alice, bob))
+	first := gt.Start(t, removalConfig(fileStore, up.Addr(), alice, bob))
 	aliceAT, _ := passwordTokens(t, first, "alice", "alice-pw")
 	bobAT, _ := passwordTokens(t, first, "bob", "bob-pw")
 	first.Stop()
 
-	second := gt.Start(t, removalConfig(up.Addr(), bob), gt.WithDataDir(first.Params.DataDir))
+	second := gt.Start(t, removalConfig(fileStore, up.Addr(), bob), gt.WithDataDir(first.Params.DataDir))
 	if r := gt.Get(t, second.URL+"/api", aliceAT); r.Status != 401 {
 		t.Fatalf("alice's access token after her removal while stopped: %d", r.Status)
 	}
@@ -140,7 +144,7 @@ func TestRemovedUserLosesAccessAcrossRestart(t *testing.T) {
 
 	// Alice is back: her new tokens work and survive the next start, as
 	// she is no longer removed.
-	third := gt.Start(t, removalConfig(up.Addr(), alice, bob), gt.WithDataDir(first.Params.DataDir))
+	third := gt.Start(t, removalConfig(fileStore, up.Addr(), alice, bob), gt.WithDataDir(first.Params.DataDir))
 	newAT, _ := passwordTokens(t, third, "alice", "alice-pw")
 	third.Restart()
 	if r := gt.Get(t, third.URL+"/api", newAT); r.Status != 200 || up.Last().Get("X-User-ID") != "u-alice" {
@@ -161,7 +165,7 @@ func TestUserRemovedFromUsersFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte(alice+bob), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := removalConfig(up.Addr(), "users_file "+file)
+	cfg := removalConfig(fileStore, up.Addr(), "users_file "+file)
 	g := gt.Start(t, cfg)
 	aliceAT, _ := passwordTokens(t, g, "alice", "alice-pw")
 	bobAT, _ := passwordTokens(t, g, "bob", "bob-pw")
@@ -177,5 +181,44 @@ func TestUserRemovedFromUsersFile(t *testing.T) {
 	}
 	if r := gt.Get(t, g.URL+"/api", aliceAT); r.Status != 200 {
 		t.Fatalf("alice's access token: %d", r.Status)
+	}
+}
+
+// TestRemovalRefusedWhileStoreCannotRevoke: a reload that removes a user
+// while the store refuses writes (a Redis demoted to a read-only replica)
+// is refused, naming why, and the previous config keeps serving; once the
+// store takes writes again the same reload revokes the user.
+func TestRemovalRefusedWhileStoreCannotRevoke(t *testing.T) {
+	srv := testredis.Start(t)
+	up := gt.StartUpstream(t)
+	alice, bob := removalUsers(t)
+	store := "redis " + storeURL(srv.URL())
+	g := gt.Start(t, removalConfig(store, up.Addr(), alice, bob))
+	aliceAT, _ := passwordTokens(t, g, "alice", "alice-pw")
+	bobAT, _ := passwordTokens(t, g, "bob", "bob-pw")
+
+	rc := redisClient(t, srv.Addr())
+	// A replica of a master that does not exist keeps its data and
+	// answers reads, but refuses every write with READONLY.
+	mustDo(t, rc, rc.B().Replicaof().Host("127.0.0.1").Port(int64(gt.FreePort(t))).Build())
+	withoutBob := removalConfig(store, up.Addr(), alice)
+	r := reload(t, g, withoutBob)
+	if r.Status == 200 || !strings.Contains(string(r.Body), "revoking the users removed from the config") {
+		t.Fatalf("reload without bob while the store refuses writes: %d %s, want it refused", r.Status, r.Body)
+	}
+	t.Logf("refused: %s", r.Body)
+	if r := gt.Get(t, g.URL+"/api", bobAT); r.Status != 200 {
+		t.Fatalf("bob's token under the previous config: %d", r.Status)
+	}
+
+	mustDo(t, rc, rc.B().Replicaof().No().One().Build())
+	if r = reload(t, g, withoutBob); r.Status != 200 {
+		t.Fatalf("reload without bob with the store writable: %d %s", r.Status, r.Body)
+	}
+	if r := gt.Get(t, g.URL+"/api", bobAT); r.Status != 401 {
+		t.Fatalf("bob's token after his removal: %d", r.Status)
+	}
+	if r := gt.Get(t, g.URL+"/api", aliceAT); r.Status != 200 {
+		t.Fatalf("alice's token: %d", r.Status)
 	}
 }
