@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"text/template"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
 )
@@ -266,17 +264,11 @@ respond "hi"`)
 
 	load := func(body string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", g.AdminURL+"/load", strings.NewReader(body))
-		req.Header.Set("Content-Type", "text/caddyfile")
-		if resp := gt.Do(t, req); resp.Status != 200 {
+		if resp := g.Reload(body, false); resp.Status != 200 {
 			t.Fatalf("load: %d %s", resp.Status, resp.Body)
 		}
 	}
-	var buf bytes.Buffer
-	if err := template.Must(template.New("").Parse(caddyfile)).Execute(&buf, g.Params); err != nil {
-		t.Fatal(err)
-	}
-	rendered := buf.String()
+	rendered := g.Render(caddyfile)
 	load(rendered)
 	if s := adminJSON(t, g, "GET", "/oauth/clients/"+id, ""); s.Status != 200 {
 		t.Fatalf("after reloading the same config: %d %s", s.Status, s.Body)

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"text/template"
 	"time"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
@@ -308,13 +306,7 @@ func TestRedisReloadKeepsPool(t *testing.T) {
 	for gen := 1; gen <= 2; gen++ {
 		within(t, 10*time.Second, "load running", func() bool { return l.count(0, int32(gen-1), 200) >= 20 })
 		site := fmt.Sprintf("header X-Config-Gen %d\n%s", gen, redisSite(up))
-		var buf bytes.Buffer
-		if err := template.Must(template.New("").Parse(reloadConfig(oauthBlock, site))).Execute(&buf, g.Params); err != nil {
-			t.Fatal(err)
-		}
-		req, _ := http.NewRequest(http.MethodPost, g.AdminURL+"/load", &buf)
-		req.Header.Set("Content-Type", "text/caddyfile")
-		if r := gt.Do(t, req); r.Status != 200 {
+		if r := g.Reload(reloadConfig(oauthBlock, site), false); r.Status != 200 {
 			t.Fatalf("reload %d: %d %s\n%s", gen, r.Status, r.Body, g.Logs())
 		}
 		within(t, 10*time.Second, "the new config serves", func() bool {

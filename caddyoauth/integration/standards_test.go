@@ -376,11 +376,7 @@ func TestRemovedClientByReload(t *testing.T) {
 		t.Fatalf("before reload: %d", r.Status)
 	}
 
-	cfg := strings.NewReplacer("{{.Admin}}", g.Params.Admin, "{{.Addr}}", g.Params.Addr, "{{.DataDir}}", g.Params.DataDir).
-		Replace(gt.Config(block(false), standardsSite(up)))
-	req, _ := http.NewRequest(http.MethodPost, g.AdminURL+"/load", strings.NewReader(cfg))
-	req.Header.Set("Content-Type", "text/caddyfile")
-	if r := gt.Do(t, req); r.Status != 200 {
+	if r := g.Reload(gt.Config(block(false), standardsSite(up)), false); r.Status != 200 {
 		t.Fatalf("reload: %d %s", r.Status, r.Body)
 	}
 	// Poll on fresh connections: the old config's server closes the ones it

@@ -1,15 +1,12 @@
 package integration
 
 import (
-	"bytes"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"text/template"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
 	"github.com/caddyoauth/gateway/internal/testredis"
@@ -61,23 +58,6 @@ func refreshWith(t *testing.T, g *gt.Gateway, refresh string) *gt.Response {
 	})
 }
 
-// reload loads a Caddyfile template into g through the admin API. With
-// force, an unchanged config is loaded again too (`caddy reload --force`),
-// as after an edit of a file the config names.
-func reload(t *testing.T, g *gt.Gateway, tmpl string, force ...bool) *gt.Response {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := template.Must(template.New("").Parse(tmpl)).Execute(&buf, g.Params); err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest("POST", g.AdminURL+"/load", &buf)
-	req.Header.Set("Content-Type", "text/caddyfile")
-	if len(force) > 0 && force[0] {
-		req.Header.Set("Cache-Control", "must-revalidate")
-	}
-	return gt.Do(t, req)
-}
-
 // TestRemovedUserLosesAccessOnReload: a reload whose config no longer
 // names a user ends that user's access tokens, refresh tokens, sign-in
 // session and unredeemed authorization code, and leaves the other user's.
@@ -100,7 +80,7 @@ func TestRemovedUserLosesAccessOnReload(t *testing.T) {
 		t.Fatalf("bob's session before the removal: redirected to %q, want the consent step", loc)
 	}
 
-	if r := reload(t, g, removalConfig(fileStore, up.Addr(), alice)); r.Status != 200 {
+	if r := g.Reload(removalConfig(fileStore, up.Addr(), alice), false); r.Status != 200 {
 		t.Fatalf("reload without bob: %d %s", r.Status, r.Body)
 	}
 	if !strings.Contains(g.Logs(), `"user_id":"u-bob"`) {
@@ -173,7 +153,7 @@ func TestUserRemovedFromUsersFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte(alice), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r := reload(t, g, cfg, true); r.Status != 200 {
+	if r := g.Reload(cfg, true); r.Status != 200 {
 		t.Fatalf("forced reload: %d %s", r.Status, r.Body)
 	}
 	if r := gt.Get(t, g.URL+"/api", bobAT); r.Status != 401 {
@@ -202,7 +182,7 @@ func TestRemovalRefusedWhileStoreCannotRevoke(t *testing.T) {
 	// answers reads, but refuses every write with READONLY.
 	mustDo(t, rc, rc.B().Replicaof().Host("127.0.0.1").Port(int64(gt.FreePort(t))).Build())
 	withoutBob := removalConfig(store, up.Addr(), alice)
-	r := reload(t, g, withoutBob)
+	r := g.Reload(withoutBob, false)
 	if r.Status == 200 || !strings.Contains(string(r.Body), "revoking the users removed from the config") {
 		t.Fatalf("reload without bob while the store refuses writes: %d %s, want it refused", r.Status, r.Body)
 	}
@@ -212,7 +192,7 @@ func TestRemovalRefusedWhileStoreCannotRevoke(t *testing.T) {
 	}
 
 	mustDo(t, rc, rc.B().Replicaof().No().One().Build())
-	if r = reload(t, g, withoutBob); r.Status != 200 {
+	if r = g.Reload(withoutBob, false); r.Status != 200 {
 		t.Fatalf("reload without bob with the store writable: %d %s", r.Status, r.Body)
 	}
 	if r := gt.Get(t, g.URL+"/api", bobAT); r.Status != 401 {

@@ -139,11 +139,7 @@ func Start(t testing.TB, tmpl string, opts ...Option) *Gateway {
 		g.Params.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 		g.Params.Port = port
 		g.Params.Admin = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-		var buf bytes.Buffer
-		if err := template.Must(template.New("Caddyfile").Parse(tmpl)).Execute(&buf, g.Params); err != nil {
-			t.Fatalf("Caddyfile template: %v", err)
-		}
-		if err := os.WriteFile(g.config, buf.Bytes(), 0o600); err != nil {
+		if err := os.WriteFile(g.config, []byte(g.Render(tmpl)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		g.URL = "http://" + g.Params.Addr
@@ -156,6 +152,33 @@ func Start(t testing.TB, tmpl string, opts ...Option) *Gateway {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Render fills a Caddyfile template with the gateway's Params.
+func (g *Gateway) Render(tmpl string) string {
+	g.t.Helper()
+	var buf bytes.Buffer
+	if err := template.Must(template.New("Caddyfile").Parse(tmpl)).Execute(&buf, g.Params); err != nil {
+		g.t.Fatalf("Caddyfile template: %v", err)
+	}
+	return buf.String()
+}
+
+// Reload loads the Caddyfile template tmpl into the running gateway
+// through the admin API and returns the API's answer. With force, an
+// unchanged config is loaded again too (`caddy reload --force`), as after
+// an edit of a file the config names.
+func (g *Gateway) Reload(tmpl string, force bool) *Response {
+	g.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, g.AdminURL+"/load", strings.NewReader(g.Render(tmpl)))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/caddyfile")
+	if force {
+		req.Header.Set("Cache-Control", "must-revalidate")
+	}
+	return Do(g.t, req)
 }
 
 // Config wraps a site block with the global options every test gateway
