@@ -6,13 +6,13 @@
 # It builds the gateway (cmd/caddy), the upstream (bench/upstream) and the
 # helper (bench/tool), starts its own upstream, redis-server and gateways on
 # free 127.0.0.1 ports, measures every row with wrk, and writes the table to
-# bench/results/<date>.md (and prints it). Nothing leaves 127.0.0.1.
+# bench/results/<date>-<commit>.md (and prints it). Nothing leaves 127.0.0.1.
 # Not part of the tests. Knobs (environment):
 #   BENCH_DURATION=3      seconds per run          BENCH_RUNS=10     runs per row
 #   BENCH_CONNECTIONS=32  wrk connections          BENCH_MAX_RUNS=20 runs when noisy
 #   BENCH_SPREAD=15       % spread that repeats    BENCH_BIG=500000  grants (2 tokens each)
 #   BENCH_MEMLIMIT=960MiB GOMEMLIMIT of the second 1M file-store run
-#   BENCH_OUT=bench/results/<date>.md
+#   BENCH_OUT=bench/results/<date>-<commit>.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -26,7 +26,8 @@ BIG=${BENCH_BIG:-500000}
 MEMLIMIT=${BENCH_MEMLIMIT:-960MiB}
 SMALL=500
 DATE=$(date -u +%Y-%m-%d)
-OUT=${BENCH_OUT:-$ROOT/bench/results/$DATE.md}
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+OUT=${BENCH_OUT:-$ROOT/bench/results/$DATE-$COMMIT.md}
 PROF=${OUT%.md}.profiles
 SECRET=bench-secret-$RANDOM$RANDOM
 export BENCH_CLIENT_SECRET=$SECRET

@@ -169,3 +169,21 @@ func doWithToken(t *testing.T, method, target, token string) *gt.Response {
 	req.Header.Set("Authorization", "Bearer "+token)
 	return gt.Do(t, req)
 }
+
+// TestExampleJSON: the README's JSON config is examples/json/caddy.json,
+// and the gateway binary provisions and validates it.
+func TestExampleJSON(t *testing.T) {
+	body := readExample(t, "json/caddy.json")
+	readme, err := os.ReadFile(filepath.Join(gt.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```json\n"+body+"```\n") {
+		t.Fatal("README.md does not show examples/json/caddy.json as its JSON config")
+	}
+	t.Setenv("REPORTING_SECRET", exampleEnv["REPORTING_SECRET"])
+	out, ok := gt.ValidateConfig(t, filepath.Join(gt.RepoRoot(), "examples", "json", "caddy.json"))
+	if !ok || !strings.Contains(out, "Valid configuration") {
+		t.Fatalf("caddy validate failed:\n%s", out)
+	}
+}

@@ -313,11 +313,16 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.logs.Write(p)
 }
 
-// ValidateConfig runs `caddy validate` on a Caddyfile and returns its
-// combined output and whether it succeeded.
+// ValidateConfig runs `caddy validate` on a Caddyfile, or on a JSON config
+// when path ends in .json, and returns its combined output and whether it
+// succeeded.
 func ValidateConfig(t testing.TB, path string) (string, bool) {
 	t.Helper()
-	cmd := exec.Command(Binary(t), "validate", "--config", path, "--adapter", "caddyfile")
+	args := []string{"validate", "--config", path}
+	if !strings.HasSuffix(path, ".json") {
+		args = append(args, "--adapter", "caddyfile")
+	}
+	cmd := exec.Command(Binary(t), args...)
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "HOME="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	return string(out), err == nil
