@@ -58,7 +58,8 @@ type App struct {
 	RefreshTokenRotation *bool `json:"refresh_token_rotation,omitempty"`
 
 	// How long after a rotation the same client may present the old
-	// refresh token again without anything being revoked. Default: 10s.
+	// refresh token again without anything being revoked, as long as no
+	// refresh token issued from it has been used. Default: 10s.
 	RefreshTokenGrace *caddy.Duration `json:"refresh_token_grace,omitempty"`
 
 	// The issuer identifier (RFC 8414), an https URL with no query or

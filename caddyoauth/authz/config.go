@@ -32,7 +32,8 @@ type Config struct {
 	RefreshTokenTTL time.Duration // 0: refresh tokens never expire
 	CodeTTL         time.Duration
 	// RefreshRotation issues a new refresh token on each use and treats a
-	// reuse of a rotated one, after RefreshGrace, as theft.
+	// reuse of a rotated one as theft, except within RefreshGrace of its
+	// first use while no token rotated from it has been used.
 	RefreshRotation bool
 	RefreshGrace    time.Duration
 

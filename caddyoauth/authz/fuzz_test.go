@@ -169,7 +169,8 @@ func FuzzDecodeRecord(f *testing.F) {
 				t.Fatalf("re-encoding %+v decoded to %+v, %v", r, again, err)
 			}
 		}
-		r := &record{ClientID: s, Scope: s, Pair: pair, IssuedAt: iat, ExpiresAt: exp, RotatedAt: exp, JTI: s}
+		r := &record{ClientID: s, Scope: s, Pair: pair, IssuedAt: iat, ExpiresAt: exp, RotatedAt: exp, JTI: s,
+			Parent: pair, SuccessorUsed: iat%2 == 0}
 		got, err := decodeRecord(r.encode())
 		if err != nil || !reflect.DeepEqual(got, r) {
 			t.Fatalf("round trip of %+v: %+v, %v", r, got, err)

@@ -27,6 +27,11 @@ type record struct {
 	JTI             string `json:"jti,omitempty"`  // JWT access tokens: their jti, iss and aud claims
 	Issuer          string `json:"iss,omitempty"`
 	Audience        string `json:"aud,omitempty"`
+	// Refresh tokens under rotation: the key of the refresh token this one
+	// was rotated from, and whether a token rotated from this one has been
+	// used, which ends this one's grace period (refresh.go).
+	Parent        string `json:"prt,omitempty"`
+	SuccessorUsed bool   `json:"sused,omitempty"`
 }
 
 func (r *record) expired(now time.Time) bool {

@@ -59,3 +59,40 @@ func TestRefreshReuseOnRedis(t *testing.T) {
 		})
 	}
 }
+
+// TestReuseAfterSuccessorUsedOnRedis: on real Redis, standalone and a
+// cluster (a refresh record and its parent on different nodes), R0
+// presented again within the grace period after its successor R1 was
+// used revokes the family; checked through introspection, which reads the
+// store authoritatively.
+func TestReuseAfterSuccessorUsedOnRedis(t *testing.T) {
+	standalone := testredis.Start(t)
+	cluster := testredis.StartCluster(t)
+	for name, addrs := range map[string][]string{"standalone": {standalone.Addr()}, "cluster": cluster.Addrs()} {
+		t.Run(name, func(t *testing.T) {
+			st, err := redisstore.Open(rueidis.ClientOption{InitAddress: addrs}, "", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			cfg := Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute,
+				RefreshRotation: true, RefreshGrace: time.Hour}
+			s := New(cfg, st, stdClients(), stdUsers(t), nil)
+			_, rt0 := stdPasswordTokens(t, s)
+			r1 := refreshWith(t, s, "app", rt0)
+			if r1.status != 200 {
+				t.Fatalf("refresh of R0: %d %s", r1.status, r1.body)
+			}
+			r2 := refreshWith(t, s, "app", r1.str("refresh_token"))
+			if r2.status != 200 {
+				t.Fatalf("refresh of R1: %d %s", r2.status, r2.body)
+			}
+			wantError(t, refreshWith(t, s, "app", rt0), 400, "invalid_grant")
+			in, err := s.Introspect(context.Background(), stdClients()["rs"], r2.str("access_token"), "")
+			if err != nil || in.Active {
+				t.Fatalf("the newest access token survived the reuse: %+v %v", in, err)
+			}
+			wantError(t, refreshWith(t, s, "app", r2.str("refresh_token")), 400, "invalid_grant")
+		})
+	}
+}

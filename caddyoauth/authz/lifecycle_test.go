@@ -2,10 +2,14 @@ package authz
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
 // TestStolenRotatedRefreshTokenRevokesFamily: the legitimate client
@@ -195,5 +199,116 @@ func TestRemovedClientTokensInvalid(t *testing.T) {
 	delete(clients, "app")
 	if valid(s, access) {
 		t.Fatal("the token of a removed client still works")
+	}
+}
+
+// TestReuseAfterSuccessorUsedRevokesFamily: within the grace period, a
+// rotated refresh token whose successor has been used is presented again
+// (R0→R1, R1→R2, then R0; or R0→R1→R2→R3, then R1). Its response was not
+// lost, so this is the theft signal of RFC 9700 §4.14.2: invalid_grant,
+// and the whole family is revoked, the newest access and refresh tokens
+// included.
+func TestReuseAfterSuccessorUsedRevokesFamily(t *testing.T) {
+	for _, tc := range []struct{ refreshes, reused int }{{2, 0}, {3, 1}} {
+		t.Run(fmt.Sprintf("R%d", tc.reused), func(t *testing.T) {
+			s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = time.Hour })
+			_, rt0 := stdPasswordTokens(t, s)
+			chain := []string{rt0}
+			var access string
+			for i := range tc.refreshes {
+				r := refreshWith(t, s, "app", chain[i])
+				if r.status != 200 {
+					t.Fatalf("refresh of R%d: %d %s", i, r.status, r.body)
+				}
+				chain, access = append(chain, r.str("refresh_token")), r.str("access_token")
+			}
+			wantError(t, refreshWith(t, s, "app", chain[tc.reused]), 400, "invalid_grant")
+			if valid(s, access) {
+				t.Fatal("the newest access token works after the reuse")
+			}
+			wantError(t, refreshWith(t, s, "app", chain[tc.refreshes]), 400, "invalid_grant")
+		})
+	}
+}
+
+// TestConcurrentFirstRefreshesWithinGrace: two refreshes of one token
+// started together within the grace period both get tokens, and both
+// branches keep working: each access token validates and each new refresh
+// token refreshes, its tokens working too.
+func TestConcurrentFirstRefreshesWithinGrace(t *testing.T) {
+	s, _ := newStdService(t, nil) // grace 10s
+	for round := range 20 {
+		_, rt0 := stdPasswordTokens(t, s)
+		var pair [2]*result
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range pair {
+			wg.Add(1)
+			go func() { defer wg.Done(); <-start; pair[i] = refreshWith(t, s, "app", rt0) }()
+		}
+		close(start)
+		wg.Wait()
+		for i, r := range pair {
+			if r.status != 200 {
+				t.Fatalf("round %d: refresh %d: %d %s", round, i, r.status, r.body)
+			}
+			if !valid(s, r.str("access_token")) {
+				t.Fatalf("round %d: access token %d does not work", round, i)
+			}
+		}
+		if pair[0].str("refresh_token") == pair[1].str("refresh_token") {
+			t.Fatalf("round %d: both refreshes returned one refresh token", round)
+		}
+		var next [2]*result
+		for i, r := range pair {
+			if next[i] = refreshWith(t, s, "app", r.str("refresh_token")); next[i].status != 200 {
+				t.Fatalf("round %d: refresh of successor %d: %d %s", round, i, next[i].status, next[i].body)
+			}
+		}
+		for i, r := range next {
+			if !valid(s, r.str("access_token")) {
+				t.Fatalf("round %d: the access token of successor %d's refresh does not work", round, i)
+			}
+		}
+	}
+}
+
+// swapFailStore fails every Swap of key while failing is set.
+type swapFailStore struct {
+	store.Store
+	key     string
+	failing atomic.Bool
+}
+
+func (f *swapFailStore) Swap(ctx context.Context, key string, prev, next []byte, ttl time.Duration) error {
+	if key == f.key && f.failing.Load() {
+		return errDown
+	}
+	return f.Store.Swap(ctx, key, prev, next, ttl)
+}
+
+// TestSuccessorUseNotedBeforeRotation: when the store fails to note in R0
+// that its successor R1 is being used, the refresh of R1 answers 503
+// temporarily_unavailable and R1 stays unused, so the client's retry of
+// R1 notes it; then R0 is a reuse, even within the grace period.
+func TestSuccessorUseNotedBeforeRotation(t *testing.T) {
+	s, _ := newStdService(t, nil)
+	_, rt0 := stdPasswordTokens(t, s)
+	r1 := refreshWith(t, s, "app", rt0)
+	if r1.status != 200 {
+		t.Fatalf("refresh of R0: %d %s", r1.status, r1.body)
+	}
+	f := &swapFailStore{Store: s.store, key: refreshKey(rt0)}
+	f.failing.Store(true)
+	s.store = f
+	wantError(t, refreshWith(t, s, "app", r1.str("refresh_token")), 503, "temporarily_unavailable")
+	f.failing.Store(false)
+	r2 := refreshWith(t, s, "app", r1.str("refresh_token"))
+	if r2.status != 200 {
+		t.Fatalf("retry of R1: %d %s", r2.status, r2.body)
+	}
+	wantError(t, refreshWith(t, s, "app", rt0), 400, "invalid_grant")
+	if valid(s, r2.str("access_token")) {
+		t.Fatal("the newest access token works after the reuse of R0")
 	}
 }

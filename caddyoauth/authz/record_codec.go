@@ -19,6 +19,9 @@ import (
 //	  IssuedAt; AccessTTL: varint
 //	  Pair: the 32-byte SHA-256 digest under fieldPairAccess or
 //	  fieldPairRefresh, else a string under fieldPair
+//	  Parent: likewise, the digest under fieldParentRefresh, else a
+//	  string under fieldParent
+//	  SuccessorUsed: the flag alone
 //
 // A field left out is empty or zero. Records written before this format
 // are JSON objects, which never start with recordV1, and still decode.
@@ -42,6 +45,9 @@ const (
 	fieldJTI
 	fieldIssuer
 	fieldAudience
+	fieldParent
+	fieldParentRefresh
+	fieldSuccessorUsed
 	fieldsKnown = 1<<iota - 1
 )
 
@@ -114,12 +120,22 @@ func (r *record) encode() []byte {
 	if r.RotatedAt != 0 {
 		flags |= fieldRotatedAt
 	}
-	var d [digestLen]byte
+	var d, pd [digestLen]byte
 	if r.Pair != "" {
 		flags |= uint64(pairDigest(r.Pair, &d))
 	}
+	if r.Parent != "" {
+		if pairDigest(r.Parent, &pd) == fieldPairRefresh {
+			flags |= fieldParentRefresh
+		} else {
+			flags |= fieldParent
+		}
+	}
+	if r.SuccessorUsed {
+		flags |= fieldSuccessorUsed
+	}
 
-	n := 1 + binary.MaxVarintLen64*5 + len(r.Pair)
+	n := 1 + binary.MaxVarintLen64*6 + len(r.Pair) + len(r.Parent)
 	for _, p := range r.strFields() {
 		n += binary.MaxVarintLen64 + len(*p)
 	}
@@ -161,6 +177,12 @@ func (r *record) encode() []byte {
 			b = putStr(*p)
 		}
 	}
+	switch {
+	case flags&fieldParent != 0:
+		b = putStr(r.Parent)
+	case flags&fieldParentRefresh != 0:
+		b = append(b, pd[:]...)
+	}
 	return b
 }
 
@@ -180,7 +202,8 @@ func decodeRecord(b []byte) (*record, error) {
 // copy of the input, so a record costs three allocations at most.
 func decodeV1(b []byte) (*record, error) {
 	flags, n := binary.Uvarint(b)
-	if n <= 0 || flags&^fieldsKnown != 0 || bits.OnesCount64(flags&(fieldPair|fieldPairAccess|fieldPairRefresh)) > 1 {
+	if n <= 0 || flags&^fieldsKnown != 0 || bits.OnesCount64(flags&(fieldPair|fieldPairAccess|fieldPairRefresh)) > 1 ||
+		flags&(fieldParent|fieldParentRefresh) == fieldParent|fieldParentRefresh {
 		return nil, errBadRecord
 	}
 	src := string(b) // one copy for every string field
@@ -225,18 +248,13 @@ func decodeV1(b []byte) (*record, error) {
 	case flags&fieldPair != 0:
 		r.Pair = str()
 	case flags&(fieldPairAccess|fieldPairRefresh) != 0:
-		if len(b)-pos < digestLen {
-			return nil, errBadRecord
-		}
 		prefix := prefixAccess
 		if flags&fieldPairRefresh != 0 {
 			prefix = prefixRefresh
 		}
-		var key [pairKeyLen]byte
-		n := copy(key[:], prefix)
-		base64.RawURLEncoding.Encode(key[n:], b[pos:pos+digestLen])
-		r.Pair = string(key[:])
-		pos += digestLen
+		if r.Pair, bad = digestKey(b, &pos, prefix); bad {
+			return nil, errBadRecord
+		}
 	}
 	if flags&fieldRotatedAt != 0 && !bad {
 		r.RotatedAt = r.IssuedAt + num()
@@ -246,8 +264,29 @@ func decodeV1(b []byte) (*record, error) {
 			*p = str()
 		}
 	}
+	switch {
+	case bad:
+	case flags&fieldParent != 0:
+		r.Parent = str()
+	case flags&fieldParentRefresh != 0:
+		r.Parent, bad = digestKey(b, &pos, prefixRefresh)
+	}
+	r.SuccessorUsed = flags&fieldSuccessorUsed != 0
 	if bad || pos != len(b) {
 		return nil, errBadRecord
 	}
 	return r, nil
+}
+
+// digestKey reads the digest at b[*pos:] as a key with prefix and moves
+// *pos past it; bad when b is too short.
+func digestKey(b []byte, pos *int, prefix string) (key string, bad bool) {
+	if len(b)-*pos < digestLen {
+		return "", true
+	}
+	var k [pairKeyLen]byte
+	n := copy(k[:], prefix)
+	base64.RawURLEncoding.Encode(k[n:], b[*pos:*pos+digestLen])
+	*pos += digestLen
+	return string(k[:]), false
 }

@@ -16,7 +16,8 @@ func codecRecords() map[string]*record {
 		Family: newFamily(), Challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", ChallengeMethod: "S256",
 		IssuedAt: now.UnixNano(), ExpiresAt: now.Add(time.Hour).UnixNano(), AccessTTL: int64(time.Hour),
 		Pair: refreshKey(randomToken()), RotatedAt: now.Add(time.Minute).UnixNano(),
-		JTI: "jti-1", Issuer: "https://auth.example.com", Audience: "api"}
+		JTI: "jti-1", Issuer: "https://auth.example.com", Audience: "api",
+		Parent: refreshKey(randomToken()), SuccessorUsed: true}
 	nonCanonical := accessKey(randomToken())
 	nonCanonical = nonCanonical[:len(nonCanonical)-1] + "B" // trailing bits set: not a digest's encoding
 	return map[string]*record{
@@ -26,6 +27,9 @@ func codecRecords() map[string]*record {
 		"other pair":        {ClientID: "app", Pair: "code:xyz"},
 		"short pair":        {Pair: "at:abc"},
 		"non-canonical":     {Pair: nonCanonical},
+		"access parent":     {Parent: accessKey(randomToken())},
+		"other parent":      {Parent: "rt:x", Pair: "rt:y"},
+		"successor used":    {ClientID: "app", SuccessorUsed: true},
 		"never expires":     {ClientID: "c", IssuedAt: now.UnixNano()},
 		"extremes":          {IssuedAt: math.MinInt64, ExpiresAt: math.MaxInt64, RotatedAt: -1, AccessTTL: math.MinInt64},
 		"expiry before iat": {IssuedAt: 100, ExpiresAt: 5},
@@ -48,8 +52,9 @@ func TestRecordEncodingRoundTrip(t *testing.T) {
 	}
 }
 
-// TestRecordPairStoredAsDigest: an access or refresh key in Pair costs its
-// 32-byte digest, not its 46 characters.
+// TestRecordPairStoredAsDigest: an access or refresh key in Pair, and a
+// refresh key in Parent, costs its 32-byte digest, not its 46 characters
+// (Parent's flag may take one more byte of flags).
 func TestRecordPairStoredAsDigest(t *testing.T) {
 	base := &record{ClientID: "app", IssuedAt: time.Now().UnixNano()}
 	for _, pair := range []string{accessKey(randomToken()), refreshKey(randomToken())} {
@@ -58,6 +63,11 @@ func TestRecordPairStoredAsDigest(t *testing.T) {
 		if d := len(with.encode()) - len(base.encode()); d != digestLen {
 			t.Fatalf("Pair %.3s... adds %d bytes, want %d", pair, d, digestLen)
 		}
+	}
+	with := *base
+	with.Parent = refreshKey(randomToken())
+	if d := len(with.encode()) - len(base.encode()); d > digestLen+1 {
+		t.Fatalf("Parent adds %d bytes, want at most %d", d, digestLen+1)
 	}
 }
 
@@ -105,12 +115,13 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestRecordDecodeRejectsMalformed(t *testing.T) {
 	good := codecRecords()["full"].encode()
 	cases := map[string][]byte{
-		"version only":   {recordV1},
-		"unknown flag":   {recordV1, 0x80, 0x80, 0x80, 0x01},
-		"two pair kinds": append([]byte{recordV1}, binary.AppendUvarint(nil, fieldPairAccess|fieldPairRefresh)...),
-		"trailing byte":  append(append([]byte{}, good...), 0),
-		"not JSON":       []byte("not a record"),
-		"empty":          {},
+		"version only":     {recordV1},
+		"unknown flag":     {recordV1, 0x80, 0x80, 0x80, 0x01},
+		"two pair kinds":   append([]byte{recordV1}, binary.AppendUvarint(nil, fieldPairAccess|fieldPairRefresh)...),
+		"two parent kinds": append([]byte{recordV1}, binary.AppendUvarint(nil, fieldParent|fieldParentRefresh)...),
+		"trailing byte":    append(append([]byte{}, good...), 0),
+		"not JSON":         []byte("not a record"),
+		"empty":            {},
 	}
 	for i := 1; i < len(good); i++ {
 		cases["truncated at "+strconv.Itoa(i)] = good[:i]

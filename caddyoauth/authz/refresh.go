@@ -16,8 +16,10 @@ var errBadRefresh = errInvalidGrant("the refresh token is invalid, expired, revo
 // bound to its client: another client presenting it, even with valid
 // credentials of its own, gets invalid_grant. The new access token's scope
 // may narrow, never widen. With rotation on, each use returns a new refresh
-// token and a reuse of a rotated one after the grace period revokes the
-// whole family (RFC 9700 §4.14.2).
+// token, and a rotated one presented again revokes the whole family
+// (RFC 9700 §4.14.2) unless it comes within the grace period and no token
+// rotated from it has been used yet: only then can it be a retry of a lost
+// response, or a second worker of the same client refreshing at once.
 func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (*tokenResponse, error) {
 	if token == "" {
 		return nil, errInvalidRequest("refresh_token is missing")
@@ -58,17 +60,26 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 			return resp, err
 		}
 		if rt.RotatedAt != 0 {
-			if now.Sub(time.Unix(0, rt.RotatedAt)) > s.cfg.RefreshGrace {
+			// A successor that was used proves its response arrived, so
+			// this is no retry, however soon it comes.
+			if rt.SuccessorUsed || now.Sub(time.Unix(0, rt.RotatedAt)) > s.cfg.RefreshGrace {
 				if err := s.RevokeFamily(ctx, rt.UserID, rt.Family); err != nil {
 					return nil, err
 				}
 				s.log.Warn("rotated refresh token reused: its family is revoked",
-					zap.String("client_id", c.ID), zap.String("user_id", rt.UserID))
+					zap.String("client_id", c.ID), zap.String("user_id", rt.UserID),
+					zap.Bool("successor_used", rt.SuccessorUsed))
 				return nil, errBadRefresh
 			}
 			// A retry within the grace period (a lost response, two workers
 			// of one integration): answer with fresh tokens of the family.
-			return s.rotate(ctx, c, rt, newScope, now)
+			return s.rotate(ctx, c, key, rt, newScope, now)
+		}
+		// Presenting this token proves its parent's response arrived. The
+		// parent's grace ends first, so once this token is marked rotated
+		// the parent's is over, even when a step below fails.
+		if err := s.markSuccessorUsed(ctx, rt.Parent); err != nil {
+			return nil, err
 		}
 		marked := *rt
 		marked.RotatedAt = now.UnixNano()
@@ -85,14 +96,45 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 				return nil, err
 			}
 		}
-		return s.rotate(ctx, c, rt, newScope, now)
+		return s.rotate(ctx, c, key, rt, newScope, now)
 	}
 	return nil, ErrUnavailable
 }
 
-// rotate issues a new access and refresh token in the family of rt. The new
-// refresh token keeps rt's scope (RFC 6749 §6); the access token gets scope.
-func (s *Service) rotate(ctx context.Context, c *Client, rt *record, scope string, now time.Time) (*tokenResponse, error) {
+// markSuccessorUsed notes in the rotated refresh token under key that a
+// token rotated from it has been used, which ends its grace period. A
+// record that is gone (expired, revoked) or unreadable needs no note: it
+// is never accepted again anyway.
+func (s *Service) markSuccessorUsed(ctx context.Context, key string) error {
+	if key == "" {
+		return nil
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		raw, err := s.store.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		r, err := decodeRecord(raw)
+		if err != nil || r.SuccessorUsed {
+			return nil
+		}
+		r.SuccessorUsed = true
+		err = s.store.Swap(ctx, key, raw, r.encode(), r.ttl(time.Now()))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return ErrUnavailable
+}
+
+// rotate issues a new access and refresh token in the family of rt, the
+// refresh token under key. The new refresh token keeps rt's scope
+// (RFC 6749 §6) and names key as its parent; the access token gets scope.
+func (s *Service) rotate(ctx context.Context, c *Client, key string, rt *record, scope string, now time.Time) (*tokenResponse, error) {
 	access, err := s.newAccessToken(ctx, c.ID, rt.UserID, scope, now, s.cfg.AccessTokenTTL)
 	if err != nil {
 		return nil, err
@@ -100,7 +142,7 @@ func (s *Service) rotate(ctx context.Context, c *Client, rt *record, scope strin
 	refresh := randomToken()
 	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
-	next := &record{ClientID: c.ID, UserID: rt.UserID, Scope: rt.Scope, Family: rt.Family,
+	next := &record{ClientID: c.ID, UserID: rt.UserID, Scope: rt.Scope, Family: rt.Family, Parent: key,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.RefreshTokenTTL)}
 	if err := s.saveTokens(ctx, access, at, refresh, next); err != nil {
 		return nil, err
