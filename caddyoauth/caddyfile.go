@@ -392,8 +392,8 @@ func parseHeaderName(d *caddyfile.Dispenser, dst *string) error {
 	if err := parseStringArg(d, dst); err != nil {
 		return err
 	}
-	if !validHeaderName(*dst) {
-		return d.Errf("'%s' is not a valid header name", *dst)
+	if err := checkIdentityHeader(*dst); err != nil {
+		return d.Err(err.Error())
 	}
 	return nil
 }

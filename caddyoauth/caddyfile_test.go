@@ -135,6 +135,8 @@ func TestProtectCaddyfile(t *testing.T) {
 		"no scope":               {"oauth_protect {\n\tscope\n}", "wrong argument"},
 		"bad scope":              {"oauth_protect {\n\tscope re\\ad\n}", "not a valid scope"},
 		"bad header":             {"oauth_protect {\n\tuser_header \"X User\"\n}", "not a valid header name"},
+		"hop-by-hop header":      {"oauth_protect {\n\tscope_header Keep-Alive\n}", "cannot carry an identity"},
+		"credential header":      {"oauth_protect {\n\tuser_header authorization\n}", "cannot carry an identity"},
 		"realm quote":            {"oauth_protect {\n\trealm \"a\\\"b\"\n}", "realm may not contain"},
 		"optional arg":           {"oauth_protect {\n\toptional yes\n}", "wrong argument"},
 	} {

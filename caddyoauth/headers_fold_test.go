@@ -16,8 +16,8 @@ func TestFoldsToMatchesNormHeader(t *testing.T) {
 
 func TestStripHeadersDeletesEverySpelling(t *testing.T) {
 	h := http.Header{"X-User-Id": {"a"}, "X_user_id": {"b"}, "X-User-Ids": {"keep"}, "Accept": {"keep"}}
-	stripHeaders(h, []string{normHeader("X-User-ID")})
+	stripIdentity(&http.Request{Header: h}, []string{normHeader("X-User-ID")}, false)
 	if len(h) != 2 || h.Get("X-User-Ids") != "keep" || h.Get("Accept") != "keep" {
-		t.Fatalf("after stripHeaders: %v", h)
+		t.Fatalf("after stripIdentity: %v", h)
 	}
 }

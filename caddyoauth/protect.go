@@ -21,7 +21,8 @@ func init() {
 
 // Protect lets a request through only with a valid bearer token, and hands
 // the caller's identity to the next handlers: it deletes every copy of the
-// identity headers the caller sent, then sets them from the token.
+// identity headers the caller sent, every Connection option and trailer
+// naming one (and Authorization trailers), then sets them from the token.
 //
 // It sets these placeholders:
 //
@@ -98,6 +99,11 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("oauth_protect: %q is not a valid scope", s)
 		}
 	}
+	for _, h := range []string{p.UserHeader, p.ClientHeader, p.ScopeHeader} {
+		if err := checkIdentityHeader(h); err != nil {
+			return fmt.Errorf("oauth_protect: %v", err)
+		}
+	}
 	if strings.ContainsAny(p.Realm, "\"\\\r\n") {
 		return fmt.Errorf("oauth_protect: realm may not contain quotes, backslashes or line breaks")
 	}
@@ -139,7 +145,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if p.app != nil {
 		names = p.app.identityHeaders()
 	}
-	stripHeaders(r.Header, names)
+	stripIdentity(r, names, true)
 
 	token, found, ok := bearerToken(r.Header)
 	if !ok {

@@ -49,9 +49,10 @@ func registerEndpoint(e endpoint) {
 
 // Server serves the OAuth endpoints under /oauth/ and the authorization
 // server metadata at /.well-known/oauth-authorization-server, and passes
-// every other request on. It strips the identity headers from every request
-// it passes on, so even a route proxied without oauth_protect never
-// forwards a caller's X-User-ID.
+// every other request on. It strips the identity headers, and the
+// Connection options and trailers naming them, from every request it
+// passes on, so even a route proxied without oauth_protect never forwards
+// a caller's X-User-ID.
 type Server struct {
 	app    *App
 	svc    *authz.Service
@@ -97,7 +98,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	if strings.HasPrefix(path, PathPrefix) || path == strings.TrimSuffix(PathPrefix, "/") {
 		return caddyhttp.Error(http.StatusNotFound, nil)
 	}
-	stripHeaders(r.Header, s.app.identityHeaders())
+	stripIdentity(r, s.app.identityHeaders(), false)
 	return next.ServeHTTP(w, r)
 }
 

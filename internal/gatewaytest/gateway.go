@@ -7,6 +7,8 @@ package gatewaytest
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -97,6 +99,7 @@ type Gateway struct {
 	logs     bytes.Buffer
 	extraEnv []string
 	envFuncs []func(Params) []string
+	https    bool
 }
 
 // Option changes how Start runs the gateway.
@@ -116,6 +119,10 @@ func WithEnvFunc(f func(Params) []string) Option {
 func WithVars(vars map[string]string) Option {
 	return func(g *Gateway) { g.Params.Vars = vars }
 }
+
+// WithHTTPS is for a TLSConfig site: URL is https://, and Start waits
+// until the site's certificate from the gateway's local CA is served.
+func WithHTTPS() Option { return func(g *Gateway) { g.https = true } }
 
 // WithDataDir makes the gateway use dir as its data folder, so two
 // gateways (or one started twice) can share a file store.
@@ -143,6 +150,9 @@ func Start(t testing.TB, tmpl string, opts ...Option) *Gateway {
 			t.Fatal(err)
 		}
 		g.URL = "http://" + g.Params.Addr
+		if g.https {
+			g.URL = "https://" + g.Params.Addr
+		}
 		g.AdminURL = "http://" + g.Params.Admin
 		err := g.tryStart()
 		if err == nil {
@@ -197,6 +207,62 @@ http://{{.Addr}} {
 ` + indent(siteBody) + `
 }
 `
+}
+
+// TLSConfig is Config for a site served over TLS with a certificate from
+// the gateway's local CA, on TCP (HTTP/1.1 and HTTP/2) and on UDP
+// (HTTP/3) at the same port. Start it WithHTTPS; ClientTLS trusts its CA.
+func TLSConfig(oauthBlock, siteBody string) string {
+	return `{
+	admin {{.Admin}}
+	auto_https disable_redirects
+	local_certs
+	skip_install_trust
+	persist_config off
+	grace_period 1ns
+` + indent(oauthBlock) + `
+}
+
+https://{{.Addr}} {
+	tls internal
+` + indent(siteBody) + `
+}
+`
+}
+
+// ClientTLS returns a client TLS config that trusts the gateway's local
+// CA (TLSConfig sites), or nil before the CA exists.
+func (g *Gateway) ClientTLS() *tls.Config {
+	pem, err := os.ReadFile(filepath.Join(g.Params.DataDir, "caddy", "pki", "authorities", "local", "root.crt"))
+	if err != nil {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil
+	}
+	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+}
+
+// serving reports whether the site accepts connections; for a TLS site,
+// whether it completes a handshake with a certificate its CA signed.
+func (g *Gateway) serving() bool {
+	if !g.https {
+		c, err := net.DialTimeout("tcp", g.Params.Addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	conf := g.ClientTLS()
+	if conf == nil {
+		return false
+	}
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 200 * time.Millisecond}, "tcp", g.Params.Addr, conf)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
 }
 
 func indent(s string) string {
@@ -257,11 +323,8 @@ func (g *Gateway) tryStart() error {
 			return fmt.Errorf("gateway exited during start-up:\n%s", logs)
 		default:
 		}
-		if strings.Count(g.Logs(), ready) > started {
-			if c, err := net.DialTimeout("tcp", g.Params.Addr, 200*time.Millisecond); err == nil {
-				c.Close()
-				return nil
-			}
+		if strings.Count(g.Logs(), ready) > started && g.serving() {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			g.Stop()
