@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
@@ -62,8 +63,10 @@ type App struct {
 	// refresh token issued from it has been used. Default: 10s.
 	RefreshTokenGrace *caddy.Duration `json:"refresh_token_grace,omitempty"`
 
-	// The issuer identifier (RFC 8414), an https URL with no query or
-	// fragment. Default: the origin each request came to.
+	// The issuer identifier (RFC 8414), an https URL with no path, query
+	// or fragment (http only on a loopback host). Default: the origin of
+	// the site addresses serving oauth_server, when they name exactly one
+	// scheme, host and port; otherwise the config is refused at start.
 	Issuer string `json:"issuer,omitempty"`
 
 	// The format of access tokens: opaque (random strings the gateway
@@ -149,6 +152,11 @@ type App struct {
 	logger   *zap.Logger
 
 	idHeaders *headerSet
+
+	// httpApp is the http app of this config, which oauth_server records
+	// when it is provisioned; issuer derives the issuer from its routes.
+	httpApp *caddyhttp.App
+	issuer  func() (string, error)
 }
 
 // ClientConfig is a client registered in the config.
@@ -224,6 +232,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.idHeaders = new(headerSet)
+	a.issuer = sync.OnceValues(a.resolveIssuer)
 	if a.AccessTokenTTL == 0 {
 		a.AccessTokenTTL = caddy.Duration(DefaultAccessTokenTTL)
 	}
@@ -408,6 +417,11 @@ func (a *App) identityHeaders() []string {
 
 // Start implements caddy.App.
 func (a *App) Start() error {
+	// The issuer is settled first: a config whose sites name no single
+	// origin is refused before it revokes anything.
+	if _, err := a.issuer(); err != nil {
+		return err
+	}
 	// A config that removes a user does not take over until that user's
 	// tokens are revoked: on a reload the previous config keeps running,
 	// and the reload reports the error.

@@ -217,7 +217,6 @@ func (a *App) provisionAuthorize() error {
 		PKCERequired:   a.PKCERequired,
 		PKCEAllowPlain: a.PKCEAllowPlain,
 		Pages:          pages,
-		Issuer:         a.issuer,
 	})
 	return nil
 }

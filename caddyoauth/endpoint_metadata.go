@@ -3,6 +3,8 @@ package caddyoauth
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
 )
 
 // MetadataPath is where RFC 8414 puts the authorization server metadata.
@@ -19,7 +21,11 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", "GET, HEAD")
 		return writeBearerError(w, http.StatusMethodNotAllowed, "", "", "")
 	}
-	issuer := s.app.issuer(r)
+	issuer, err := s.svc.Issuer()
+	if err != nil {
+		authz.WriteError(w, errIssuerUnresolved, false)
+		return nil
+	}
 	md := map[string]any{"issuer": issuer}
 	for field, path := range endpointPaths(s.app) {
 		md[field] = issuer + path
@@ -44,8 +50,10 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	return json.NewEncoder(w).Encode(md)
 }
 
-// issuer is the configured issuer, or the origin the request came to.
-func (a *App) issuer(r *http.Request) string { return a.service.Issuer(r) }
+// errIssuerUnresolved answers while the issuer of a config that is being
+// refused is unknown: the previous config, if any, keeps serving.
+var errIssuerUnresolved = &authz.Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable,
+	Description: "the authorization server has no issuer; retry later"}
 
 // codeChallengeMethods lists the PKCE methods the authorize endpoint takes.
 func (a *App) codeChallengeMethods() []string {

@@ -75,6 +75,12 @@ func (s *Server) Provision(ctx caddy.Context) error {
 		return err
 	}
 	s.app, s.svc = app, app.Service()
+	// The issuer is derived from the sites serving oauth_server. Handlers
+	// are provisioned by the http app, already in the config's apps, so
+	// this finds it without loading anything.
+	if h, err := ctx.AppIfConfigured("http"); err == nil {
+		app.httpApp, _ = h.(*caddyhttp.App)
+	}
 	return nil
 }
 

@@ -101,7 +101,7 @@ func (a *App) tokenConfig(cfg *authz.Config) error {
 	if err := a.checkTokenOptions(); err != nil {
 		return fmt.Errorf("oauth: %v", err)
 	}
-	cfg.Issuer = a.Issuer
+	cfg.Issuer = a.issuer
 	cfg.Audience = a.Audience
 	cfg.TokenFormat = a.TokenFormat
 	if cfg.TokenFormat == "" {

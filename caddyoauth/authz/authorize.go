@@ -47,9 +47,6 @@ type AuthorizeConfig struct {
 	PKCEAllowPlain bool
 	// Pages renders the screens. Default: the embedded templates.
 	Pages *Pages
-	// Issuer returns the issuer identifier for a request, sent as iss in
-	// authorization responses (RFC 9207). Nil sends none.
-	Issuer func(*http.Request) string
 }
 
 // Authorizer serves the authorization endpoint (RFC 6749 §4.1) with its
@@ -86,7 +83,6 @@ type pendingRequest struct {
 	Scope           string `json:"scp,omitempty"`
 	Challenge       string `json:"cc,omitempty"`
 	ChallengeMethod string `json:"ccm,omitempty"`
-	Issuer          string `json:"iss,omitempty"`
 	Session         string `json:"sess"` // store key of the session
 }
 
@@ -138,9 +134,6 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := &pendingRequest{ClientID: client.ID, RedirectURI: redirectURI, RedirectGiven: q.Has("redirect_uri"), State: q.Get("state")}
-	if a.cfg.Issuer != nil {
-		p.Issuer = a.cfg.Issuer(r)
-	}
 
 	// From here on every error goes back to the client (§4.1.2.1).
 	for name, vals := range q {
@@ -284,6 +277,11 @@ func (a *Authorizer) takePending(w http.ResponseWriter, r *http.Request, rid str
 // issueCode mints the authorization code for an approved request and sends
 // the browser back to the client with it.
 func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendingRequest, userID string) {
+	iss, err := a.svc.Issuer()
+	if err != nil {
+		a.unavailable(w, "naming the issuer", err)
+		return
+	}
 	// RFC 6749 §4.1.3: the code records the redirect_uri only when the
 	// request named one; then the token request must repeat it.
 	boundURI := ""
@@ -305,14 +303,21 @@ func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendin
 		return
 	}
 	a.log.Info("authorization code issued", zap.String("client_id", p.ClientID), zap.String("user_id", userID), zap.String("scope", p.Scope))
-	a.redirect(w, r, withParams(p.RedirectURI, "code", ti.GetCode(), "state", p.State, "iss", p.Issuer))
+	a.redirect(w, r, withParams(p.RedirectURI, "code", ti.GetCode(), "state", p.State, "iss", iss))
 }
 
 // redirectError sends an authorization error back to the client (RFC 6749
-// §4.1.2.1) with the request's state.
+// §4.1.2.1) with the request's state. Both kinds of authorization
+// response carry the gateway's issuer as iss (RFC 9207), never one taken
+// from the request.
 func (a *Authorizer) redirectError(w http.ResponseWriter, r *http.Request, p *pendingRequest, code, desc string) {
+	iss, err := a.svc.Issuer()
+	if err != nil {
+		a.unavailable(w, "naming the issuer", err)
+		return
+	}
 	a.log.Info("authorization refused", zap.String("client_id", p.ClientID), zap.String("error", code))
-	a.redirect(w, r, withParams(p.RedirectURI, "error", code, "error_description", desc, "state", p.State, "iss", p.Issuer))
+	a.redirect(w, r, withParams(p.RedirectURI, "error", code, "error_description", desc, "state", p.State, "iss", iss))
 }
 
 // redirect answers 302 to a GET and 303 to a POST, so the browser follows

@@ -24,7 +24,7 @@ func testAuthorizer(t testing.TB, cfg AuthorizeConfig) *Authorizer {
 	t.Cleanup(func() { db.Close() })
 	clients := StaticClients{"web": {ID: "web", Name: "Web", RedirectURIs: []string{"https://app.example/cb"},
 		Grants: []string{GrantAuthorizationCode}, Scopes: []string{"read"}}}
-	svc := New(Config{CodeTTL: 60e9, AccessTokenTTL: 3600e9}, db, clients, nil, nil)
+	svc := New(Config{CodeTTL: 60e9, AccessTokenTTL: 3600e9, Issuer: fixedIssuer("https://auth.example.com")}, db, clients, nil, nil)
 	return svc.NewAuthorizer(cfg)
 }
 

@@ -37,8 +37,12 @@ type Config struct {
 	RefreshRotation bool
 	RefreshGrace    time.Duration
 
-	// Issuer is the issuer identifier; empty: the origin of each request.
-	Issuer string
+	// Issuer gives the issuer identifier (RFC 8414 §2), the iss of JWT
+	// access tokens and of authorization responses (RFC 9207). A function,
+	// as the gateway knows its issuer only once its whole config is loaded;
+	// an error fails what needs it as temporarily unavailable. Required
+	// for JWT access tokens and the authorization endpoint.
+	Issuer func() (string, error)
 	// TokenFormat is FormatOpaque (the default when empty) or FormatJWT.
 	TokenFormat string
 	// Audience is the aud claim of JWT access tokens; empty: the issuer.

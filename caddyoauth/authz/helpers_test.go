@@ -61,6 +61,7 @@ var testConfig = Config{
 	CodeTTL:         time.Minute,
 	RefreshRotation: true,
 	RefreshGrace:    10 * time.Second,
+	Issuer:          fixedIssuer("https://auth.example.com"),
 }
 
 // newTestService builds a Service on an in-memory buntdb store.

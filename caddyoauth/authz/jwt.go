@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 )
@@ -44,28 +43,24 @@ type jwtClaims struct {
 	JTI      string `json:"jti"`
 }
 
-// issuerKey carries the issuer of the current request in its context, for
-// the token generators, which see no request on the refresh path.
-type issuerKey struct{}
+// errNoIssuer fails what needs the issuer when the config gives none.
+var errNoIssuer = errors.New("no issuer is configured")
 
-// Issuer is the configured issuer, or else the origin the request came to
-// (RFC 8414 §2: no trailing slash, no query).
-func (s *Service) Issuer(r *http.Request) string {
-	if s.cfg.Issuer != "" {
-		return strings.TrimSuffix(s.cfg.Issuer, "/")
+// Issuer is the gateway's issuer identifier (RFC 8414 §2: no trailing
+// slash), from Config.Issuer: never from a request, so no Host header can
+// name the issuer of the tokens, metadata and authorization responses.
+func (s *Service) Issuer() (string, error) {
+	if s.cfg.Issuer == nil {
+		return "", errNoIssuer
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+	iss, err := s.cfg.Issuer()
+	if err != nil {
+		return "", err
 	}
-	return scheme + "://" + r.Host
-}
-
-func (s *Service) issuerOf(ctx context.Context) string {
-	if v, ok := ctx.Value(issuerKey{}).(string); ok && v != "" {
-		return v
+	if iss = strings.TrimSuffix(iss, "/"); iss == "" {
+		return "", errNoIssuer
 	}
-	return strings.TrimSuffix(s.cfg.Issuer, "/")
+	return iss, nil
 }
 
 // audience is the aud claim of access tokens: the configured audience, or
@@ -87,7 +82,10 @@ func (s *Service) newAccessToken(ctx context.Context, clientID, userID, scope st
 	if err != nil {
 		return "", err
 	}
-	iss := s.issuerOf(ctx)
+	iss, err := s.Issuer()
+	if err != nil {
+		return "", err
+	}
 	sub := userID
 	if sub == "" {
 		sub = clientID
@@ -196,9 +194,10 @@ func jwtClaimsOf(token string) (*jwtClaims, bool) {
 // its record is found (Validate, Introspect): the record, keyed by the
 // digest of all the token's bytes, proves this service signed it, so no
 // signature check runs; but its key must still be published, as every
-// resource server verifying against the JWKS requires, and, when an issuer
-// is configured, its iss and aud (kept in the record) must be the current
-// ones. An opaque token passes.
+// resource server verifying against the JWKS requires, and its iss and aud
+// (kept in the record) must be the gateway's current ones: a token issued
+// under another issuer, or before the issuer changed, is refused. An opaque
+// token passes.
 func (s *Service) checkIssuedJWT(ctx context.Context, token string, r *record) error {
 	if s.keys == nil || !looksLikeJWT(token) {
 		return nil
@@ -209,7 +208,11 @@ func (s *Service) checkIssuedJWT(ctx context.Context, token string, r *record) e
 	} else if k == nil {
 		return ErrTokenInvalid
 	}
-	if iss := strings.TrimSuffix(s.cfg.Issuer, "/"); iss != "" && (r.Issuer != iss || r.Audience != s.audience(iss)) {
+	iss, err := s.Issuer()
+	if err != nil {
+		return err
+	}
+	if r.Issuer != iss || r.Audience != s.audience(iss) {
 		return ErrTokenInvalid
 	}
 	return nil

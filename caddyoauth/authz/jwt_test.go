@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -128,7 +129,7 @@ func TestJWTKeySharedAcrossInstances(t *testing.T) {
 	}
 	defer db.Close()
 	cfg := Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute, TokenFormat: FormatJWT,
-		Issuer: "https://auth.example.com", SigningKeyRotation: time.Hour}
+		Issuer: fixedIssuer("https://auth.example.com"), SigningKeyRotation: time.Hour}
 	a := New(cfg, db, stdClients(), stdUsers(t), nil)
 	b := New(cfg, db, stdClients(), stdUsers(t), nil)
 	tok := stdPost(t, a.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}})
@@ -143,7 +144,7 @@ func TestJWTKeySharedAcrossInstances(t *testing.T) {
 	// An instance of another issuer on the same store refuses it: its iss
 	// and aud are not that issuer's.
 	other := cfg
-	other.Issuer = "https://other.example.com"
+	other.Issuer = fixedIssuer("https://other.example.com")
 	o := New(other, db, stdClients(), stdUsers(t), nil)
 	if valid(o, tok.str("access_token")) {
 		t.Fatal("an instance with another issuer accepts the JWT")
@@ -151,6 +152,44 @@ func TestJWTKeySharedAcrossInstances(t *testing.T) {
 	if in, err := o.Introspect(context.Background(), &Client{ID: "app", Introspect: true}, tok.str("access_token"), ""); err != nil || in.Active {
 		t.Fatalf("introspection by another issuer: %+v, %v", in, err)
 	}
+}
+
+// TestJWTOfAnotherIssuerRefused: a JWT whose iss or aud is not the
+// service's current one is refused by Validate (oauth_protect) and
+// inactive at introspection; while the issuer is unknown, nothing is
+// issued or accepted under an empty one.
+func TestJWTOfAnotherIssuerRefused(t *testing.T) {
+	iss := "https://a.example"
+	var issErr error
+	s, _ := jwtService(t, func(c *Config) { c.Issuer = func() (string, error) { return iss, issErr } })
+	tok := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
+	if !valid(s, tok) {
+		t.Fatal("a JWT of the current issuer is refused")
+	}
+	inactive := func(why string) {
+		t.Helper()
+		if _, err := s.Validate(context.Background(), tok); err != ErrTokenInvalid {
+			t.Fatalf("%s: Validate gives %v", why, err)
+		}
+		if r := introspect(t, s, "rs", url.Values{"token": {tok}}); r.status != 200 || r.json["active"] != false {
+			t.Fatalf("%s: introspection %d %s", why, r.status, r.body)
+		}
+	}
+	iss = "https://b.example"
+	inactive("another issuer")
+	iss = "https://a.example"
+	s.cfg.Audience = "https://api.example"
+	inactive("another audience")
+	s.cfg.Audience = ""
+	if !valid(s, tok) {
+		t.Fatal("the JWT is refused under its own issuer and audience again")
+	}
+
+	issErr = errors.New("issuer not resolved")
+	if _, err := s.Validate(context.Background(), tok); err == nil || err == ErrTokenInvalid {
+		t.Fatalf("with no issuer, Validate gives %v, want an unavailable error", err)
+	}
+	wantError(t, stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}), 503, "temporarily_unavailable")
 }
 
 // TestJWTKeyRotation: a key older than the rotation period is replaced;

@@ -41,6 +41,11 @@ func stdUsers(t testing.TB) StaticUsers {
 	return StaticUsers{"alice": {Username: "alice", PasswordHash: h, UserID: "user-1"}}
 }
 
+// fixedIssuer is a Config.Issuer naming iss.
+func fixedIssuer(iss string) func() (string, error) {
+	return func() (string, error) { return iss, nil }
+}
+
 // newStdService builds a Service on an in-memory store with rotation on
 // and the given changes to its config.
 func newStdService(t testing.TB, change func(*Config)) (*Service, StaticClients) {
@@ -51,7 +56,7 @@ func newStdService(t testing.TB, change func(*Config)) (*Service, StaticClients)
 	}
 	t.Cleanup(func() { db.Close() })
 	cfg := Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, CodeTTL: time.Minute,
-		RefreshRotation: true, RefreshGrace: 10 * time.Second, Issuer: "https://auth.example.com"}
+		RefreshRotation: true, RefreshGrace: 10 * time.Second, Issuer: fixedIssuer("https://auth.example.com")}
 	if change != nil {
 		change(&cfg)
 	}

@@ -42,8 +42,6 @@ func (t *tokenRequest) get(name string) string { return t.form.Get(name) }
 // ServeToken is the token endpoint (RFC 6749 §3.2): it answers every request
 // itself, with tokens or an RFC 6749 §5.2 error, and returns nothing.
 func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
-	// JWT access tokens name the issuer the request came to.
-	r = r.WithContext(context.WithValue(r.Context(), issuerKey{}, s.Issuer(r)))
 	req, err := s.parseTokenRequest(w, r)
 	if err != nil {
 		s.refuse(w, r, req, err)

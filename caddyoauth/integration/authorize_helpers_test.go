@@ -21,6 +21,8 @@ type browser struct {
 	t    *testing.T
 	base string
 	c    *http.Client
+	// host, when set, is sent as the Host header instead of base's.
+	host string
 }
 
 func newBrowser(t *testing.T, base string) *browser {
@@ -34,6 +36,9 @@ func newBrowser(t *testing.T, base string) *browser {
 
 func (b *browser) do(req *http.Request) *gt.Response {
 	b.t.Helper()
+	if b.host != "" {
+		req.Host = b.host
+	}
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)

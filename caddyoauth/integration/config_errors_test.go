@@ -59,7 +59,7 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 	t.Run("a good config validates", func(t *testing.T) {
 		path := filepath.Join(dir, "good", "Caddyfile")
 		_ = os.MkdirAll(filepath.Dir(path), 0o700)
-		good := "{\n\toauth {\n\t\tstore memory\n\t\tclient c {\n\t\t\tsecret s\n\t\t\tgrants password\n\t\t}\n\t\tuser alice " + hash + "\n\t}\n}\n:8080 {\n\toauth_server\n\toauth_protect\n\trespond ok\n}\n"
+		good := "{\n\toauth {\n\t\tstore memory\n\t\tclient c {\n\t\t\tsecret s\n\t\t\tgrants password\n\t\t}\n\t\tuser alice " + hash + "\n\t}\n}\nhttp://localhost:8080 {\n\toauth_server\n\toauth_protect\n\trespond ok\n}\n"
 		if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
 			t.Fatal(err)
 		}
