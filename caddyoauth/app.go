@@ -19,9 +19,6 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
-	// The store backends: a build of the gateway carries them all.
-	_ "github.com/caddyoauth/gateway/caddyoauth/store/filestore"
-	_ "github.com/caddyoauth/gateway/caddyoauth/store/redisstore"
 )
 
 func init() {

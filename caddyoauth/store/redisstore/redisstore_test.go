@@ -111,17 +111,26 @@ func TestCluster(t *testing.T) {
 			return errors.Is(err, store.ErrNotFound)
 		})
 	})
-	t.Run("Module", func(t *testing.T) {
-		r := Redis{Cluster: c.Addrs(), KeyPrefix: uniquePrefix()}
-		if err := r.Provision(provisionCtx(t)); err != nil {
+	// Options with cluster addresses and no URL reach the cluster.
+	t.Run("Options", func(t *testing.T) {
+		o := Options{Cluster: c.Addrs()}
+		if err := o.Check(); err != nil {
 			t.Fatal(err)
 		}
-		defer r.Cleanup()
+		opt, err := o.ClientOption()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(opt, uniquePrefix(), 0)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer s.Close()
 		ctx := context.Background()
-		if err := r.Store().Put(ctx, "k", []byte("v"), time.Minute); err != nil {
+		if err := s.Put(ctx, "k", []byte("v"), time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if v, err := r.Store().Lookup(ctx, "k"); err != nil || string(v) != "v" {
+		if v, err := s.Lookup(ctx, "k"); err != nil || string(v) != "v" {
 			t.Fatalf("Lookup = %q, %v", v, err)
 		}
 	})
