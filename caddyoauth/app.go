@@ -352,14 +352,14 @@ func (a *App) buildUsers() (authz.StaticUsers, error) {
 		if _, dup := out[u.Username]; dup {
 			return nil, fmt.Errorf("oauth: user %q is defined twice", u.Username)
 		}
-		if !isBcrypt(u.PasswordHash) {
+		if !authz.IsBcrypt(u.PasswordHash) {
 			return nil, fmt.Errorf("oauth: user %q: the password hash is not a bcrypt hash", u.Username)
 		}
 		id := u.UserID
 		if id == "" {
 			id = u.Username
 		}
-		if err := checkUserID(id); err != nil {
+		if err := authz.CheckUserID(id); err != nil {
 			return nil, fmt.Errorf("oauth: user %q: %v", u.Username, err)
 		}
 		out[u.Username] = &authz.User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), UserID: id}

@@ -109,8 +109,8 @@ func (p *appsPage) only(method string, f func() error) error {
 	return f()
 }
 
-func (p *appsPage) rules() clientRules {
-	return clientRules{grants: p.s.app.AppsAllowedGrants, scopes: p.s.app.configuredScopes(), defaultUser: p.uid}
+func (p *appsPage) rules() clients.Rules {
+	return clients.Rules{Grants: p.s.app.AppsAllowedGrants, Scopes: p.s.app.configuredScopes(), DefaultUser: p.uid}
 }
 
 // authorizedApp is a row of the "authorized apps" list.
@@ -178,7 +178,7 @@ func (p *appsPage) authorized() ([]authorizedApp, error) {
 func (p *appsPage) create() error {
 	form := readAppForm(p.r)
 	c := new(clients.Client)
-	if err := form.metadata(true).apply(c, p.rules(), true); err != nil {
+	if err := form.metadata(true).Apply(c, p.rules(), true); err != nil {
 		return p.renderIndex(http.StatusBadRequest, form, describe(err))
 	}
 	secret, err := p.s.app.registry.Create(p.ctx, c)
@@ -228,9 +228,9 @@ func (p *appsPage) update(id string) error {
 		if c.UserID != p.uid {
 			return clients.ErrNotFound
 		}
-		return form.metadata(false).apply(c, p.rules(), false)
+		return form.metadata(false).Apply(c, p.rules(), false)
 	})
-	var re *regError
+	var re *clients.RegError
 	if errors.As(err, &re) {
 		return p.edit(id, form, describe(err))
 	} else if err != nil {
@@ -312,7 +312,7 @@ func readAppForm(r *http.Request) *appForm {
 	}
 }
 
-func (f *appForm) metadata(create bool) *clientMetadata {
+func (f *appForm) metadata(create bool) *clients.Metadata {
 	var uris []string
 	for line := range strings.SplitSeq(f.RedirectURIs, "\n") {
 		if line = strings.TrimSpace(line); line != "" {
@@ -321,11 +321,11 @@ func (f *appForm) metadata(create bool) *clientMetadata {
 	}
 	scope := strings.Join(f.Scopes, " ")
 	grants := slices.Clone(f.Grants)
-	m := &clientMetadata{ClientName: &f.Name, RedirectURIs: &uris, GrantTypes: &grants, Scope: &scope}
+	m := &clients.Metadata{ClientName: &f.Name, RedirectURIs: &uris, GrantTypes: &grants, Scope: &scope}
 	if create {
-		method := authMethodBasic
+		method := clients.AuthMethodBasic
 		if f.Public {
-			method = authMethodNone
+			method = clients.AuthMethodNone
 		}
 		m.TokenEndpointAuthMethod = &method
 	}
@@ -336,7 +336,7 @@ func (f *appForm) metadata(create bool) *clientMetadata {
 func (f *appForm) Has(list []string, v string) bool { return slices.Contains(list, v) }
 
 func describe(err error) string {
-	var re *regError
+	var re *clients.RegError
 	if errors.As(err, &re) {
 		return re.Desc
 	}

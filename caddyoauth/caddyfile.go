@@ -198,11 +198,11 @@ func parseUser(d *caddyfile.Dispenser, a *App) error {
 	if len(args) == 3 {
 		u.UserID = args[2]
 	}
-	if !isBcrypt(u.PasswordHash) {
+	if !authz.IsBcrypt(u.PasswordHash) {
 		return d.Errf("user '%s': the password hash is not a bcrypt hash (make one with `caddy hash-password`)", u.Username)
 	}
 	for _, id := range []string{u.Username, u.UserID} {
-		if err := checkUserID(id); err != nil {
+		if err := authz.CheckUserID(id); err != nil {
 			return d.Errf("user '%s': %v", u.Username, err)
 		}
 	}

@@ -1,102 +1,13 @@
 package caddyoauth
 
-import (
-	"fmt"
-	"net/url"
-	"slices"
-	"strings"
-
-	"github.com/caddyoauth/gateway/caddyoauth/authz"
-)
+import "github.com/caddyoauth/gateway/caddyoauth/clients"
 
 // check validates a client's config; the Caddyfile parser calls it too, so
 // a mistake is reported with its file and line.
 func (c *ClientConfig) check() error {
-	if c.ID == "" {
-		return fmt.Errorf("oauth: a client has no client_id")
-	}
-	if strings.ContainsAny(c.ID, ":\x00") {
-		return fmt.Errorf("oauth: client %q: client_id may not contain ':'", c.ID)
-	}
-	if c.Public && (c.Secret != "" || c.SecretHash != "") {
-		return fmt.Errorf("oauth: client %q: a public client has no secret", c.ID)
-	}
-	if !c.Public && c.Secret == "" && c.SecretHash == "" {
-		return fmt.Errorf("oauth: client %q needs a secret, a secret_hash, or public", c.ID)
-	}
-	if c.Secret != "" && c.SecretHash != "" {
-		return fmt.Errorf("oauth: client %q: give secret or secret_hash, not both", c.ID)
-	}
-	if c.SecretHash != "" && !isBcrypt(c.SecretHash) {
-		return fmt.Errorf("oauth: client %q: secret_hash is not a bcrypt hash", c.ID)
-	}
-	if err := checkUserID(c.User); err != nil {
-		return fmt.Errorf("oauth: client %q: user: %v", c.ID, err)
-	}
-	if c.Introspect && c.Public {
-		return fmt.Errorf("oauth: client %q: a public client cannot introspect", c.ID)
-	}
-	if len(c.Grants) == 0 && !c.Introspect {
-		return fmt.Errorf("oauth: client %q lists no grants", c.ID)
-	}
-	for _, g := range c.Grants {
-		if !slices.Contains(authz.KnownGrants, g) {
-			return fmt.Errorf("oauth: client %q: unknown grant %q (known: %s)", c.ID, g, strings.Join(authz.KnownGrants, ", "))
-		}
-	}
-	if c.Public && slices.Contains(c.Grants, authz.GrantClientCredentials) {
-		return fmt.Errorf("oauth: client %q: a public client cannot use client_credentials", c.ID)
-	}
-	if slices.Contains(c.Grants, authz.GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
-		return fmt.Errorf("oauth: client %q uses authorization_code but has no redirect_uri", c.ID)
-	}
-	for _, u := range c.RedirectURIs {
-		if err := checkRedirectURI(u); err != nil {
-			return fmt.Errorf("oauth: client %q: %v", c.ID, err)
-		}
-	}
-	for _, s := range append(slices.Clone(c.Scopes), c.DefaultScope...) {
-		if _, ok := authz.ParseScope(s); !ok || strings.Contains(s, " ") {
-			return fmt.Errorf("oauth: client %q: %q is not a valid scope", c.ID, s)
-		}
-	}
-	for _, s := range c.DefaultScope {
-		if !slices.Contains(c.Scopes, s) {
-			return fmt.Errorf("oauth: client %q: default_scope %q is not among its scopes", c.ID, s)
-		}
-	}
-	return nil
-}
-
-// checkRedirectURI accepts an absolute URI with no fragment (RFC 6749
-// §3.1.2), over https, or http for loopback hosts, or a private-use scheme
-// for native apps (RFC 8252 §7.1).
-func checkRedirectURI(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() {
-		return fmt.Errorf("redirect_uri %q is not an absolute URI", raw)
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return fmt.Errorf("redirect_uri %q may not have a fragment", raw)
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		h := u.Hostname()
-		if h != "localhost" && h != "127.0.0.1" && h != "::1" {
-			return fmt.Errorf("redirect_uri %q must use https (http is only for localhost)", raw)
-		}
-	case "javascript", "data", "file", "vbscript":
-		return fmt.Errorf("redirect_uri %q has a forbidden scheme", raw)
-	default:
-		if !strings.Contains(u.Scheme, ".") {
-			return fmt.Errorf("redirect_uri %q: a private-use scheme must be a reversed domain name such as com.example.app", raw)
-		}
-	}
-	return nil
-}
-
-// isBcrypt reports whether s looks like a bcrypt hash.
-func isBcrypt(s string) bool {
-	return len(s) == 60 && (strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$"))
+	return (&clients.Settings{
+		ID: c.ID, Secret: c.Secret, SecretHash: c.SecretHash, Public: c.Public,
+		RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
+		DefaultScope: c.DefaultScope, User: c.User, Introspect: c.Introspect,
+	}).Check()
 }
