@@ -132,7 +132,7 @@ type App struct {
 
 	// The grant types users may give the clients they create at
 	// /oauth/apps. Default: authorization_code and refresh_token.
-	AppsAllowedGrants []string `json:"apps_allowed_grants,omitempty"`
+	SelfServiceGrants []string `json:"apps_allowed_grants,omitempty"`
 
 	authorizer  *authz.Authorizer
 	staticUsers authz.StaticUsers // users and users_file

@@ -39,21 +39,21 @@ func init() {
 		return nil
 	}
 	appOptions["apps_allowed_grants"] = func(d *caddyfile.Dispenser, a *App) error {
-		if err := parseList(d, &a.AppsAllowedGrants); err != nil {
+		if err := parseList(d, &a.SelfServiceGrants); err != nil {
 			return err
 		}
-		if err := checkAppsGrants(a.AppsAllowedGrants); err != nil {
+		if err := checkSelfServiceGrants(a.SelfServiceGrants); err != nil {
 			return d.Errf("%v", err)
 		}
 		return nil
 	}
 }
 
-// defaultAppsGrants are the grants of self-service apps unless
+// defaultSelfServiceGrants are the grants of self-service apps unless
 // apps_allowed_grants says otherwise.
-var defaultAppsGrants = []string{authz.GrantAuthorizationCode, authz.GrantRefreshToken}
+var defaultSelfServiceGrants = []string{authz.GrantAuthorizationCode, authz.GrantRefreshToken}
 
-func checkAppsGrants(grants []string) error {
+func checkSelfServiceGrants(grants []string) error {
 	for _, g := range grants {
 		if !slices.Contains(authz.KnownGrants, g) {
 			return fmt.Errorf("apps_allowed_grants: unknown grant '%s' (known: %s)", g, strings.Join(authz.KnownGrants, ", "))
@@ -70,10 +70,10 @@ func (a *App) checkClientManagement() error {
 			return fmt.Errorf("oauth: scopes: %q is not a valid scope", s)
 		}
 	}
-	if len(a.AppsAllowedGrants) == 0 {
-		a.AppsAllowedGrants = defaultAppsGrants
+	if len(a.SelfServiceGrants) == 0 {
+		a.SelfServiceGrants = defaultSelfServiceGrants
 	}
-	if err := checkAppsGrants(a.AppsAllowedGrants); err != nil {
+	if err := checkSelfServiceGrants(a.SelfServiceGrants); err != nil {
 		return fmt.Errorf("oauth: %v", err)
 	}
 	return nil

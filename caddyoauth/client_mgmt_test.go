@@ -21,8 +21,8 @@ func TestParseClientManagementOptions(t *testing.T) {
 	if !slices.Equal(a.Scopes, []string{"read", "write", "admin"}) {
 		t.Fatalf("scopes %v", a.Scopes)
 	}
-	if !a.SelfService || len(a.AppsAllowedGrants) != 3 {
-		t.Fatalf("self_service %v apps_allowed_grants %v", a.SelfService, a.AppsAllowedGrants)
+	if !a.SelfService || len(a.SelfServiceGrants) != 3 {
+		t.Fatalf("self_service %v apps_allowed_grants %v", a.SelfService, a.SelfServiceGrants)
 	}
 }
 
@@ -50,10 +50,10 @@ func TestCheckClientManagementDefaults(t *testing.T) {
 	if err := a.checkClientManagement(); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(a.AppsAllowedGrants, defaultAppsGrants) {
-		t.Fatalf("default apps grants %v", a.AppsAllowedGrants)
+	if !slices.Equal(a.SelfServiceGrants, defaultSelfServiceGrants) {
+		t.Fatalf("default apps grants %v", a.SelfServiceGrants)
 	}
-	if err := (&App{AppsAllowedGrants: []string{"nope"}}).checkClientManagement(); err == nil {
+	if err := (&App{SelfServiceGrants: []string{"nope"}}).checkClientManagement(); err == nil {
 		t.Fatal("an unknown grant in JSON config passed")
 	}
 	if err := (&App{Scopes: []string{"a b"}}).checkClientManagement(); err == nil {
