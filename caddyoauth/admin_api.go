@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -56,6 +57,34 @@ func (a *adminAPI) Provision(ctx caddy.Context) error {
 // Routes implements caddy.AdminRouter.
 func (a *adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/oauth/", Handler: caddy.AdminHandlerFunc(a.serve)}}
+}
+
+// running is the oauth app of the running config, for the admin API,
+// which Caddy provisions apart from the apps. Caddy starts a new config
+// before it stops the old one, so Stop clears it only when it is its own.
+var running struct {
+	sync.Mutex
+	app *App
+}
+
+func setRunningApp(a *App) {
+	running.Lock()
+	defer running.Unlock()
+	running.app = a
+}
+
+func clearRunningApp(a *App) {
+	running.Lock()
+	defer running.Unlock()
+	if running.app == a {
+		running.app = nil
+	}
+}
+
+func runningApp() *App {
+	running.Lock()
+	defer running.Unlock()
+	return running.app
 }
 
 // maxAdminBody caps a request body of the admin API.
