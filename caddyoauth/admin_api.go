@@ -33,8 +33,9 @@ func init() {
 //	POST   /oauth/users/{user_id}/revoke  end a user's tokens, sessions and consents
 //
 // Requests with a method that changes something must say Content-Type:
-// application/json, which a browser cannot send cross-origin without a
-// preflight, so a web page cannot drive this API.
+// application/json when they carry a body or come from a browser, which
+// cannot send it cross-origin without a preflight, so a web page cannot
+// drive this API.
 type adminAPI struct {
 	logger *zap.Logger
 }
@@ -97,7 +98,7 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		writeAPIJSON(w, http.StatusServiceUnavailable, &clients.RegError{Code: "temporarily_unavailable", Desc: "no oauth app is running"})
 		return nil
 	}
-	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
+	if (r.Method == http.MethodPost || r.Method == http.MethodPatch) && needsJSONType(r) {
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if ct != "application/json" {
 			writeAPIJSON(w, http.StatusUnsupportedMediaType, &clients.RegError{Code: "invalid_request", Desc: "send Content-Type: application/json"})
@@ -126,6 +127,15 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		h.fail(err)
 	}
 	return nil
+}
+
+// needsJSONType reports whether a request that changes something must say
+// Content-Type: application/json: when it has a body, and when a browser
+// sends it. A web page can POST without a body and without a preflight
+// too, but a browser then says where the page came from in Origin; a bare
+// POST from curl or a script carries none.
+func needsJSONType(r *http.Request) bool {
+	return r.ContentLength != 0 || r.Header.Get("Origin") != ""
 }
 
 // adminRequest is one admin API call.
