@@ -29,14 +29,14 @@ func TestRefreshReuseOnRedis(t *testing.T) {
 			}
 			defer st.Close()
 			cfg := Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute, RefreshRotation: true}
-			s := New(cfg, st, stdClients(), stdUsers(t), nil)
+			s := New(cfg, st, testClients(), testUsers(t), nil)
 			for round := range 5 {
-				access, rt0 := stdPasswordTokens(t, s)
-				results := make([]*result, 8)
+				access, rt0 := aliceTokens(t, s)
+				results := make([]*reply, 8)
 				var wg sync.WaitGroup
 				for i := range results {
 					wg.Add(1)
-					go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt0) }()
+					go func() { defer wg.Done(); results[i] = refreshGrant(t, s, rt0, "", as("app")) }()
 				}
 				wg.Wait()
 				wins := 0
@@ -51,7 +51,7 @@ func TestRefreshReuseOnRedis(t *testing.T) {
 				if wins != 1 {
 					t.Fatalf("round %d: %d winners, want 1", round, wins)
 				}
-				in, err := s.Introspect(context.Background(), stdClients()["rs"], access, "")
+				in, err := s.Introspect(context.Background(), testClients()["rs"], access, "")
 				if err != nil || in.Active {
 					t.Fatalf("round %d: the winner's token survived the reuse: %+v %v", round, in, err)
 				}

@@ -13,9 +13,9 @@ import (
 // period. The attacker gets invalid_grant and the legitimate client's
 // newest tokens stop working too (RFC 9700 §4.14.2).
 func TestStolenRotatedRefreshTokenRevokesFamily(t *testing.T) {
-	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = 0 })
-	at0, rt0 := stdPasswordTokens(t, s)
-	r := refreshWith(t, s, "app", rt0)
+	s, _ := newTestService(t, func(c *Config) { c.RefreshGrace = 0 })
+	at0, rt0 := aliceTokens(t, s)
+	r := refreshGrant(t, s, rt0, "", as("app"))
 	if r.status != 200 {
 		t.Fatalf("refresh: %d %s", r.status, r.body)
 	}
@@ -30,28 +30,28 @@ func TestStolenRotatedRefreshTokenRevokesFamily(t *testing.T) {
 		t.Fatal("the new access token does not work")
 	}
 
-	wantError(t, refreshWith(t, s, "app", rt0), 400, "invalid_grant")
+	refreshGrant(t, s, rt0, "", as("app")).wantError(t, 400, "invalid_grant")
 	if valid(s, at1) {
 		t.Fatal("after a reuse the newest access token still works")
 	}
-	wantError(t, refreshWith(t, s, "app", rt1), 400, "invalid_grant")
+	refreshGrant(t, s, rt1, "", as("app")).wantError(t, 400, "invalid_grant")
 }
 
 // TestConcurrentRefreshGraceZero: of racing refreshes of one token with no
 // grace exactly one gets tokens; the others are reuses, answered
 // invalid_grant, and revoke the family, the winner's tokens included.
 func TestConcurrentRefreshGraceZero(t *testing.T) {
-	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = 0 })
-	_, rt0 := stdPasswordTokens(t, s)
+	s, _ := newTestService(t, func(c *Config) { c.RefreshGrace = 0 })
+	_, rt0 := aliceTokens(t, s)
 	const n = 12
-	results := make([]*result, n)
+	results := make([]*reply, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt0) }()
+		go func() { defer wg.Done(); results[i] = refreshGrant(t, s, rt0, "", as("app")) }()
 	}
 	wg.Wait()
-	var wins []*result
+	var wins []*reply
 	for _, r := range results {
 		switch {
 		case r.status == 200:
@@ -67,24 +67,24 @@ func TestConcurrentRefreshGraceZero(t *testing.T) {
 	if valid(s, wins[0].str("access_token")) {
 		t.Fatal("the winner's access token survived the detected reuse")
 	}
-	wantError(t, refreshWith(t, s, "app", wins[0].str("refresh_token")), 400, "invalid_grant")
+	refreshGrant(t, s, wins[0].str("refresh_token"), "", as("app")).wantError(t, 400, "invalid_grant")
 }
 
 // TestRotatedRefreshRetryWithinGrace: the same client may present a just-rotated
 // refresh token again within the grace period, concurrently too, and every
 // token it got keeps working; another client may not.
 func TestRotatedRefreshRetryWithinGrace(t *testing.T) {
-	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = time.Minute })
-	_, rt0 := stdPasswordTokens(t, s)
-	first := refreshWith(t, s, "app", rt0)
+	s, _ := newTestService(t, func(c *Config) { c.RefreshGrace = time.Minute })
+	_, rt0 := aliceTokens(t, s)
+	first := refreshGrant(t, s, rt0, "", as("app"))
 	if first.status != 200 {
 		t.Fatalf("refresh: %d %s", first.status, first.body)
 	}
-	results := make([]*result, 6)
+	results := make([]*reply, 6)
 	var wg sync.WaitGroup
 	for i := range results {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt0) }()
+		go func() { defer wg.Done(); results[i] = refreshGrant(t, s, rt0, "", as("app")) }()
 	}
 	wg.Wait()
 	for _, r := range append(results, first) {
@@ -95,7 +95,7 @@ func TestRotatedRefreshRetryWithinGrace(t *testing.T) {
 			t.Fatal("a token issued within the grace period does not work")
 		}
 	}
-	wantError(t, refreshWith(t, s, "other", rt0), 400, "invalid_grant")
+	refreshGrant(t, s, rt0, "", as("other")).wantError(t, 400, "invalid_grant")
 	if !valid(s, first.str("access_token")) {
 		t.Fatal("another client's attempt revoked the family")
 	}
@@ -104,10 +104,10 @@ func TestRotatedRefreshRetryWithinGrace(t *testing.T) {
 // TestRefreshRotationOff: one long-lived refresh token, reusable; each use
 // replaces the previous access token.
 func TestRefreshRotationOff(t *testing.T) {
-	s, _ := newStdService(t, func(c *Config) { c.RefreshRotation = false; c.RefreshGrace = 0 })
-	prev, rt := stdPasswordTokens(t, s)
+	s, _ := newTestService(t, func(c *Config) { c.RefreshRotation = false; c.RefreshGrace = 0 })
+	prev, rt := aliceTokens(t, s)
 	for i := range 3 {
-		r := refreshWith(t, s, "app", rt)
+		r := refreshGrant(t, s, rt, "", as("app"))
 		if r.status != 200 || r.str("refresh_token") != rt {
 			t.Fatalf("refresh %d: %d %s", i, r.status, r.body)
 		}
@@ -118,10 +118,10 @@ func TestRefreshRotationOff(t *testing.T) {
 	}
 	// Concurrent uses all succeed: the token is not consumed.
 	var wg sync.WaitGroup
-	results := make([]*result, 8)
+	results := make([]*reply, 8)
 	for i := range results {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt) }()
+		go func() { defer wg.Done(); results[i] = refreshGrant(t, s, rt, "", as("app")) }()
 	}
 	wg.Wait()
 	for _, r := range results {
@@ -134,10 +134,10 @@ func TestRefreshRotationOff(t *testing.T) {
 // TestAuthorizationCodeReplayRevokesTokens: RFC 6749 §4.1.2: a second
 // redemption fails and revokes the tokens issued from the code.
 func TestAuthorizationCodeReplayRevokesTokens(t *testing.T) {
-	s, _ := newStdService(t, nil)
-	code := stdMintCode(t, s, "app", "user-1", "read")
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {stdRedirect}}
-	r := stdPost(t, s.ServeToken, "app", form)
+	s, _ := newTestService(t, nil)
+	code := mintCode(t, s, "app", appRedirect, "user-1", "read")
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect}}
+	r := call(t, s.ServeToken, form, as("app"))
 	if r.status != 200 {
 		t.Fatalf("exchange: %d %s", r.status, r.body)
 	}
@@ -145,18 +145,18 @@ func TestAuthorizationCodeReplayRevokesTokens(t *testing.T) {
 	if !valid(s, access) {
 		t.Fatal("the access token does not work")
 	}
-	wantError(t, stdPost(t, s.ServeToken, "app", form), 400, "invalid_grant")
+	call(t, s.ServeToken, form, as("app")).wantError(t, 400, "invalid_grant")
 	if valid(s, access) {
 		t.Fatal("the access token survived the code's replay")
 	}
-	wantError(t, refreshWith(t, s, "app", refresh), 400, "invalid_grant")
+	refreshGrant(t, s, refresh, "", as("app")).wantError(t, 400, "invalid_grant")
 }
 
 // TestRevokedFamilyWithdrawsLateTokens: tokens a grant saves into a family
 // after that family was revoked (a refresh or code exchange racing the
 // revocation) do not work.
 func TestRevokedFamilyWithdrawsLateTokens(t *testing.T) {
-	s, _ := newStdService(t, nil)
+	s, _ := newTestService(t, nil)
 	ctx := context.Background()
 	if err := s.RevokeFamily(ctx, "", "fam-1"); err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestRevokedFamilyWithdrawsLateTokens(t *testing.T) {
 	if valid(s, access) {
 		t.Fatal("an access token saved into a revoked family works")
 	}
-	wantError(t, refreshWith(t, s, "app", refresh), 400, "invalid_grant")
+	refreshGrant(t, s, refresh, "", as("app")).wantError(t, 400, "invalid_grant")
 
 	// A family not revoked is unaffected.
 	at.Family, rt.Family = "fam-2", "fam-2"
@@ -187,8 +187,8 @@ func TestRevokedFamilyWithdrawsLateTokens(t *testing.T) {
 // TestRemovedClientTokensInvalid: a client dropped from the config takes
 // its tokens with it.
 func TestRemovedClientTokensInvalid(t *testing.T) {
-	s, clients := newStdService(t, nil)
-	access, _ := stdPasswordTokens(t, s)
+	s, clients := newTestService(t, nil)
+	access, _ := aliceTokens(t, s)
 	if !valid(s, access) {
 		t.Fatal("token does not work")
 	}
