@@ -2,6 +2,16 @@
 // owns the clients, users and token store; the oauth_server handler serves
 // the OAuth endpoints; the oauth_protect handler validates bearer tokens and
 // hands the caller's identity to the upstream in headers.
+//
+// This package is what Caddy calls: app.go (the oauth app and its config),
+// caddyfile.go (the whole Caddyfile grammar), server.go (oauth_server and
+// its endpoints), protect.go and headers.go (oauth_protect), stores.go (the
+// oauth.stores modules), admin_api.go and command.go (client management on
+// the admin API and the command line), limits.go, metrics.go and redact.go.
+// The OAuth logic lives in Caddy-free packages: authz (the authorization
+// server), clients (dynamic clients and the rules of registration),
+// selfservice (the /oauth/apps pages), limits (rate limits and lockout) and
+// store (the token store and its backends).
 package caddyoauth
 
 import (
