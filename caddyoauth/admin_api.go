@@ -32,10 +32,10 @@ func init() {
 //	DELETE /oauth/clients/{id}
 //	POST   /oauth/users/{user_id}/revoke  end a user's tokens, sessions and consents
 //
-// Requests with a method that changes something must say Content-Type:
-// application/json when they carry a body or come from a browser, which
-// cannot send it cross-origin without a preflight, so a web page cannot
-// drive this API.
+// Requests with a method that changes something and a body must say
+// Content-Type: application/json, which a browser cannot send cross-origin
+// without a preflight, so a web page cannot drive this API; Caddy's admin
+// endpoint refuses other origins' bodyless requests by their Origin header.
 type adminAPI struct {
 	logger *zap.Logger
 }
@@ -130,12 +130,13 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 }
 
 // needsJSONType reports whether a request that changes something must say
-// Content-Type: application/json: when it has a body, and when a browser
-// sends it. A web page can POST without a body and without a preflight
-// too, but a browser then says where the page came from in Origin; a bare
-// POST from curl or a script carries none.
+// Content-Type: application/json: when it has a body. A web page could
+// send a bodyless POST without a preflight, but a browser says where the
+// page came from in Origin (and Sec-Fetch-Mode), and Caddy's admin endpoint
+// refuses every request from an origin it does not allow before it gets
+// here.
 func needsJSONType(r *http.Request) bool {
-	return r.ContentLength != 0 || r.Header.Get("Origin") != ""
+	return r.ContentLength != 0
 }
 
 // adminRequest is one admin API call.

@@ -38,9 +38,8 @@ func runningTestApp(t *testing.T) string {
 }
 
 // TestAdminBodylessPost: a POST without a body, such as a secret rotation
-// or a user's revocation, needs no Content-Type; one with a body, or one a
-// browser sends cross-origin (it carries Origin), still needs
-// application/json.
+// or a user's revocation, needs no Content-Type; one with a body still
+// needs application/json.
 func TestAdminBodylessPost(t *testing.T) {
 	id := runningTestApp(t)
 	api := &adminAPI{logger: zap.NewNop()}
@@ -64,11 +63,6 @@ func TestAdminBodylessPost(t *testing.T) {
 	withBody := httptest.NewRequest(http.MethodPost, "/oauth/clients/"+id+"/secret", strings.NewReader("{}"))
 	if w := serve(withBody); w.Code != http.StatusUnsupportedMediaType {
 		t.Fatalf("POST with a body and no Content-Type: %d, want 415", w.Code)
-	}
-	fromPage := httptest.NewRequest(http.MethodPost, "/oauth/clients/"+id+"/secret", nil)
-	fromPage.Header.Set("Origin", "https://evil.example")
-	if w := serve(fromPage); w.Code != http.StatusUnsupportedMediaType {
-		t.Fatalf("bodyless POST from a web page: %d, want 415", w.Code)
 	}
 	patch := httptest.NewRequest(http.MethodPatch, "/oauth/clients/"+id, nil)
 	if w := serve(patch); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "invalid_client_metadata") {
