@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -31,9 +32,10 @@ func init() {
 //	DELETE /oauth/clients/{id}
 //	POST   /oauth/users/{user_id}/revoke  end a user's tokens, sessions and consents
 //
-// Requests with a method that changes something must say Content-Type:
-// application/json, which a browser cannot send cross-origin without a
-// preflight, so a web page cannot drive this API.
+// Requests with a method that changes something and a body must say
+// Content-Type: application/json, which a browser cannot send cross-origin
+// without a preflight, so a web page cannot drive this API; Caddy's admin
+// endpoint refuses other origins' bodyless requests by their Origin header.
 type adminAPI struct {
 	logger *zap.Logger
 }
@@ -58,6 +60,34 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/oauth/", Handler: caddy.AdminHandlerFunc(a.serve)}}
 }
 
+// running is the oauth app of the running config, for the admin API,
+// which Caddy provisions apart from the apps. Caddy starts a new config
+// before it stops the old one, so Stop clears it only when it is its own.
+var running struct {
+	sync.Mutex
+	app *App
+}
+
+func setRunningApp(a *App) {
+	running.Lock()
+	defer running.Unlock()
+	running.app = a
+}
+
+func clearRunningApp(a *App) {
+	running.Lock()
+	defer running.Unlock()
+	if running.app == a {
+		running.app = nil
+	}
+}
+
+func runningApp() *App {
+	running.Lock()
+	defer running.Unlock()
+	return running.app
+}
+
 // maxAdminBody caps a request body of the admin API.
 const maxAdminBody = 64 << 10
 
@@ -65,13 +95,13 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	app := runningApp()
 	if app == nil || app.registry == nil {
 		w.Header().Set("Retry-After", "1")
-		writeAPIJSON(w, http.StatusServiceUnavailable, &regError{Code: "temporarily_unavailable", Desc: "no oauth app is running"})
+		writeAPIJSON(w, http.StatusServiceUnavailable, &clients.RegError{Code: "temporarily_unavailable", Desc: "no oauth app is running"})
 		return nil
 	}
-	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
+	if (r.Method == http.MethodPost || r.Method == http.MethodPatch) && needsJSONType(r) {
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if ct != "application/json" {
-			writeAPIJSON(w, http.StatusUnsupportedMediaType, &regError{Code: "invalid_request", Desc: "send Content-Type: application/json"})
+			writeAPIJSON(w, http.StatusUnsupportedMediaType, &clients.RegError{Code: "invalid_request", Desc: "send Content-Type: application/json"})
 			return nil
 		}
 	}
@@ -91,12 +121,22 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		h.id = parts[1]
 		err = h.methods(map[string]func() error{http.MethodPost: h.revokeUser})
 	default:
-		err = &regError{status: http.StatusNotFound, Code: "not_found", Desc: "no such oauth admin resource"}
+		err = &clients.RegError{Status: http.StatusNotFound, Code: "not_found", Desc: "no such oauth admin resource"}
 	}
 	if err != nil {
 		h.fail(err)
 	}
 	return nil
+}
+
+// needsJSONType reports whether a request that changes something must say
+// Content-Type: application/json: when it has a body. A web page could
+// send a bodyless POST without a preflight, but a browser says where the
+// page came from in Origin (and Sec-Fetch-Mode), and Caddy's admin endpoint
+// refuses every request from an origin it does not allow before it gets
+// here.
+func needsJSONType(r *http.Request) bool {
+	return r.ContentLength != 0
 }
 
 // adminRequest is one admin API call.
@@ -118,39 +158,35 @@ func (h *adminRequest) methods(m map[string]func() error) error {
 		allow = append(allow, k)
 	}
 	h.w.Header().Set("Allow", strings.Join(sortedUnion(allow), ", "))
-	return &regError{status: http.StatusMethodNotAllowed, Code: "invalid_request", Desc: "method not allowed"}
+	return &clients.RegError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Desc: "method not allowed"}
 }
 
-func (h *adminRequest) rules() clientRules {
-	return clientRules{grants: authz.KnownGrants, scopes: h.app.configuredScopes(), operator: true}
+func (h *adminRequest) rules() clients.Rules {
+	return clients.Rules{Grants: authz.KnownGrants, Scopes: h.app.configuredScopes(), Operator: true}
 }
 
 // readMetadata decodes a JSON body of at most maxAdminBody bytes.
-func (h *adminRequest) readMetadata() (*clientMetadata, error) {
-	m := new(clientMetadata)
+func (h *adminRequest) readMetadata() (*clients.Metadata, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(h.w, h.r.Body, maxAdminBody))
 	if err != nil {
-		return nil, badMetadata("the request body is too large or unreadable")
+		return nil, clients.BadMetadata("the request body is too large or unreadable")
 	}
-	if err := json.Unmarshal(body, m); err != nil {
-		return nil, badMetadata("the request body is not a JSON object of client metadata: %s", safeText(err.Error()))
-	}
-	return m, nil
+	return clients.ParseMetadata(body)
 }
 
 func (h *adminRequest) list() error {
 	reg := h.app.registry
-	out := []*clientInfo{}
+	out := []*clients.Info{}
 	for _, id := range reg.StaticIDs() {
 		c, _ := reg.Static(id)
-		out = append(out, staticInfoOf(c))
+		out = append(out, clients.StaticInfoOf(c))
 	}
 	dyn, err := reg.List(h.ctx)
 	if err != nil {
 		return err
 	}
 	for _, c := range dyn {
-		out = append(out, infoOf(c, ""))
+		out = append(out, clients.InfoOf(c, ""))
 	}
 	writeAPIJSON(h.w, http.StatusOK, out)
 	return nil
@@ -162,7 +198,7 @@ func (h *adminRequest) create() error {
 		return err
 	}
 	c := new(clients.Client)
-	if err := m.apply(c, h.rules(), true); err != nil {
+	if err := m.Apply(c, h.rules(), true); err != nil {
 		return err
 	}
 	secret, err := h.app.registry.Create(h.ctx, c)
@@ -170,20 +206,20 @@ func (h *adminRequest) create() error {
 		return err
 	}
 	h.api.logger.Info("client registered", zap.String("client_id", c.ID), zap.String("owner", c.UserID))
-	writeAPIJSON(h.w, http.StatusCreated, infoOf(c, secret))
+	writeAPIJSON(h.w, http.StatusCreated, clients.InfoOf(c, secret))
 	return nil
 }
 
 func (h *adminRequest) show() error {
 	if c, ok := h.app.registry.Static(h.id); ok {
-		writeAPIJSON(h.w, http.StatusOK, staticInfoOf(c))
+		writeAPIJSON(h.w, http.StatusOK, clients.StaticInfoOf(c))
 		return nil
 	}
 	c, err := h.app.registry.Get(h.ctx, h.id)
 	if err != nil {
 		return err
 	}
-	writeAPIJSON(h.w, http.StatusOK, infoOf(c, ""))
+	writeAPIJSON(h.w, http.StatusOK, clients.InfoOf(c, ""))
 	return nil
 }
 
@@ -196,13 +232,13 @@ func (h *adminRequest) update() error {
 		return err
 	}
 	c, err := h.app.registry.Update(h.ctx, h.id, func(c *clients.Client) error {
-		return m.apply(c, h.rules(), false)
+		return m.Apply(c, h.rules(), false)
 	})
 	if err != nil {
 		return err
 	}
 	h.api.logger.Info("client updated", zap.String("client_id", c.ID))
-	writeAPIJSON(h.w, http.StatusOK, infoOf(c, ""))
+	writeAPIJSON(h.w, http.StatusOK, clients.InfoOf(c, ""))
 	return nil
 }
 
@@ -212,7 +248,7 @@ func (h *adminRequest) rotate() error {
 		return err
 	}
 	h.api.logger.Info("client secret rotated", zap.String("client_id", c.ID))
-	writeAPIJSON(h.w, http.StatusOK, infoOf(c, secret))
+	writeAPIJSON(h.w, http.StatusOK, clients.InfoOf(c, secret))
 	return nil
 }
 
@@ -226,8 +262,8 @@ func (h *adminRequest) remove() error {
 }
 
 func (h *adminRequest) revokeUser() error {
-	if err := checkUserID(h.id); err != nil {
-		return badMetadata("user_id: %v", err)
+	if err := authz.CheckUserID(h.id); err != nil {
+		return clients.BadMetadata("user_id: %v", err)
 	}
 	if err := h.app.revokeUser(h.ctx, h.id); err != nil {
 		return err
@@ -239,28 +275,28 @@ func (h *adminRequest) revokeUser() error {
 
 // fail answers an error as RFC 7591 §3.2.2 JSON.
 func (h *adminRequest) fail(err error) {
-	var re *regError
+	var re *clients.RegError
 	switch {
 	case errors.As(err, &re):
 	case errors.Is(err, clients.ErrNotFound):
-		re = &regError{status: http.StatusNotFound, Code: "not_found", Desc: "no dynamic client has this client_id"}
+		re = &clients.RegError{Status: http.StatusNotFound, Code: "not_found", Desc: "no dynamic client has this client_id"}
 	case errors.Is(err, clients.ErrExists):
-		re = &regError{status: http.StatusConflict, Code: "invalid_client_metadata", Desc: "client_id is already taken (or was used by a deleted client)"}
+		re = &clients.RegError{Status: http.StatusConflict, Code: "invalid_client_metadata", Desc: "client_id is already taken (or was used by a deleted client)"}
 	case errors.Is(err, clients.ErrReadOnly):
-		re = &regError{status: http.StatusForbidden, Code: "read_only", Desc: "the client is defined in the config; change it there"}
+		re = &clients.RegError{Status: http.StatusForbidden, Code: "read_only", Desc: "the client is defined in the config; change it there"}
 	case clients.IsPublicClientError(err):
-		re = badMetadata("a public client has no secret to rotate")
+		re = clients.BadMetadata("a public client has no secret to rotate")
 	case errors.Is(err, clients.ErrBusy):
-		re = &regError{status: http.StatusConflict, Code: "temporarily_unavailable", Desc: err.Error()}
+		re = &clients.RegError{Status: http.StatusConflict, Code: "temporarily_unavailable", Desc: err.Error()}
 	default:
 		h.api.logger.Error("oauth admin request failed", zap.String("path", h.r.URL.Path), zap.Error(err))
 		h.w.Header().Set("Retry-After", "1")
-		re = &regError{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Desc: "the client store cannot be reached"}
+		re = &clients.RegError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Desc: "the client store cannot be reached"}
 	}
-	if re.status == 0 {
-		re.status = http.StatusBadRequest
+	if re.Status == 0 {
+		re.Status = http.StatusBadRequest
 	}
-	writeAPIJSON(h.w, re.status, re)
+	writeAPIJSON(h.w, re.Status, re)
 }
 
 func writeAPIJSON(w http.ResponseWriter, status int, v any) {

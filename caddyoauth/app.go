@@ -2,11 +2,24 @@
 // owns the clients, users and token store; the oauth_server handler serves
 // the OAuth endpoints; the oauth_protect handler validates bearer tokens and
 // hands the caller's identity to the upstream in headers.
+//
+// This package is what Caddy calls: app.go (the oauth app and its config),
+// caddyfile.go (the whole Caddyfile grammar), server.go (oauth_server and
+// its endpoints), protect.go and headers.go (oauth_protect), stores.go (the
+// oauth.stores modules), admin_api.go and command.go (client management on
+// the admin API and the command line), limits.go, metrics.go and redact.go.
+// The OAuth logic lives in Caddy-free packages: authz (the authorization
+// server), clients (dynamic clients and the rules of registration),
+// selfservice (the /oauth/apps pages), limits (rate limits and lockout) and
+// store (the token store and its backends).
 package caddyoauth
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -20,9 +33,6 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
-	// The store backends: a build of the gateway carries them all.
-	_ "github.com/caddyoauth/gateway/caddyoauth/store/filestore"
-	_ "github.com/caddyoauth/gateway/caddyoauth/store/redisstore"
 )
 
 func init() {
@@ -36,6 +46,13 @@ const (
 	DefaultCodeTTL         = 60 * time.Second
 	DefaultRefreshGrace    = 10 * time.Second
 )
+
+// DefaultSigningKeyRotation is how often a generated JWT signing key is
+// replaced.
+const DefaultSigningKeyRotation = 720 * time.Hour
+
+// rosterTimeout bounds the revocation of removed users at start-up.
+const rosterTimeout = 30 * time.Second
 
 // App is the oauth app: the authorization server that oauth_server and
 // oauth_protect handlers share. It holds the clients, the users, the token
@@ -101,8 +118,7 @@ type App struct {
 	// settings of LockoutConfig's fields.
 	Lockout *LockoutConfig `json:"lockout,omitempty"`
 
-	// Authorization code flow: sessions, PKCE, screens and login sources
-	// (parsed in authorize_config.go).
+	// Authorization code flow: sessions, PKCE, screens and login sources.
 
 	// How long a sign-in at the authorization server lasts. Default: 1h.
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
@@ -139,7 +155,7 @@ type App struct {
 
 	// The grant types users may give the clients they create at
 	// /oauth/apps. Default: authorization_code and refresh_token.
-	AppsAllowedGrants []string `json:"apps_allowed_grants,omitempty"`
+	SelfServiceGrants []string `json:"apps_allowed_grants,omitempty"`
 
 	authorizer  *authz.Authorizer
 	staticUsers authz.StaticUsers // users and users_file
@@ -218,6 +234,25 @@ type UserConfig struct {
 
 	// The user ID handed to upstreams. Default: the username.
 	UserID string `json:"user_id,omitempty"`
+}
+
+// LoginUpstreamConfig is the legacy system's login endpoint: the gateway
+// POSTs {"username", "password"} (or a form) to it, and a 2xx answer with
+// the user ID in a JSON field is a successful login.
+type LoginUpstreamConfig struct {
+	// The URL receiving the POST, http or https. Placeholders such as
+	// {env.LOGIN_URL} are expanded at Provision.
+	URL string `json:"url"`
+
+	// How the credentials are sent: json or form. Default: json.
+	Format string `json:"format,omitempty"`
+
+	// The JSON field of the answer holding the user ID. Default: id.
+	IDField string `json:"id_field,omitempty"`
+
+	// How long to wait for the answer; past it the login fails with 503.
+	// Default: 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -356,6 +391,16 @@ func (a *App) buildClients() (authz.StaticClients, error) {
 	return out, nil
 }
 
+// check validates a client's config; the Caddyfile parser calls it too, so
+// a mistake is reported with its file and line.
+func (c *ClientConfig) check() error {
+	return (&clients.Settings{
+		ID: c.ID, Secret: c.Secret, SecretHash: c.SecretHash, Public: c.Public,
+		RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
+		DefaultScope: c.DefaultScope, User: c.User, Introspect: c.Introspect,
+	}).Check()
+}
+
 func (a *App) buildUsers() (authz.StaticUsers, error) {
 	out := make(authz.StaticUsers, len(a.Users))
 	for _, u := range a.Users {
@@ -365,20 +410,223 @@ func (a *App) buildUsers() (authz.StaticUsers, error) {
 		if _, dup := out[u.Username]; dup {
 			return nil, fmt.Errorf("oauth: user %q is defined twice", u.Username)
 		}
-		if !isBcrypt(u.PasswordHash) {
+		if !authz.IsBcrypt(u.PasswordHash) {
 			return nil, fmt.Errorf("oauth: user %q: the password hash is not a bcrypt hash", u.Username)
 		}
 		id := u.UserID
 		if id == "" {
 			id = u.Username
 		}
-		if err := checkUserID(id); err != nil {
+		if err := authz.CheckUserID(id); err != nil {
 			return nil, fmt.Errorf("oauth: user %q: %v", u.Username, err)
 		}
 		out[u.Username] = &authz.User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), UserID: id}
 	}
 	return out, nil
 }
+
+// buildAuthenticator chains the login sources in this order: the users
+// of the config and the users file, then the login upstream.
+func (a *App) buildAuthenticator(users authz.StaticUsers) (authz.Authenticator, error) {
+	repl := caddy.NewReplacer()
+	if a.UsersFile != "" {
+		path := repl.ReplaceKnown(a.UsersFile, "")
+		if err := authz.LoadUsersFile(path, users); err != nil {
+			return nil, fmt.Errorf("oauth: %v", err)
+		}
+	}
+	var chain authz.AuthenticatorChain
+	if len(users) > 0 {
+		chain = append(chain, users)
+	}
+	if lu := a.LoginUpstream; lu != nil {
+		raw := repl.ReplaceKnown(lu.URL, "")
+		if err := checkLoginURL(raw); err != nil || raw == "" || raw[0] == '{' {
+			return nil, fmt.Errorf("oauth: login_upstream: the URL is not an absolute http or https URL")
+		}
+		if lu.Format != "" && lu.Format != "json" && lu.Format != "form" {
+			return nil, fmt.Errorf("oauth: login_upstream: format must be json or form")
+		}
+		if lu.Timeout < 0 {
+			return nil, fmt.Errorf("oauth: login_upstream: timeout must not be negative")
+		}
+		chain = append(chain, &authz.UpstreamLogin{
+			URL: raw, Form: lu.Format == "form", IDField: lu.IDField,
+			Timeout: time.Duration(lu.Timeout), Log: a.logger,
+		})
+	}
+	if len(chain) == 0 {
+		return nil, nil
+	}
+	if len(chain) == 1 {
+		return chain[0], nil
+	}
+	return chain, nil
+}
+
+// provisionAuthorize builds the authorization code flow of the service.
+func (a *App) provisionAuthorize() error {
+	if a.SessionTTL < 0 {
+		return fmt.Errorf("oauth: session_ttl must not be negative")
+	}
+	for _, c := range a.Clients {
+		if !validConsent(c.Consent) {
+			return fmt.Errorf("oauth: client %q: consent must be remember, always or skip", c.ID)
+		}
+	}
+	if len(a.Users) == 0 && a.UsersFile == "" && a.LoginUpstream == nil {
+		for _, c := range a.Clients {
+			if slices.Contains(c.Grants, authz.GrantAuthorizationCode) {
+				a.logger.Warn("a client uses authorization_code but no one can sign in: add user lines, users_file or login_upstream",
+					zap.String("client_id", c.ID))
+				break
+			}
+		}
+	}
+	pages := authz.DefaultPages()
+	if a.Templates != "" {
+		var err error
+		pages, err = authz.LoadPages(caddy.NewReplacer().ReplaceKnown(a.Templates, ""))
+		if err != nil {
+			return fmt.Errorf("oauth: %v", err)
+		}
+	}
+	a.authorizer = a.service.NewAuthorizer(authz.AuthorizeConfig{
+		BasePath:       PathPrefix,
+		SessionTTL:     time.Duration(a.SessionTTL),
+		PKCERequired:   a.PKCERequired,
+		PKCEAllowPlain: a.PKCEAllowPlain,
+		Pages:          pages,
+	})
+	return nil
+}
+
+var consentModes = []string{"", authz.ConsentRemember, authz.ConsentAlways, authz.ConsentSkip}
+
+func validConsent(m string) bool { return slices.Contains(consentModes, m) }
+
+// checkLoginURL accepts an absolute http or https URL, or one made of a
+// placeholder, which is expanded and checked at Provision.
+func checkLoginURL(raw string) error {
+	if len(raw) > 0 && raw[0] == '{' {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http or https URL", raw)
+	}
+	return nil
+}
+
+// checkTokenOptions refuses JWT settings that cannot take effect and an
+// issuer RFC 8414 §2 does not allow.
+func (a *App) checkTokenOptions() error {
+	_, err := a.tokenOptionsProblem()
+	return err
+}
+
+// tokenOptionsProblem is checkTokenOptions naming the option at fault.
+func (a *App) tokenOptionsProblem() (string, error) {
+	if a.Issuer != "" {
+		u, err := url.Parse(a.Issuer)
+		loopback := err == nil && u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1")
+		if err != nil || (u.Scheme != "https" && !loopback) || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.Contains(a.Issuer, "#") {
+			return "issuer", fmt.Errorf("issuer %q must be an https URL with no path, query or fragment (RFC 8414 §2; the endpoints are served at the root)", a.Issuer)
+		}
+	}
+	switch a.TokenFormat {
+	case "", authz.FormatOpaque:
+		for option, set := range map[string]bool{"signing_key": a.SigningKey != "", "signing_key_rotation": a.SigningKeyRotation != nil, "audience": a.Audience != ""} {
+			if set {
+				return option, fmt.Errorf("%s needs token_format jwt", option)
+			}
+		}
+	case authz.FormatJWT:
+	default:
+		return "token_format", fmt.Errorf("token_format must be opaque or jwt, not %q", a.TokenFormat)
+	}
+	if a.SigningKey != "" && a.SigningKeyRotation != nil {
+		return "signing_key_rotation", fmt.Errorf("signing_key_rotation applies to generated keys only; rotate a signing_key file by replacing it")
+	}
+	if a.SigningKeyRotation != nil && *a.SigningKeyRotation < 0 {
+		return "signing_key_rotation", fmt.Errorf("signing_key_rotation must not be negative")
+	}
+	return "", nil
+}
+
+// tokenConfig fills in the token format settings, reading the signing key
+// file.
+func (a *App) tokenConfig(cfg *authz.Config) error {
+	if err := a.checkTokenOptions(); err != nil {
+		return fmt.Errorf("oauth: %v", err)
+	}
+	cfg.Issuer = a.issuer
+	cfg.Audience = a.Audience
+	cfg.TokenFormat = a.TokenFormat
+	if cfg.TokenFormat == "" {
+		cfg.TokenFormat = authz.FormatOpaque
+	}
+	cfg.SigningKeyRotation = DefaultSigningKeyRotation
+	if a.SigningKeyRotation != nil {
+		cfg.SigningKeyRotation = time.Duration(*a.SigningKeyRotation)
+	}
+	if a.SigningKey != "" {
+		path := caddy.NewReplacer().ReplaceKnown(a.SigningKey, "")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("oauth: reading signing_key: %v", err)
+		}
+		key, err := authz.ParseSigningKey(data)
+		if err != nil {
+			return fmt.Errorf("oauth: signing_key %s: %v", path, err)
+		}
+		cfg.SigningKey = key
+	}
+	return nil
+}
+
+// defaultSelfServiceGrants are the grants of self-service clients unless
+// apps_allowed_grants says otherwise.
+var defaultSelfServiceGrants = []string{authz.GrantAuthorizationCode, authz.GrantRefreshToken}
+
+func checkSelfServiceGrants(grants []string) error {
+	for _, g := range grants {
+		if !slices.Contains(authz.KnownGrants, g) {
+			return fmt.Errorf("apps_allowed_grants: unknown grant '%s' (known: %s)", g, strings.Join(authz.KnownGrants, ", "))
+		}
+	}
+	return nil
+}
+
+// checkClientManagement checks and defaults the settings of dynamic
+// clients.
+func (a *App) checkClientManagement() error {
+	for _, s := range a.Scopes {
+		if _, ok := authz.ParseScope(s); !ok || strings.Contains(s, " ") {
+			return fmt.Errorf("oauth: scopes: %q is not a valid scope", s)
+		}
+	}
+	if len(a.SelfServiceGrants) == 0 {
+		a.SelfServiceGrants = defaultSelfServiceGrants
+	}
+	if err := checkSelfServiceGrants(a.SelfServiceGrants); err != nil {
+		return fmt.Errorf("oauth: %v", err)
+	}
+	return nil
+}
+
+// configuredScopes are the scopes a dynamic client may be given: those of
+// the static clients and the oauth block's scopes list.
+func (a *App) configuredScopes() []string {
+	lists := [][]string{a.Scopes}
+	for _, c := range a.Clients {
+		lists = append(lists, c.Scopes)
+	}
+	return sortedUnion(lists...)
+}
+
+// Registry returns the client registry: static clients, then dynamic ones.
+func (a *App) Registry() *clients.Registry { return a.registry }
 
 // Service returns the authorization server.
 func (a *App) Service() *authz.Service { return a.service }
@@ -436,6 +684,58 @@ func (a *App) Start() error {
 func (a *App) Stop() error {
 	clearRunningApp(a)
 	return nil
+}
+
+// configuredUserIDs returns the sorted IDs of the users the config names
+// (users and users_file).
+func (a *App) configuredUserIDs() []string {
+	ids := make([]string, 0, len(a.staticUsers))
+	for _, u := range a.staticUsers {
+		ids = append(ids, u.UserID)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// revokeRemovedUsers ends everything a user holds once the config no
+// longer names them: removing a user from users or users_file is how an
+// operator takes their access away, and their tokens and sign-in sessions
+// would otherwise live on. The users of the last start are kept in the
+// store, so a removal made while the gateway was down counts as well as
+// one made by a reload. The roster is saved only after every removed user
+// is revoked, so a start that fails in between revokes them again.
+func (a *App) revokeRemovedUsers() error {
+	ctx, cancel := context.WithTimeout(context.Background(), rosterTimeout)
+	defer cancel()
+	current := a.configuredUserIDs()
+	removed, err := a.service.RemovedUsers(ctx, current)
+	if err != nil {
+		return err
+	}
+	for _, id := range removed {
+		if err := a.revokeUser(ctx, id); err != nil {
+			return err
+		}
+		a.logger.Info("user removed from the config: tokens, sessions and consents revoked", zap.String("user_id", id))
+	}
+	return a.service.SaveUserRoster(ctx, current)
+}
+
+// revokeUser ends a user's tokens, sessions and codes, and forgets the
+// consents they gave, so a returning user is asked again.
+func (a *App) revokeUser(ctx context.Context, userID string) error {
+	if err := a.service.RevokeUser(ctx, userID); err != nil {
+		return err
+	}
+	ids := a.registry.StaticIDs()
+	dyn, err := a.registry.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range dyn {
+		ids = append(ids, c.ID)
+	}
+	return a.service.RevokeConsents(ctx, userID, ids)
 }
 
 // Interface guards

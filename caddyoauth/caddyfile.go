@@ -1,7 +1,9 @@
 package caddyoauth
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/limits"
 )
 
 func init() {
@@ -25,72 +28,8 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("oauth_protect", httpcaddyfile.After, "forward_auth")
 }
 
-// appOptions parses the subdirectives of the oauth global option. Features
-// add theirs in init, from the file that implements them.
-var appOptions = map[string]func(d *caddyfile.Dispenser, a *App) error{
-	"store": parseStore,
-	"access_token_ttl": func(d *caddyfile.Dispenser, a *App) error {
-		return parseDurationArg(d, (*time.Duration)(&a.AccessTokenTTL))
-	},
-	"code_ttl":               func(d *caddyfile.Dispenser, a *App) error { return parseDurationArg(d, (*time.Duration)(&a.CodeTTL)) },
-	"refresh_token_ttl":      func(d *caddyfile.Dispenser, a *App) error { return parseDurationPtr(d, &a.RefreshTokenTTL) },
-	"refresh_token_grace":    func(d *caddyfile.Dispenser, a *App) error { return parseDurationPtr(d, &a.RefreshTokenGrace) },
-	"refresh_token_rotation": func(d *caddyfile.Dispenser, a *App) error { return parseOnOff(d, &a.RefreshTokenRotation) },
-	"issuer":                 func(d *caddyfile.Dispenser, a *App) error { return parseStringArg(d, &a.Issuer) },
-	"client":                 parseClient,
-	"user":                   parseUser,
-}
-
-// clientOptions parses the subdirectives of a client block.
-var clientOptions = map[string]func(d *caddyfile.Dispenser, c *ClientConfig) error{
-	"name":          func(d *caddyfile.Dispenser, c *ClientConfig) error { return parseStringArg(d, &c.Name) },
-	"secret":        func(d *caddyfile.Dispenser, c *ClientConfig) error { return parseStringArg(d, &c.Secret) },
-	"secret_hash":   func(d *caddyfile.Dispenser, c *ClientConfig) error { return parseStringArg(d, &c.SecretHash) },
-	"user":          func(d *caddyfile.Dispenser, c *ClientConfig) error { return parseStringArg(d, &c.User) },
-	"redirect_uri":  func(d *caddyfile.Dispenser, c *ClientConfig) error { return parseList(d, &c.RedirectURIs) },
-	"grants":        func(d *caddyfile.Dispenser, c *ClientConfig) error { return parseList(d, &c.Grants) },
-	"scopes":        func(d *caddyfile.Dispenser, c *ClientConfig) error { return parseList(d, &c.Scopes) },
-	"default_scope": func(d *caddyfile.Dispenser, c *ClientConfig) error { return parseList(d, &c.DefaultScope) },
-	"public": func(d *caddyfile.Dispenser, c *ClientConfig) error {
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		c.Public = true
-		return nil
-	},
-}
-
-// parseGlobalOption parses the oauth global option:
-//
-//	oauth {
-//		store file [<path>] | memory | redis <url> {...}
-//		access_token_ttl  <duration>
-//		refresh_token_ttl <duration>   # 0: never expires
-//		code_ttl          <duration>
-//		refresh_token_rotation on|off
-//		refresh_token_grace <duration>
-//		issuer <url>
-//		client <client_id> {
-//			name <display name>
-//			secret <secret>            # or secret_hash <bcrypt>, or public
-//			redirect_uri <uri> ...
-//			grants <grant> ...
-//			scopes <scope> ...
-//			default_scope <scope> ...
-//			user <user_id>
-//			consent remember|always|skip
-//		}
-//		user <username> <bcrypt-hash> [<user_id>]
-//		rate_limit off | { token|login|introspect <events>/<period> [burst <n>] | off }   # caddyfile_limits.go
-//		lockout off | { window, slow_after, lock_after, lock_for, address_lock_after }
-//		users_file <path>
-//		login_upstream <url> { format json|form; id_field <name>; timeout <duration> }
-//		session_ttl <duration>
-//		pkce required|optional [allow_plain]
-//		templates <dir>
-//	}
-//
-// The authorization code options are parsed in authorize_config.go.
+// parseGlobalOption parses the oauth global option; see
+// App.UnmarshalCaddyfile for its syntax.
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
 		// A second block would silently replace the first one's clients.
@@ -104,8 +43,76 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	return httpcaddyfile.App{Name: "oauth", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-// UnmarshalCaddyfile sets up the app from Caddyfile tokens; see
-// parseGlobalOption for the syntax.
+// UnmarshalCaddyfile sets up the app from the oauth global option:
+//
+//	oauth {
+//		store file [<path>] | memory | redis [<url>] {...}   # default: file; see stores.go
+//
+//		# Tokens
+//		access_token_ttl  <duration>         # default 1h
+//		refresh_token_ttl <duration>         # default 720h; 0: never expires
+//		code_ttl          <duration>         # default 60s
+//		refresh_token_rotation on|off        # default on
+//		refresh_token_grace <duration>       # default 10s
+//		issuer <url>                         # default: the origin of each request
+//		token_format opaque|jwt              # default opaque
+//		signing_key <pem file>               # jwt only; default: a generated ES256 key
+//		signing_key_rotation <duration>      # jwt, generated keys only; default 720h; 0: never
+//		audience <aud>                       # jwt only; default: the issuer
+//
+//		# Clients and users
+//		client <client_id> {                 # once per client
+//			name <display name>              # default: the client_id
+//			secret <secret>                  # or secret_hash <bcrypt>, or public
+//			secret_hash <bcrypt hash>
+//			public
+//			redirect_uri <uri> ...           # may repeat
+//			grants <grant> ...               # authorization_code refresh_token client_credentials password
+//			scopes <scope> ...
+//			default_scope <scope> ...        # default: all of scopes
+//			user <user_id>                   # the user of client_credentials tokens
+//			consent remember|always|skip     # default remember
+//			introspect                       # may introspect every token
+//		}
+//		user <username> <bcrypt hash> [<user_id>]   # once per user
+//		users_file <path>
+//		login_upstream <url> {
+//			format   json|form               # default json
+//			id_field <name>                  # default id
+//			timeout  <duration>              # default 5s
+//		}
+//
+//		# Authorization code flow
+//		session_ttl <duration>               # default 1h
+//		pkce required|optional [allow_plain] # default optional
+//		templates <dir>
+//
+//		# Dynamic and self-service clients
+//		scopes <scope> ...                   # scopes dynamic clients may get, besides the static clients'
+//		self_service                         # serve /oauth/apps to signed-in users
+//		apps_allowed_grants <grant> ...      # default: authorization_code refresh_token
+//
+//		# Abuse protection
+//		rate_limit off
+//		rate_limit {
+//			token      <events>/<period> [burst <n>] | off   # default 20/s burst 40
+//			login      <events>/<period> [burst <n>] | off   # default 10/m burst 20
+//			introspect <events>/<period> [burst <n>] | off   # default 100/s burst 200
+//			revoke     <events>/<period> [burst <n>] | off   # default 100/s burst 200
+//		}
+//		lockout off
+//		lockout {
+//			window     <duration>            # failures counted over; default 15m
+//			slow_after <n>                   # then waits of 1s, 2s, 4s...; default 3
+//			lock_after <n>                   # default 10
+//			lock_for   <duration>            # default 15m
+//			address_lock_after <n>           # failures from one address; default 100
+//		}
+//	}
+//
+// Every option but client and user may be given once. A rate period is s,
+// m, h or a duration such as 10s; a limit left out keeps its default.
+// Secrets stay placeholders such as {env.NAME} until Provision.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume option name
 	if d.NextArg() {
@@ -116,32 +123,101 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
 		lines[name] = d.Line()
-		parse, ok := appOptions[name]
-		if !ok {
-			return d.Errf("unrecognized oauth option '%s'", name)
-		}
 		if name != "client" && name != "user" && seen[name] {
 			return d.Errf("oauth option '%s' is given twice", name)
 		}
 		seen[name] = true
-		if err := parse(d, a); err != nil {
+		var err error
+		switch name {
+		case "store":
+			err = a.parseStore(d)
+
+		case "access_token_ttl":
+			err = parseDurationArg(d, (*time.Duration)(&a.AccessTokenTTL))
+		case "refresh_token_ttl":
+			err = parseDurationPtr(d, &a.RefreshTokenTTL)
+		case "code_ttl":
+			err = parseDurationArg(d, (*time.Duration)(&a.CodeTTL))
+		case "refresh_token_rotation":
+			err = parseOnOff(d, &a.RefreshTokenRotation)
+		case "refresh_token_grace":
+			err = parseDurationPtr(d, &a.RefreshTokenGrace)
+		case "issuer":
+			err = parseStringArg(d, &a.Issuer)
+		case "token_format":
+			if err = parseStringArg(d, &a.TokenFormat); err == nil && a.TokenFormat != authz.FormatOpaque && a.TokenFormat != authz.FormatJWT {
+				return d.Errf("token_format must be opaque or jwt, not '%s'", a.TokenFormat)
+			}
+		case "signing_key":
+			err = parseStringArg(d, &a.SigningKey)
+		case "signing_key_rotation":
+			err = parseDurationPtr(d, &a.SigningKeyRotation)
+		case "audience":
+			if err = parseStringArg(d, &a.Audience); err == nil && strings.ContainsAny(a.Audience, " \t\"\\") {
+				return d.Errf("audience '%s' may not contain spaces, quotes or backslashes", a.Audience)
+			}
+
+		case "client":
+			err = a.parseClient(d)
+		case "user":
+			err = a.parseUser(d)
+		case "users_file":
+			err = parseStringArg(d, &a.UsersFile)
+		case "login_upstream":
+			a.LoginUpstream, err = parseLoginUpstream(d)
+
+		case "session_ttl":
+			err = parseDurationArg(d, (*time.Duration)(&a.SessionTTL))
+		case "pkce":
+			err = a.parsePKCE(d)
+		case "templates":
+			err = parseStringArg(d, &a.Templates)
+
+		case "scopes":
+			if err = parseList(d, &a.Scopes); err == nil {
+				for _, s := range a.Scopes {
+					if _, ok := authz.ParseScope(s); !ok || strings.Contains(s, " ") {
+						return d.Errf("'%s' is not a valid scope", s)
+					}
+				}
+			}
+		case "self_service":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.SelfService = true
+		case "apps_allowed_grants":
+			if err = parseList(d, &a.SelfServiceGrants); err == nil {
+				if err := checkSelfServiceGrants(a.SelfServiceGrants); err != nil {
+					return d.Errf("%v", err)
+				}
+			}
+
+		case "rate_limit":
+			a.RateLimit, err = parseRateLimit(d)
+		case "lockout":
+			a.Lockout, err = parseLockout(d)
+
+		default:
+			return d.Errf("unrecognized oauth option '%s'", name)
+		}
+		if err != nil {
 			return err
 		}
 	}
-	for _, check := range appChecks {
-		if err := check(d, a, lines); err != nil {
-			return err
+	// The token options depend on each other: checked once all are read,
+	// the error names the line of the option at fault.
+	if option, err := a.tokenOptionsProblem(); err != nil {
+		if line, ok := lines[option]; ok {
+			return fmt.Errorf("%v, at %s:%d", err, d.File(), line)
 		}
+		return d.WrapErr(err)
 	}
 	return nil
 }
 
-// appChecks validate combinations of oauth options once the block is read,
-// given the line of each option for their errors; features add theirs in
-// init, like appOptions.
-var appChecks []func(d *caddyfile.Dispenser, a *App, lines map[string]int) error
-
-func parseStore(d *caddyfile.Dispenser, a *App) error {
+// parseStore reads `store <module> ...`, which the store module parses.
+func (a *App) parseStore(d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
 		return d.ArgErr()
 	}
@@ -154,7 +230,9 @@ func parseStore(d *caddyfile.Dispenser, a *App) error {
 	return nil
 }
 
-func parseClient(d *caddyfile.Dispenser, a *App) error {
+// parseClient reads a `client <client_id> {...}` block and checks the
+// client, so a mistake is reported at its line.
+func (a *App) parseClient(d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
 		return d.Errf("client needs a client_id")
 	}
@@ -170,15 +248,46 @@ func parseClient(d *caddyfile.Dispenser, a *App) error {
 	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
-		parse, ok := clientOptions[name]
-		if !ok {
-			return d.Errf("unrecognized client option '%s'", name)
-		}
 		if seen[name] && name != "redirect_uri" {
 			return d.Errf("client option '%s' is given twice", name)
 		}
 		seen[name] = true
-		if err := parse(d, c); err != nil {
+		var err error
+		switch name {
+		case "name":
+			err = parseStringArg(d, &c.Name)
+		case "secret":
+			err = parseStringArg(d, &c.Secret)
+		case "secret_hash":
+			err = parseStringArg(d, &c.SecretHash)
+		case "public":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.Public = true
+		case "redirect_uri":
+			err = parseList(d, &c.RedirectURIs)
+		case "grants":
+			err = parseList(d, &c.Grants)
+		case "scopes":
+			err = parseList(d, &c.Scopes)
+		case "default_scope":
+			err = parseList(d, &c.DefaultScope)
+		case "user":
+			err = parseStringArg(d, &c.User)
+		case "consent":
+			if err = parseStringArg(d, &c.Consent); err == nil && !validConsent(c.Consent) {
+				return d.Errf("consent must be remember, always or skip, not '%s'", c.Consent)
+			}
+		case "introspect":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.Introspect = true
+		default:
+			return d.Errf("unrecognized client option '%s'", name)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -189,7 +298,8 @@ func parseClient(d *caddyfile.Dispenser, a *App) error {
 	return nil
 }
 
-func parseUser(d *caddyfile.Dispenser, a *App) error {
+// parseUser reads `user <username> <bcrypt hash> [<user_id>]`.
+func (a *App) parseUser(d *caddyfile.Dispenser) error {
 	args := d.RemainingArgs()
 	if len(args) < 2 || len(args) > 3 {
 		return d.Errf("user takes <username> <bcrypt-hash> [<user_id>]")
@@ -198,11 +308,11 @@ func parseUser(d *caddyfile.Dispenser, a *App) error {
 	if len(args) == 3 {
 		u.UserID = args[2]
 	}
-	if !isBcrypt(u.PasswordHash) {
+	if !authz.IsBcrypt(u.PasswordHash) {
 		return d.Errf("user '%s': the password hash is not a bcrypt hash (make one with `caddy hash-password`)", u.Username)
 	}
 	for _, id := range []string{u.Username, u.UserID} {
-		if err := checkUserID(id); err != nil {
+		if err := authz.CheckUserID(id); err != nil {
 			return d.Errf("user '%s': %v", u.Username, err)
 		}
 	}
@@ -215,81 +325,207 @@ func parseUser(d *caddyfile.Dispenser, a *App) error {
 	return nil
 }
 
-func parseStringArg(d *caddyfile.Dispenser, dst *string) error {
+// parseLoginUpstream reads `login_upstream <url> {...}`.
+func parseLoginUpstream(d *caddyfile.Dispenser) (*LoginUpstreamConfig, error) {
 	if !d.NextArg() {
-		return d.ArgErr()
+		return nil, d.ArgErr()
 	}
-	*dst = d.Val()
+	lu := &LoginUpstreamConfig{URL: d.Val()}
 	if d.NextArg() {
-		return d.ArgErr()
+		return nil, d.ArgErr()
 	}
-	return nil
-}
-
-func parseList(d *caddyfile.Dispenser, dst *[]string) error {
-	args := d.RemainingArgs()
-	if len(args) == 0 {
-		return d.ArgErr()
+	if err := checkLoginURL(lu.URL); err != nil {
+		return nil, d.Errf("login_upstream: %v", err)
 	}
-	for _, a := range args {
-		if !slices.Contains(*dst, a) {
-			*dst = append(*dst, a)
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("login_upstream option '%s' is given twice", name)
+		}
+		seen[name] = true
+		var err error
+		switch name {
+		case "format":
+			if err = parseStringArg(d, &lu.Format); err == nil && lu.Format != "json" && lu.Format != "form" {
+				return nil, d.Errf("login_upstream format must be json or form, not '%s'", lu.Format)
+			}
+		case "id_field":
+			err = parseStringArg(d, &lu.IDField)
+		case "timeout":
+			err = parseDurationArg(d, (*time.Duration)(&lu.Timeout))
+			if err == nil && lu.Timeout == 0 {
+				return nil, d.Errf("login_upstream timeout must be positive")
+			}
+		default:
+			return nil, d.Errf("unrecognized login_upstream option '%s'", name)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return lu, nil
 }
 
-func parseDurationArg(d *caddyfile.Dispenser, dst *time.Duration) error {
-	if !d.NextArg() {
-		return d.ArgErr()
+// parsePKCE reads `pkce required|optional [allow_plain]`. required: every
+// client must send a code_challenge. optional (the default): confidential
+// clients may leave it out; public clients must always send one.
+// allow_plain accepts the plain method besides S256.
+func (a *App) parsePKCE(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return d.Errf("pkce takes required|optional [allow_plain]")
 	}
-	dur, err := caddy.ParseDuration(d.Val())
-	if err != nil {
-		return d.Errf("bad duration '%s': %v", d.Val(), err)
-	}
-	if dur < 0 {
-		return d.Errf("duration '%s' is negative", d.Val())
-	}
-	*dst = dur
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
-}
-
-func parseDurationPtr(d *caddyfile.Dispenser, dst **caddy.Duration) error {
-	var dur time.Duration
-	if err := parseDurationArg(d, &dur); err != nil {
-		return err
-	}
-	cd := caddy.Duration(dur)
-	*dst = &cd
-	return nil
-}
-
-func parseOnOff(d *caddyfile.Dispenser, dst **bool) error {
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	var v bool
-	switch d.Val() {
-	case "on":
-		v = true
-	case "off":
+	switch args[0] {
+	case "required":
+		a.PKCERequired = true
+	case "optional":
 	default:
-		return d.Errf("expected on or off, got '%s'", d.Val())
+		return d.Errf("pkce: expected required or optional, got '%s'", args[0])
 	}
-	*dst = &v
-	if d.NextArg() {
-		return d.ArgErr()
+	if len(args) == 2 {
+		if args[1] != "allow_plain" {
+			return d.Errf("pkce: expected allow_plain, got '%s'", args[1])
+		}
+		a.PKCEAllowPlain = true
 	}
 	return nil
 }
 
-// parseServerDirective parses the oauth_server directive, which takes no
-// arguments:
-//
-//	oauth_server
+// parseRateLimit reads `rate_limit off` or a `rate_limit {...}` block.
+func parseRateLimit(d *caddyfile.Dispenser) (*RateLimitConfig, error) {
+	cfg := new(RateLimitConfig)
+	if d.NextArg() {
+		if d.Val() != "off" {
+			return nil, d.Errf("rate_limit takes 'off' or a block, not '%s'", d.Val())
+		}
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+		if d.NextBlock(d.Nesting()) {
+			return nil, d.Err("rate_limit off takes no block")
+		}
+		cfg.Off = true
+		return cfg, nil
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		var dst **RateConfig
+		switch name {
+		case LimitToken:
+			dst = &cfg.Token
+		case LimitLogin:
+			dst = &cfg.Login
+		case LimitIntrospect:
+			dst = &cfg.Introspect
+		case LimitRevoke:
+			dst = &cfg.Revoke
+		default:
+			return nil, d.Errf("unrecognized rate_limit option '%s' (want token, login, introspect or revoke)", name)
+		}
+		if seen[name] {
+			return nil, d.Errf("rate_limit %s is given twice", name)
+		}
+		seen[name] = true
+		rc, err := parseRateArgs(d)
+		if err != nil {
+			return nil, err
+		}
+		*dst = rc
+	}
+	return cfg, nil
+}
+
+// parseRateArgs reads `<events>/<period> [burst <n>]` or `off`.
+func parseRateArgs(d *caddyfile.Dispenser) (*RateConfig, error) {
+	args := d.RemainingArgs()
+	if len(args) == 1 && args[0] == "off" {
+		return &RateConfig{Off: true}, nil
+	}
+	if len(args) != 1 && len(args) != 3 {
+		return nil, d.Errf("%s takes <events>/<period> [burst <n>] or off", d.Val())
+	}
+	r, err := limits.ParseRate(args[0])
+	if err != nil {
+		return nil, d.Errf("%v", err)
+	}
+	if len(args) == 3 {
+		if args[1] != "burst" {
+			return nil, d.Errf("expected 'burst', got '%s'", args[1])
+		}
+		n, err := strconv.Atoi(args[2])
+		if err != nil || n < 1 || n > 1_000_000_000 {
+			return nil, d.Errf("burst '%s' is not a positive integer", args[2])
+		}
+		r.Burst = n
+	}
+	if err := r.Validate(); err != nil {
+		return nil, d.Errf("%v", err)
+	}
+	rc := &RateConfig{Events: r.Events, Per: caddy.Duration(r.Per)}
+	if r.Burst != r.Events {
+		rc.Burst = r.Burst
+	}
+	return rc, nil
+}
+
+// parseLockout reads `lockout off` or a `lockout {...}` block.
+func parseLockout(d *caddyfile.Dispenser) (*LockoutConfig, error) {
+	cfg := new(LockoutConfig)
+	if d.NextArg() {
+		if d.Val() != "off" {
+			return nil, d.Errf("lockout takes 'off' or a block, not '%s'", d.Val())
+		}
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+		if d.NextBlock(d.Nesting()) {
+			return nil, d.Err("lockout off takes no block")
+		}
+		cfg.Off = true
+		return cfg, nil
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("lockout option '%s' is given twice", name)
+		}
+		seen[name] = true
+		var err error
+		switch name {
+		case "window":
+			err = parsePositiveDuration(d, &cfg.Window)
+		case "lock_for":
+			err = parsePositiveDuration(d, &cfg.LockFor)
+		case "slow_after":
+			err = parsePositiveInt(d, &cfg.SlowAfter)
+		case "lock_after":
+			err = parsePositiveInt(d, &cfg.LockAfter)
+		case "address_lock_after":
+			err = parsePositiveInt(d, &cfg.AddressLockAfter)
+		default:
+			return nil, d.Errf("unrecognized lockout option '%s'", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	slow, lock := cfg.SlowAfter, cfg.LockAfter
+	if slow == 0 {
+		slow = limits.DefaultSlowAfter
+	}
+	if lock == 0 {
+		lock = limits.DefaultLockAfter
+	}
+	if slow > lock {
+		return nil, d.Errf("lockout: slow_after (%d) must not exceed lock_after (%d)", slow, lock)
+	}
+	return cfg, nil
+}
+
+// parseServerDirective parses the oauth_server directive.
 func parseServerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	s := new(Server)
 	if err := s.UnmarshalCaddyfile(h.Dispenser); err != nil {
@@ -301,7 +537,10 @@ func parseServerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, 
 	return s, nil
 }
 
-// UnmarshalCaddyfile sets up the handler from Caddyfile tokens.
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. It takes
+// no arguments and no block; its settings live in the oauth global option:
+//
+//	oauth_server
 func (s *Server) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	if d.NextArg() {
@@ -313,6 +552,7 @@ func (s *Server) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// parseProtectDirective parses the oauth_protect directive.
 func parseProtectDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	p := new(Protect)
 	if err := p.UnmarshalCaddyfile(h.Dispenser); err != nil {
@@ -328,13 +568,13 @@ func parseProtectDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
 //
 //	oauth_protect [<matcher>] {
-//		scope <scope> ...
-//		user_header   <name>
-//		client_header <name>
-//		scope_header  <name>
-//		realm <realm>
-//		optional
-//		forward_token
+//		scope <scope> ...        # scopes the token must all hold
+//		user_header   <name>     # default X-User-ID
+//		client_header <name>     # default X-OAuth-Client-ID
+//		scope_header  <name>     # default X-OAuth-Scope
+//		realm <realm>            # default api
+//		optional                 # let requests without a token through
+//		forward_token            # keep the Authorization header
 //	}
 func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -384,6 +624,108 @@ func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// Argument helpers. Each reads the arguments of the current line and
+// refuses extra ones.
+
+func parseStringArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// parseList appends the line's arguments to dst, skipping duplicates.
+func parseList(d *caddyfile.Dispenser, dst *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	for _, a := range args {
+		if !slices.Contains(*dst, a) {
+			*dst = append(*dst, a)
+		}
+	}
+	return nil
+}
+
+func parseDurationArg(d *caddyfile.Dispenser, dst *time.Duration) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(d.Val())
+	if err != nil {
+		return d.Errf("bad duration '%s': %v", d.Val(), err)
+	}
+	if dur < 0 {
+		return d.Errf("duration '%s' is negative", d.Val())
+	}
+	*dst = dur
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func parseDurationPtr(d *caddyfile.Dispenser, dst **caddy.Duration) error {
+	var dur time.Duration
+	if err := parseDurationArg(d, &dur); err != nil {
+		return err
+	}
+	cd := caddy.Duration(dur)
+	*dst = &cd
+	return nil
+}
+
+func parsePositiveDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var dur time.Duration
+	if err := parseDurationArg(d, &dur); err != nil {
+		return err
+	}
+	if dur == 0 {
+		return d.Err("the duration must be positive")
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+func parsePositiveInt(d *caddyfile.Dispenser, dst *int) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	n, err := strconv.Atoi(d.Val())
+	if err != nil || n < 1 || n > 1_000_000 {
+		return d.Errf("'%s' is not a positive integer", d.Val())
+	}
+	*dst = n
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func parseOnOff(d *caddyfile.Dispenser, dst **bool) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	var v bool
+	switch d.Val() {
+	case "on":
+		v = true
+	case "off":
+	default:
+		return d.Errf("expected on or off, got '%s'", d.Val())
+	}
+	*dst = &v
+	if d.NextArg() {
+		return d.ArgErr()
 	}
 	return nil
 }

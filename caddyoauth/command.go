@@ -16,6 +16,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/caddyoauth/gateway/caddyoauth/clients"
 )
 
 func init() {
@@ -56,7 +58,7 @@ func buildOAuthCommand(root *cobra.Command) {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m := metadataFromFlags(cmd)
 			if pub, _ := cmd.Flags().GetBool("public"); pub {
-				none := authMethodNone
+				none := clients.AuthMethodNone
 				m.TokenEndpointAuthMethod = &none
 			}
 			if id, _ := cmd.Flags().GetString("id"); cmd.Flags().Changed("id") {
@@ -141,9 +143,9 @@ func addMetadataFlags(c *cobra.Command) {
 
 // metadataFromFlags sends only the flags given, so update changes just
 // those fields.
-func metadataFromFlags(cmd *cobra.Command) *clientMetadata {
+func metadataFromFlags(cmd *cobra.Command) *clients.Metadata {
 	f := cmd.Flags()
-	m := new(clientMetadata)
+	m := new(clients.Metadata)
 	str := func(name string, dst **string) {
 		if f.Changed(name) {
 			v, _ := f.GetString(name)
@@ -187,7 +189,7 @@ func runAdmin(cmd *cobra.Command, method, path string, body any, pretty func(io.
 			_, _ = out.Write(answer)
 			cmd.SilenceErrors = true
 		}
-		var e regError
+		var e clients.RegError
 		if json.Unmarshal(answer, &e) == nil && e.Code != "" {
 			return fmt.Errorf("HTTP %d: %s: %s", status, e.Code, e.Desc)
 		}
@@ -252,7 +254,7 @@ func adminCall(addr, method, path string, body any) (int, []byte, error) {
 }
 
 func printClient(w io.Writer, answer []byte) error {
-	var c clientInfo
+	var c clients.Info
 	if err := json.Unmarshal(answer, &c); err != nil {
 		return fmt.Errorf("unexpected answer: %v", err)
 	}
@@ -293,7 +295,7 @@ func printClient(w io.Writer, answer []byte) error {
 }
 
 func printClientTable(w io.Writer, answer []byte) error {
-	var list []clientInfo
+	var list []clients.Info
 	if err := json.Unmarshal(answer, &list); err != nil {
 		return fmt.Errorf("unexpected answer: %v", err)
 	}
@@ -311,8 +313,8 @@ func printClientTable(w io.Writer, answer []byte) error {
 	return tw.Flush()
 }
 
-func clientType(c *clientInfo) string {
-	if c.TokenEndpointAuthMethod == authMethodNone {
+func clientType(c *clients.Info) string {
+	if c.TokenEndpointAuthMethod == clients.AuthMethodNone {
 		return "public"
 	}
 	return "confidential"

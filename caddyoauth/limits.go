@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/limits"
+	"github.com/caddyoauth/gateway/caddyoauth/selfservice"
 )
 
 // The rate limits, by the name used in the config, in metrics and in
@@ -338,7 +339,7 @@ func (s *Server) limitEndpoint(w http.ResponseWriter, r *http.Request) (done boo
 		return false, nil
 	}
 	switch r.URL.Path {
-	case PathPrefix + "authorize", PathPrefix + "login", AppsPath + "/login":
+	case PathPrefix + "authorize", PathPrefix + "login", selfservice.Path + "/login":
 		if r.Method != http.MethodPost {
 			return false, nil
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -158,5 +159,52 @@ func TestClientIP(t *testing.T) {
 	}
 	if got := ClientIP(request("GET", "/", "203.0.113.5")); got != "203.0.113.5" {
 		t.Errorf("with Caddy's client IP: %q", got)
+	}
+}
+
+// TestLimitsProvision: the JSON form is checked in Provision too, and the
+// defaults apply to what the config leaves out.
+func TestLimitsProvision(t *testing.T) {
+	provision := func(cfg string) (*App, error) {
+		a := new(App)
+		if err := json.Unmarshal([]byte(cfg), a); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
+		t.Cleanup(cancel)
+		return a, a.Provision(ctx)
+	}
+	a, err := provision(`{"store":{"module":"memory"},"rate_limit":{"login":{"events":5,"per":60000000000},"introspect":{"off":true}}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := a.Limits()
+	if r := l.rates[LimitToken]; r != defaultRates[LimitToken] {
+		t.Errorf("token rate %+v, want the default", r)
+	}
+	if r := l.rates[LimitLogin]; r.Events != 5 || r.Per != time.Minute {
+		t.Errorf("login rate %+v, want 5/m", r)
+	}
+	if _, on := l.rates[LimitIntrospect]; on {
+		t.Error("introspect limit is on, want off")
+	}
+	if l.lockout == nil || l.lockout.Policy().LockAfter != 10 {
+		t.Error("lockout is not on with its defaults")
+	}
+	for _, bad := range []string{
+		`{"store":{"module":"memory"},"rate_limit":{"token":{"events":0,"per":1000000000}}}`,
+		`{"store":{"module":"memory"},"rate_limit":{"token":{"events":5}}}`,
+		`{"store":{"module":"memory"},"lockout":{"lock_after":-1}}`,
+	} {
+		if _, err := provision(bad); err == nil {
+			t.Errorf("%s provisioned, want an error", bad)
+		}
+	}
+	a, err = provision(`{"store":{"module":"memory"},"rate_limit":{"off":true},"lockout":{"off":true}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Limits().rates) != 0 || a.Limits().lockout != nil {
+		t.Error("rate_limit off / lockout off left something on")
 	}
 }

@@ -3,6 +3,7 @@ package caddyoauth
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -306,3 +307,6 @@ var (
 	_ store.Store   = (*instrumentedStore)(nil)
 	_ store.Batcher = (*instrumentedStore)(nil)
 )
+
+// bearerToken is authz.BearerToken, under the name the handlers call.
+func bearerToken(h http.Header) (string, bool, bool) { return authz.BearerToken(h) }

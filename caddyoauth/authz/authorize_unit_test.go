@@ -11,20 +11,13 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 )
 
 func testAuthorizer(t testing.TB, cfg AuthorizeConfig) *Authorizer {
 	t.Helper()
-	db, err := filestore.Open(":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	clients := StaticClients{"web": {ID: "web", Name: "Web", RedirectURIs: []string{"https://app.example/cb"},
 		Grants: []string{GrantAuthorizationCode}, Scopes: []string{"read"}}}
-	svc := New(Config{CodeTTL: 60e9, AccessTokenTTL: 3600e9, Issuer: fixedIssuer("https://auth.example.com")}, db, clients, nil, nil)
+	svc := New(Config{CodeTTL: 60e9, AccessTokenTTL: 3600e9, Issuer: fixedIssuer("https://auth.example.com")}, memStore(t), clients, nil, nil)
 	return svc.NewAuthorizer(cfg)
 }
 

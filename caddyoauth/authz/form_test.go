@@ -2,17 +2,10 @@ package authz
 
 import (
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 )
-
-func formRequest(body string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(body))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return r
-}
 
 func TestReadFormBounds(t *testing.T) {
 	var many strings.Builder // MaxFormParams+1 distinct names
@@ -35,7 +28,7 @@ func TestReadFormBounds(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := ReadForm(httptest.NewRecorder(), formRequest(c.body), 64<<10)
+			_, err := ReadForm(httptest.NewRecorder(), newFormRequest("/oauth/token", c.body), 64<<10)
 			if (err == nil) != c.ok {
 				t.Fatalf("ReadForm error = %v, want ok=%v", err, c.ok)
 			}
@@ -54,10 +47,10 @@ func TestReadFormBounds(t *testing.T) {
 		}
 		b.WriteString("p" + strings.Repeat("x", i) + "=1")
 	}
-	if _, err := ReadForm(httptest.NewRecorder(), formRequest(b.String()), 64<<10); err != nil {
+	if _, err := ReadForm(httptest.NewRecorder(), newFormRequest("/oauth/token", b.String()), 64<<10); err != nil {
 		t.Fatalf("%d distinct parameters refused: %v", MaxFormParams, err)
 	}
-	if _, err := ReadForm(httptest.NewRecorder(), formRequest(strings.Repeat("x", 100)), 50); err == nil {
+	if _, err := ReadForm(httptest.NewRecorder(), newFormRequest("/oauth/token", strings.Repeat("x", 100)), 50); err == nil {
 		t.Fatal("a body over the limit was read")
 	}
 }

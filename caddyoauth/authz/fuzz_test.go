@@ -67,7 +67,7 @@ func FuzzParseScope(f *testing.F) {
 // its client never panics, and every refusal is an OAuth error of the 4xx
 // kind (the store here is healthy).
 func FuzzTokenRequest(f *testing.F) {
-	svc := New(testConfig, nil, testClients(), nil, nil)
+	svc := New(testConfig(), nil, testClients(), nil, nil)
 	f.Add("application/x-www-form-urlencoded", "grant_type=client_credentials", "Basic "+b64("conf:"+confSecret), "")
 	f.Add("application/x-www-form-urlencoded", "client_id=conf&client_secret=x&client_secret=y", "", "")
 	f.Add("application/x-www-form-urlencoded;charset=utf-8", "client_id=pub", "", "")
@@ -115,7 +115,7 @@ func FuzzReadForm(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		form, err := ReadForm(httptest.NewRecorder(), formRequest(body), MaxTokenRequestBody)
+		form, err := ReadForm(httptest.NewRecorder(), newFormRequest("/oauth/token", body), MaxTokenRequestBody)
 		if err != nil {
 			if e := asOAuthError(err); e.Code != "invalid_request" || e.Status != 400 {
 				t.Fatalf("ReadForm(%q) error %+v, want invalid_request 400", body, e)

@@ -33,15 +33,6 @@ func passwordTokens(t *testing.T, svc *Service, scope string) *reply {
 	return r
 }
 
-func refresh(t *testing.T, svc *Service, rt, scope string, a auth) *reply {
-	t.Helper()
-	f := form("grant_type", "refresh_token", "refresh_token", rt)
-	if scope != "" {
-		f.Set("scope", scope)
-	}
-	return post(t, svc, f, a)
-}
-
 func mustValid(t *testing.T, svc *Service, token string) *Identity {
 	t.Helper()
 	id, err := svc.Validate(t.Context(), token)
@@ -59,68 +50,64 @@ func mustInvalid(t *testing.T, svc *Service, token string) {
 }
 
 func TestRefreshWithRotation(t *testing.T) {
-	cfg := testConfig
-	cfg.RefreshGrace = 0
-	svc := newTestService(t, cfg)
+	svc, _ := newTestService(t, func(c *Config) { c.RefreshGrace = 0 })
 	conf := basic("conf", confSecret)
 
 	first := passwordTokens(t, svc, "read write")
-	second := refresh(t, svc, first.str("refresh_token"), "", conf).wantToken(t)
+	second := refreshGrant(t, svc, first.str("refresh_token"), "", conf).wantToken(t)
 	if second.str("refresh_token") == "" || second.str("refresh_token") == first.str("refresh_token") {
 		t.Fatal("rotation did not issue a new refresh token")
 	}
 	if second.str("scope") != "read write" {
 		t.Fatalf("scope = %q", second.str("scope"))
 	}
-	if id := mustValid(t, svc, second.str("access_token")); id.UserID != "user-42" {
+	if id := mustValid(t, svc, second.str("access_token")); id.UserID != "user-1" {
 		t.Fatalf("refreshed identity %+v", id)
 	}
 	mustInvalid(t, svc, first.str("access_token")) // replaced by the refresh
 
 	// Reusing the rotated token after the grace period is theft: the whole
 	// family goes (RFC 9700 §4.14.2).
-	refresh(t, svc, first.str("refresh_token"), "", conf).wantError(t, 400, "invalid_grant")
+	refreshGrant(t, svc, first.str("refresh_token"), "", conf).wantError(t, 400, "invalid_grant")
 	mustInvalid(t, svc, second.str("access_token"))
-	refresh(t, svc, second.str("refresh_token"), "", conf).wantError(t, 400, "invalid_grant")
+	refreshGrant(t, svc, second.str("refresh_token"), "", conf).wantError(t, 400, "invalid_grant")
 }
 
 func TestRefreshRetryWithinGrace(t *testing.T) {
-	svc := newTestService(t, testConfig) // grace 10s
+	svc, _ := newTestService(t, nil) // grace 10s
 	conf := basic("conf", confSecret)
 	first := passwordTokens(t, svc, "")
-	a := refresh(t, svc, first.str("refresh_token"), "", conf).wantToken(t)
-	b := refresh(t, svc, first.str("refresh_token"), "", conf).wantToken(t)
+	a := refreshGrant(t, svc, first.str("refresh_token"), "", conf).wantToken(t)
+	b := refreshGrant(t, svc, first.str("refresh_token"), "", conf).wantToken(t)
 	mustValid(t, svc, a.str("access_token"))
 	mustValid(t, svc, b.str("access_token"))
 	// Another client holding the token gets nothing, even within grace.
-	refresh(t, svc, first.str("refresh_token"), "", basic("other", otherSecret)).wantError(t, 400, "invalid_grant")
+	refreshGrant(t, svc, first.str("refresh_token"), "", basic("other", otherSecret)).wantError(t, 400, "invalid_grant")
 }
 
 func TestRefreshWithoutRotation(t *testing.T) {
-	cfg := testConfig
-	cfg.RefreshRotation = false
-	svc := newTestService(t, cfg)
+	svc, _ := newTestService(t, func(c *Config) { c.RefreshRotation = false })
 	conf := basic("conf", confSecret)
 
 	first := passwordTokens(t, svc, "read write")
 	rt := first.str("refresh_token")
-	second := refresh(t, svc, rt, "", conf).wantToken(t)
+	second := refreshGrant(t, svc, rt, "", conf).wantToken(t)
 	if second.str("refresh_token") != rt {
 		t.Fatal("without rotation the refresh token must stay the same")
 	}
 	mustInvalid(t, svc, first.str("access_token"))
 	mustValid(t, svc, second.str("access_token"))
-	third := refresh(t, svc, rt, "read", conf).wantToken(t)
+	third := refreshGrant(t, svc, rt, "read", conf).wantToken(t)
 	if third.str("scope") != "read" {
 		t.Fatalf("narrowed scope = %q", third.str("scope"))
 	}
 	mustInvalid(t, svc, second.str("access_token"))
 	// The refresh token keeps its original scope.
-	fourth := refresh(t, svc, rt, "", conf).wantToken(t)
+	fourth := refreshGrant(t, svc, rt, "", conf).wantToken(t)
 	if fourth.str("scope") != "read write" {
 		t.Fatalf("scope after narrowing = %q, want read write", fourth.str("scope"))
 	}
-	refresh(t, svc, rt, "", basic("other", otherSecret)).wantError(t, 400, "invalid_grant")
+	refreshGrant(t, svc, rt, "", basic("other", otherSecret)).wantError(t, 400, "invalid_grant")
 }
 
 func TestRefreshRules(t *testing.T) {
@@ -130,53 +117,51 @@ func TestRefreshRules(t *testing.T) {
 			name = "rotation on"
 		}
 		t.Run(name, func(t *testing.T) {
-			cfg := testConfig
-			cfg.RefreshRotation = rotation
-			svc := newTestService(t, cfg)
+			svc, _ := newTestService(t, func(c *Config) { c.RefreshRotation = rotation })
 			conf := basic("conf", confSecret)
 			tok := passwordTokens(t, svc, "read")
 			rt := tok.str("refresh_token")
 
 			// Bound to its client: another client, with its own valid
 			// credentials or with wrong ones, gets nothing.
-			refresh(t, svc, rt, "", basic("other", otherSecret)).wantError(t, 400, "invalid_grant")
-			refresh(t, svc, rt, "read write", basic("other", otherSecret)).wantError(t, 400, "invalid_grant")
-			refresh(t, svc, rt, "", basic("other", "wrong")).wantError(t, 401, "invalid_client")
-			refresh(t, svc, rt, "", basic("conf", "wrong")).wantError(t, 401, "invalid_client")
+			refreshGrant(t, svc, rt, "", basic("other", otherSecret)).wantError(t, 400, "invalid_grant")
+			refreshGrant(t, svc, rt, "read write", basic("other", otherSecret)).wantError(t, 400, "invalid_grant")
+			refreshGrant(t, svc, rt, "", basic("other", "wrong")).wantError(t, 401, "invalid_client")
+			refreshGrant(t, svc, rt, "", basic("conf", "wrong")).wantError(t, 401, "invalid_client")
 			// A public client cannot present it either.
 			post(t, svc, form("grant_type", "refresh_token", "refresh_token", rt, "client_id", "pub")).wantError(t, 400, "invalid_grant")
 			// Scope may not widen, and must be well-formed.
-			refresh(t, svc, rt, "read write", conf).wantError(t, 400, "invalid_scope")
-			refresh(t, svc, rt, "read  write", conf).wantError(t, 400, "invalid_scope")
-			refresh(t, svc, "unknown", "", conf).wantError(t, 400, "invalid_grant")
+			refreshGrant(t, svc, rt, "read write", conf).wantError(t, 400, "invalid_scope")
+			refreshGrant(t, svc, rt, "read  write", conf).wantError(t, 400, "invalid_scope")
+			refreshGrant(t, svc, "unknown", "", conf).wantError(t, 400, "invalid_grant")
 			post(t, svc, form("grant_type", "refresh_token"), conf).wantError(t, 400, "invalid_request")
 			// The failed attempts did not burn the token.
-			refresh(t, svc, rt, "read", conf).wantToken(t)
+			refreshGrant(t, svc, rt, "read", conf).wantToken(t)
 		})
 	}
 }
 
 func TestRefreshNarrowsScope(t *testing.T) {
-	svc := newTestService(t, testConfig)
+	svc, _ := newTestService(t, nil)
 	conf := basic("conf", confSecret)
 	tok := passwordTokens(t, svc, "read write")
-	r := refresh(t, svc, tok.str("refresh_token"), "write", conf).wantToken(t)
+	r := refreshGrant(t, svc, tok.str("refresh_token"), "write", conf).wantToken(t)
 	if r.str("scope") != "write" || mustValid(t, svc, r.str("access_token")).Scope != "write" {
 		t.Fatalf("scope = %q", r.str("scope"))
 	}
 	// The rotated refresh token keeps the grant's full scope.
-	r2 := refresh(t, svc, r.str("refresh_token"), "", conf).wantToken(t)
+	r2 := refreshGrant(t, svc, r.str("refresh_token"), "", conf).wantToken(t)
 	if r2.str("scope") != "read write" {
 		t.Fatalf("scope = %q, want read write", r2.str("scope"))
 	}
 }
 
 func TestRefreshTokenExpired(t *testing.T) {
-	svc := newTestService(t, testConfig)
+	svc, _ := newTestService(t, nil)
 	tok := passwordTokens(t, svc, "")
 	rt := tok.str("refresh_token")
 	expire(t, svc, refreshKey(rt))
-	refresh(t, svc, rt, "", basic("conf", confSecret)).wantError(t, 400, "invalid_grant")
+	refreshGrant(t, svc, rt, "", basic("conf", confSecret)).wantError(t, 400, "invalid_grant")
 }
 
 // expire rewrites the record under key with an expiry in the past, the way
@@ -196,7 +181,7 @@ func expire(t *testing.T, svc *Service, key string) {
 }
 
 func TestAccessTokenExpired(t *testing.T) {
-	svc := newTestService(t, testConfig)
+	svc, _ := newTestService(t, nil)
 	tok := post(t, svc, form("grant_type", "client_credentials"), basic("conf", confSecret)).wantToken(t)
 	mustValid(t, svc, tok.str("access_token"))
 	expire(t, svc, accessKey(tok.str("access_token")))
@@ -206,7 +191,7 @@ func TestAccessTokenExpired(t *testing.T) {
 }
 
 func TestValidateRefusals(t *testing.T) {
-	svc := newTestService(t, testConfig)
+	svc, _ := newTestService(t, nil)
 	tok := passwordTokens(t, svc, "")
 	for name, token := range map[string]string{
 		"empty":         "",
@@ -219,15 +204,15 @@ func TestValidateRefusals(t *testing.T) {
 	t.Run("client removed from the config", func(t *testing.T) {
 		clients := testClients()
 		delete(clients, "conf")
-		mustInvalid(t, New(testConfig, svc.Store(), clients, nil, nil), tok.str("access_token"))
+		mustInvalid(t, New(testConfig(), svc.Store(), clients, nil, nil), tok.str("access_token"))
 	})
 	t.Run("revoked user", func(t *testing.T) {
 		mustValid(t, svc, tok.str("access_token"))
-		if err := svc.RevokeUser(t.Context(), "user-42"); err != nil {
+		if err := svc.RevokeUser(t.Context(), "user-1"); err != nil {
 			t.Fatal(err)
 		}
 		mustInvalid(t, svc, tok.str("access_token"))
-		refresh(t, svc, tok.str("refresh_token"), "", basic("conf", confSecret)).wantError(t, 400, "invalid_grant")
+		refreshGrant(t, svc, tok.str("refresh_token"), "", basic("conf", confSecret)).wantError(t, 400, "invalid_grant")
 	})
 }
 
@@ -241,32 +226,32 @@ func redeem(t testing.TB, svc *Service, code, redirectURI string, a auth, extra 
 }
 
 func TestAuthorizationCode(t *testing.T) {
-	svc := newTestService(t, testConfig)
+	svc, _ := newTestService(t, nil)
 	conf := basic("conf", confSecret)
 	const cb = "https://a.example.com/cb"
 
 	t.Run("redeemed once", func(t *testing.T) {
-		code := mintCode(t, svc, "conf", cb, "user-42", "write")
+		code := mintCode(t, svc, "conf", cb, "user-1", "write")
 		r := redeem(t, svc, code, cb, conf).wantToken(t)
 		if r.str("scope") != "write" || r.str("refresh_token") == "" {
-			t.Fatalf("answer %s", r.raw)
+			t.Fatalf("answer %s", r.body)
 		}
-		if id := mustValid(t, svc, r.str("access_token")); id.UserID != "user-42" || id.ClientID != "conf" {
+		if id := mustValid(t, svc, r.str("access_token")); id.UserID != "user-1" || id.ClientID != "conf" {
 			t.Fatalf("identity %+v", id)
 		}
 		// A replay fails and revokes what the code was exchanged for
 		// (RFC 6749 §4.1.2).
 		redeem(t, svc, code, cb, conf).wantError(t, 400, "invalid_grant")
 		mustInvalid(t, svc, r.str("access_token"))
-		refresh(t, svc, r.str("refresh_token"), "", conf).wantError(t, 400, "invalid_grant")
+		refreshGrant(t, svc, r.str("refresh_token"), "", conf).wantError(t, 400, "invalid_grant")
 	})
 	t.Run("another client", func(t *testing.T) {
-		code := mintCode(t, svc, "conf", cb, "user-42", "read")
+		code := mintCode(t, svc, "conf", cb, "user-1", "read")
 		redeem(t, svc, code, cb, basic("other", otherSecret)).wantError(t, 400, "invalid_grant")
 		redeem(t, svc, code, "https://b.example.com/cb", basic("other", otherSecret)).wantError(t, 400, "invalid_grant")
 	})
 	t.Run("another redirect_uri", func(t *testing.T) {
-		code := mintCode(t, svc, "conf", cb, "user-42", "read")
+		code := mintCode(t, svc, "conf", cb, "user-1", "read")
 		for _, uri := range []string{"https://evil-a.example.com/cb", "https://a.example.com/cb/", "https://a.example.com/cb?x=1", "https://A.example.com/cb", "http://a.example.com/cb"} {
 			redeem(t, svc, code, uri, conf).wantError(t, 400, "invalid_grant")
 		}
@@ -274,20 +259,20 @@ func TestAuthorizationCode(t *testing.T) {
 	t.Run("redirect_uri omitted", func(t *testing.T) {
 		// RFC 6749 §4.1.3: the code was issued for a redirect_uri, so the
 		// token request must repeat it, even for a client with only one.
-		code := mintCode(t, svc, "conf", cb, "user-42", "read")
+		code := mintCode(t, svc, "conf", cb, "user-1", "read")
 		redeem(t, svc, code, "", conf).wantError(t, 400, "invalid_grant")
 	})
 	t.Run("code issued without redirect_uri", func(t *testing.T) {
-		code := mintCode(t, svc, "conf", "", "user-42", "read")
+		code := mintCode(t, svc, "conf", "", "user-1", "read")
 		redeem(t, svc, code, "", conf).wantToken(t)
 	})
 	t.Run("wrong client secret", func(t *testing.T) {
-		code := mintCode(t, svc, "conf", cb, "user-42", "read")
+		code := mintCode(t, svc, "conf", cb, "user-1", "read")
 		redeem(t, svc, code, cb, basic("conf", "nope")).wantError(t, 401, "invalid_client")
 		redeem(t, svc, code, cb, conf).wantToken(t) // not burnt by the failed attempt
 	})
 	t.Run("expired", func(t *testing.T) {
-		code := mintCode(t, svc, "conf", cb, "user-42", "read")
+		code := mintCode(t, svc, "conf", cb, "user-1", "read")
 		expire(t, svc, codeKey(code))
 		redeem(t, svc, code, cb, conf).wantError(t, 400, "invalid_grant")
 	})
@@ -298,16 +283,16 @@ func TestAuthorizationCode(t *testing.T) {
 		post(t, svc, form("grant_type", "authorization_code", "redirect_uri", cb), conf).wantError(t, 400, "invalid_request")
 	})
 	t.Run("public client", func(t *testing.T) {
-		code := mintCode(t, svc, "pub", "com.example.app:/cb", "user-42", "read")
+		code := mintCode(t, svc, "pub", "com.example.app:/cb", "user-1", "read")
 		pub := func(r *http.Request) {}
 		redeem(t, svc, code, "com.example.app:/cb", pub, "client_id", "pub").wantToken(t)
 	})
 }
 
 func TestRedirectURIMatchesExactly(t *testing.T) {
-	svc := newTestService(t, testConfig)
+	svc, _ := newTestService(t, nil)
 	for _, uri := range []string{"https://evil-a.example.com/cb", "https://a.example.com.evil.com/cb", "https://a.example.com/cb/../x", "https://a.example.com/cb2", "https://a.example.com"} {
-		_, err := svc.Manager().GenerateAuthToken(context.Background(), oauth2.Code, &oauth2.TokenGenerateRequest{ClientID: "conf", RedirectURI: uri})
+		_, err := svc.manager.GenerateAuthToken(context.Background(), oauth2.Code, &oauth2.TokenGenerateRequest{ClientID: "conf", RedirectURI: uri})
 		if err != oerrors.ErrInvalidRedirectURI {
 			t.Errorf("%s: err = %v, want ErrInvalidRedirectURI", uri, err)
 		}
@@ -326,12 +311,12 @@ func TestRedirectURIMatchesExactly(t *testing.T) {
 // TestCodeRedemptionRace: of many concurrent redemptions of one code,
 // exactly one gets tokens.
 func TestCodeRedemptionRace(t *testing.T) {
-	svc := newTestService(t, testConfig)
+	svc, _ := newTestService(t, nil)
 	conf := basic("conf", confSecret)
 	const cb = "https://a.example.com/cb"
 	const workers, rounds = 16, 60
 	for round := 0; round < rounds; round++ {
-		code := mintCode(t, svc, "conf", cb, "user-42", "read")
+		code := mintCode(t, svc, "conf", cb, "user-1", "read")
 		var wins, losses atomic.Int32
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -347,7 +332,7 @@ func TestCodeRedemptionRace(t *testing.T) {
 				case r.status == 400 && r.str("error") == "invalid_grant":
 					losses.Add(1)
 				default:
-					t.Errorf("unexpected answer %d %s", r.status, r.raw)
+					t.Errorf("unexpected answer %d %s", r.status, r.body)
 				}
 			}()
 		}
@@ -367,14 +352,14 @@ func TestStoreHoldsNoPlainTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(testConfig, db, testClients(), testUsers(t), nil)
+	svc := New(testConfig(), db, testClients(), testUsers(t), nil)
 	conf := basic("conf", confSecret)
 	var secrets []string
 	cc := post(t, svc, form("grant_type", "client_credentials"), conf).wantToken(t)
 	pw := passwordTokens(t, svc, "")
-	rot := refresh(t, svc, pw.str("refresh_token"), "", conf).wantToken(t)
-	code := mintCode(t, svc, "conf", "https://a.example.com/cb", "user-42", "read")
-	unused := mintCode(t, svc, "conf", "https://a.example.com/cb", "user-42", "read")
+	rot := refreshGrant(t, svc, pw.str("refresh_token"), "", conf).wantToken(t)
+	code := mintCode(t, svc, "conf", "https://a.example.com/cb", "user-1", "read")
+	unused := mintCode(t, svc, "conf", "https://a.example.com/cb", "user-1", "read")
 	ac := redeem(t, svc, code, "https://a.example.com/cb", conf).wantToken(t)
 	for _, r := range []*reply{cc, pw, rot, ac} {
 		secrets = append(secrets, r.str("access_token"))
@@ -409,9 +394,7 @@ func TestStoreHoldsNoPlainTokens(t *testing.T) {
 func TestConcurrentRefresh(t *testing.T) {
 	for _, rotation := range []bool{true, false} {
 		t.Run(fmt.Sprintf("rotation %v", rotation), func(t *testing.T) {
-			cfg := testConfig
-			cfg.RefreshRotation = rotation
-			svc := newTestService(t, cfg)
+			svc, _ := newTestService(t, func(c *Config) { c.RefreshRotation = rotation })
 			conf := basic("conf", confSecret)
 			rt := passwordTokens(t, svc, "").str("refresh_token")
 			const workers = 16
@@ -423,7 +406,7 @@ func TestConcurrentRefresh(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					replies[i] = refresh(t, svc, rt, "", conf)
+					replies[i] = refreshGrant(t, svc, rt, "", conf)
 				}()
 			}
 			close(start)
@@ -435,14 +418,14 @@ func TestConcurrentRefresh(t *testing.T) {
 					wins++
 				case r.status == 400 && r.str("error") == "invalid_grant" && !rotation:
 				default:
-					t.Fatalf("answer %d %s", r.status, r.raw)
+					t.Fatalf("answer %d %s", r.status, r.body)
 				}
 			}
 			if wins == 0 || (rotation && wins != workers) {
 				t.Fatalf("%d of %d refreshes succeeded", wins, workers)
 			}
 			if !rotation {
-				refresh(t, svc, rt, "", conf).wantToken(t)
+				refreshGrant(t, svc, rt, "", conf).wantToken(t)
 			}
 		})
 	}

@@ -2,41 +2,24 @@ package authz
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 )
 
 func hookService(t *testing.T) *Service {
 	t.Helper()
-	db, err := filestore.Open(":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	c := &Client{ID: "app", Grants: []string{GrantPassword, GrantClientCredentials}, Scopes: []string{"read"}}
 	c.SetSecret("app-secret")
 	h, _ := bcrypt.GenerateFromPassword([]byte("right"), bcrypt.MinCost)
 	users := StaticUsers{"alice": {Username: "alice", PasswordHash: h, UserID: "u1"}}
 	return New(Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute},
-		db, StaticClients{"app": c}, users, nil)
-}
-
-func postToken(s *Service, form url.Values) *httptest.ResponseRecorder {
-	r := formRequest(form.Encode())
-	r.SetBasicAuth("app", "app-secret")
-	w := httptest.NewRecorder()
-	s.ServeToken(w, r)
-	return w
+		memStore(t), StaticClients{"app": c}, users, nil)
 }
 
 func TestHooksLockoutRefusesWithoutCheckingThePassword(t *testing.T) {
@@ -57,23 +40,21 @@ func TestHooksLockoutRefusesWithoutCheckingThePassword(t *testing.T) {
 			results = append(results, ok)
 		},
 	})
-	w := postToken(s, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wrong"}})
-	if w.Code != 400 {
-		t.Fatalf("wrong password: %d %s", w.Code, w.Body)
+	app := basic("app", "app-secret")
+	if r := post(t, s, form("grant_type", "password", "username", "alice", "password", "wrong"), app); r.status != 400 {
+		t.Fatalf("wrong password: %d %s", r.status, r.body)
 	}
 	locked = true
-	w = postToken(s, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"right"}})
-	var body map[string]string
-	_ = json.Unmarshal(w.Body.Bytes(), &body)
-	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "30" || body["error"] != "temporarily_unavailable" {
-		t.Fatalf("locked login: %d Retry-After=%q %s; want 429, 30, temporarily_unavailable", w.Code, w.Header().Get("Retry-After"), w.Body)
+	r := post(t, s, form("grant_type", "password", "username", "alice", "password", "right"), app)
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "30" || r.str("error") != "temporarily_unavailable" {
+		t.Fatalf("locked login: %d Retry-After=%q %s; want 429, 30, temporarily_unavailable", r.status, r.header.Get("Retry-After"), r.body)
 	}
 	if len(results) != 1 || results[0] {
 		t.Fatalf("login results = %v, want one failure (the locked attempt is not checked)", results)
 	}
 	locked = false
-	if w := postToken(s, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"right"}}); w.Code != 200 {
-		t.Fatalf("unlocked login: %d %s", w.Code, w.Body)
+	if r := post(t, s, form("grant_type", "password", "username", "alice", "password", "right"), app); r.status != 200 {
+		t.Fatalf("unlocked login: %d %s", r.status, r.body)
 	}
 	if len(results) != 2 || !results[1] {
 		t.Fatalf("login results = %v, want a success last", results)
@@ -96,19 +77,18 @@ func TestHooksClientLimitAndCounters(t *testing.T) {
 		TokenIssued:  func(g, c string) { issued = append(issued, g+"/"+c) },
 		TokenRefused: func(g, c, code string) { refused = append(refused, g+"/"+c+"/"+code) },
 	})
-	if w := postToken(s, url.Values{"grant_type": {"client_credentials"}}); w.Code != 200 {
-		t.Fatalf("token: %d %s", w.Code, w.Body)
+	app := basic("app", "app-secret")
+	if r := post(t, s, form("grant_type", "client_credentials"), app); r.status != 200 {
+		t.Fatalf("token: %d %s", r.status, r.body)
 	}
 	allow = false
-	w := postToken(s, url.Values{"grant_type": {"client_credentials"}})
-	if w.Code != 429 || w.Header().Get("Retry-After") != "2" || !strings.Contains(w.Body.String(), `"error":"temporarily_unavailable"`) {
-		t.Fatalf("limited client: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	r := post(t, s, form("grant_type", "client_credentials"), app)
+	if r.status != 429 || r.header.Get("Retry-After") != "2" || r.str("error") != "temporarily_unavailable" {
+		t.Fatalf("limited client: %d %q %s", r.status, r.header.Get("Retry-After"), r.body)
 	}
 	// A request whose client does not authenticate is never counted
 	// against the client.
-	r := formRequest("grant_type=client_credentials")
-	r.SetBasicAuth("app", "bad")
-	s.ServeToken(httptest.NewRecorder(), r)
+	post(t, s, form("grant_type", "client_credentials"), basic("app", "bad"))
 	if len(asked) != 2 {
 		t.Fatalf("AllowClient asked %d times (%v), want 2: only authenticated requests count", len(asked), asked)
 	}

@@ -14,14 +14,14 @@ import (
 // server-side (the authorize endpoint is a separate feature), with its
 // default auth style detection, then refreshes through a TokenSource.
 func TestInteropExchangeAndRefresh(t *testing.T) {
-	s, _ := newStdService(t, nil)
+	s, _ := newTestService(t, nil)
 	srv := httptest.NewServer(http.HandlerFunc(s.ServeToken))
 	defer srv.Close()
 	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
-		cfg := &oauth2.Config{ClientID: "app", ClientSecret: "app-secret", RedirectURL: stdRedirect,
+		cfg := &oauth2.Config{ClientID: "app", ClientSecret: "app-secret", RedirectURL: appRedirect,
 			Endpoint: oauth2.Endpoint{TokenURL: srv.URL, AuthStyle: style}}
 		ctx := context.Background()
-		tok, err := cfg.Exchange(ctx, stdMintCode(t, s, "app", "user-1", "read"))
+		tok, err := cfg.Exchange(ctx, mintCode(t, s, "app", appRedirect, "user-1", "read"))
 		if err != nil {
 			t.Fatalf("style %d: exchange: %v", style, err)
 		}
@@ -45,8 +45,8 @@ func TestInteropExchangeAndRefresh(t *testing.T) {
 		}
 	}
 	// A replayed code is an error the library reports as a RetrieveError.
-	cfg := &oauth2.Config{ClientID: "app", ClientSecret: "app-secret", RedirectURL: stdRedirect, Endpoint: oauth2.Endpoint{TokenURL: srv.URL}}
-	code := stdMintCode(t, s, "app", "user-1", "read")
+	cfg := &oauth2.Config{ClientID: "app", ClientSecret: "app-secret", RedirectURL: appRedirect, Endpoint: oauth2.Endpoint{TokenURL: srv.URL}}
+	code := mintCode(t, s, "app", appRedirect, "user-1", "read")
 	if _, err := cfg.Exchange(context.Background(), code); err != nil {
 		t.Fatal(err)
 	}

@@ -4,14 +4,16 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/caddyoauth/gateway/internal/poll"
 )
 
-func introspect(t testing.TB, s *Service, client string, form url.Values) *result {
+func introspect(t testing.TB, s *Service, client string, form url.Values) *reply {
 	t.Helper()
-	return stdPost(t, s.ServeIntrospect, client, form)
+	return call(t, s.ServeIntrospect, form, as(client))
 }
 
-func wantInactive(t testing.TB, r *result) {
+func wantInactive(t testing.TB, r *reply) {
 	t.Helper()
 	// RFC 7662 §2.2: an inactive token answers only active false.
 	if r.status != 200 || len(r.json) != 1 || r.json["active"] != false {
@@ -26,9 +28,9 @@ func wantInactive(t testing.TB, r *result) {
 // client's own token and, with the introspect option, for a resource
 // server.
 func TestIntrospectActiveAccessToken(t *testing.T) {
-	s, _ := newStdService(t, nil)
+	s, _ := newTestService(t, nil)
 	before := time.Now().Unix()
-	access, _ := stdPasswordTokens(t, s)
+	access, _ := aliceTokens(t, s)
 	for _, client := range []string{"app", "rs"} {
 		r := introspect(t, s, client, url.Values{"token": {access}})
 		if r.status != 200 || r.json["active"] != true {
@@ -53,8 +55,8 @@ func TestIntrospectActiveAccessToken(t *testing.T) {
 
 // TestIntrospectClientCredentialsSub: with no user, sub is the client.
 func TestIntrospectClientCredentialsSub(t *testing.T) {
-	s, _ := newStdService(t, nil)
-	tok := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}})
+	s, _ := newTestService(t, nil)
+	tok := call(t, s.ServeToken, url.Values{"grant_type": {"client_credentials"}}, as("app"))
 	r := introspect(t, s, "app", url.Values{"token": {tok.str("access_token")}})
 	if r.json["active"] != true || r.str("sub") != "app" || r.str("username") != "" {
 		t.Fatalf("got %s", r.body)
@@ -64,52 +66,46 @@ func TestIntrospectClientCredentialsSub(t *testing.T) {
 // TestIntrospectRefreshToken: a live refresh token is active, with no
 // token_type; once rotated it is not.
 func TestIntrospectRefreshToken(t *testing.T) {
-	s, _ := newStdService(t, nil)
-	_, refresh := stdPasswordTokens(t, s)
+	s, _ := newTestService(t, nil)
+	_, refresh := aliceTokens(t, s)
 	r := introspect(t, s, "app", url.Values{"token": {refresh}, "token_type_hint": {"refresh_token"}})
 	if r.json["active"] != true || r.str("client_id") != "app" || r.str("token_type") != "" {
 		t.Fatalf("got %s", r.body)
 	}
-	refreshWith(t, s, "app", refresh)
+	refreshGrant(t, s, refresh, "", as("app"))
 	wantInactive(t, introspect(t, s, "app", url.Values{"token": {refresh}}))
 }
 
 // TestIntrospectInactive: unknown, revoked, foreign, and removed-client
 // tokens all answer only {"active": false}.
 func TestIntrospectInactive(t *testing.T) {
-	s, clients := newStdService(t, nil)
-	access, _ := stdPasswordTokens(t, s)
+	s, clients := newTestService(t, nil)
+	access, _ := aliceTokens(t, s)
 	wantInactive(t, introspect(t, s, "other", url.Values{"token": {access}}))
 	wantInactive(t, introspect(t, s, "app", url.Values{"token": {"unknown"}}))
 
 	revoke(t, s, "app", url.Values{"token": {access}})
 	wantInactive(t, introspect(t, s, "app", url.Values{"token": {access}}))
 
-	access, _ = stdPasswordTokens(t, s)
+	access, _ = aliceTokens(t, s)
 	delete(clients, "app")
 	wantInactive(t, introspect(t, s, "rs", url.Values{"token": {access}}))
 }
 
 // TestIntrospectExpired: an expired token is inactive.
 func TestIntrospectExpired(t *testing.T) {
-	s, _ := newStdService(t, func(c *Config) { c.AccessTokenTTL = time.Millisecond })
-	tok := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}})
-	deadline := time.Now().Add(5 * time.Second)
-	for valid(s, tok.str("access_token")) {
-		if time.Now().After(deadline) {
-			t.Fatal("token never expired")
-		}
-		time.Sleep(time.Millisecond) // polling for the 1ms lifetime to pass
-	}
+	s, _ := newTestService(t, func(c *Config) { c.AccessTokenTTL = time.Millisecond })
+	tok := call(t, s.ServeToken, url.Values{"grant_type": {"client_credentials"}}, as("app"))
+	poll.Until(t, 5*time.Second, "the token expires", func() bool { return !valid(s, tok.str("access_token")) })
 	wantInactive(t, introspect(t, s, "rs", url.Values{"token": {tok.str("access_token")}}))
 }
 
 // TestIntrospectErrors: public clients and unauthenticated callers get
 // invalid_client (401); a missing token is invalid_request.
 func TestIntrospectErrors(t *testing.T) {
-	s, _ := newStdService(t, nil)
-	access, _ := stdPasswordTokens(t, s)
-	wantError(t, introspect(t, s, "pub", url.Values{"token": {access}, "client_id": {"pub"}}), 401, "invalid_client")
-	wantError(t, introspect(t, s, "", url.Values{"token": {access}}), 401, "invalid_client")
-	wantError(t, introspect(t, s, "rs", url.Values{}), 400, "invalid_request")
+	s, _ := newTestService(t, nil)
+	access, _ := aliceTokens(t, s)
+	introspect(t, s, "pub", url.Values{"token": {access}, "client_id": {"pub"}}).wantError(t, 401, "invalid_client")
+	introspect(t, s, "", url.Values{"token": {access}}).wantError(t, 401, "invalid_client")
+	introspect(t, s, "rs", url.Values{}).wantError(t, 400, "invalid_request")
 }

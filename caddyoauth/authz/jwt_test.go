@@ -15,12 +15,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 )
 
 func jwtService(t testing.TB, change func(*Config)) (*Service, StaticClients) {
-	return newStdService(t, func(c *Config) {
+	return newTestService(t, func(c *Config) {
 		c.TokenFormat = FormatJWT
 		c.SigningKeyRotation = 720 * time.Hour
 		if change != nil {
@@ -44,7 +42,7 @@ func decodePart(t testing.TB, part string, v any) {
 // client_id, scope, exp, iat, jti.
 func TestJWTAccessTokenClaims(t *testing.T) {
 	s, _ := jwtService(t, func(c *Config) { c.Audience = "https://api.example.com" })
-	access, _ := stdPasswordTokens(t, s)
+	access, _ := aliceTokens(t, s)
 	parts := strings.Split(access, ".")
 	if len(parts) != 3 {
 		t.Fatalf("not a JWS: %q", access)
@@ -82,12 +80,12 @@ func TestJWTAccessTokenClaims(t *testing.T) {
 // the same generator, sub being the client for client_credentials.
 func TestJWTRefreshIssuesJWT(t *testing.T) {
 	s, _ := jwtService(t, nil)
-	_, refresh := stdPasswordTokens(t, s)
-	r := refreshWith(t, s, "app", refresh)
+	_, refresh := aliceTokens(t, s)
+	r := refreshGrant(t, s, refresh, "", as("app"))
 	if !looksLikeJWT(r.str("access_token")) || !valid(s, r.str("access_token")) {
 		t.Fatalf("refresh gave %q", r.str("access_token"))
 	}
-	cc := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}})
+	cc := call(t, s.ServeToken, url.Values{"grant_type": {"client_credentials"}}, as("app"))
 	var c map[string]any
 	decodePart(t, strings.Split(cc.str("access_token"), ".")[1], &c)
 	if c["sub"] != "app" || c["aud"] != "https://auth.example.com" {
@@ -99,7 +97,7 @@ func TestJWTRefreshIssuesJWT(t *testing.T) {
 // revoked JWT is refused although its signature is fine.
 func TestJWTTamperedAndRevoked(t *testing.T) {
 	s, _ := jwtService(t, nil)
-	access, _ := stdPasswordTokens(t, s)
+	access, _ := aliceTokens(t, s)
 	parts := strings.Split(access, ".")
 	var c map[string]any
 	decodePart(t, parts[1], &c)
@@ -123,16 +121,12 @@ func TestJWTTamperedAndRevoked(t *testing.T) {
 // TestJWTKeySharedAcrossInstances: two services on one store sign with the
 // same generated key, so each validates the other's tokens.
 func TestJWTKeySharedAcrossInstances(t *testing.T) {
-	db, err := filestore.Open(":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := memStore(t)
 	cfg := Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute, TokenFormat: FormatJWT,
 		Issuer: fixedIssuer("https://auth.example.com"), SigningKeyRotation: time.Hour}
-	a := New(cfg, db, stdClients(), stdUsers(t), nil)
-	b := New(cfg, db, stdClients(), stdUsers(t), nil)
-	tok := stdPost(t, a.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}})
+	a := New(cfg, db, testClients(), testUsers(t), nil)
+	b := New(cfg, db, testClients(), testUsers(t), nil)
+	tok := call(t, a.ServeToken, url.Values{"grant_type": {"client_credentials"}}, as("app"))
 	if !valid(b, tok.str("access_token")) {
 		t.Fatal("instance b refuses instance a's JWT")
 	}
@@ -145,7 +139,7 @@ func TestJWTKeySharedAcrossInstances(t *testing.T) {
 	// and aud are not that issuer's.
 	other := cfg
 	other.Issuer = fixedIssuer("https://other.example.com")
-	o := New(other, db, stdClients(), stdUsers(t), nil)
+	o := New(other, db, testClients(), testUsers(t), nil)
 	if valid(o, tok.str("access_token")) {
 		t.Fatal("an instance with another issuer accepts the JWT")
 	}
@@ -162,7 +156,7 @@ func TestJWTOfAnotherIssuerRefused(t *testing.T) {
 	iss := "https://a.example"
 	var issErr error
 	s, _ := jwtService(t, func(c *Config) { c.Issuer = func() (string, error) { return iss, issErr } })
-	tok := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
+	tok := call(t, s.ServeToken, url.Values{"grant_type": {"client_credentials"}}, as("app")).str("access_token")
 	if !valid(s, tok) {
 		t.Fatal("a JWT of the current issuer is refused")
 	}
@@ -189,7 +183,7 @@ func TestJWTOfAnotherIssuerRefused(t *testing.T) {
 	if _, err := s.Validate(context.Background(), tok); err == nil || err == ErrTokenInvalid {
 		t.Fatalf("with no issuer, Validate gives %v, want an unavailable error", err)
 	}
-	wantError(t, stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}), 503, "temporarily_unavailable")
+	call(t, s.ServeToken, url.Values{"grant_type": {"client_credentials"}}, as("app")).wantError(t, 503, "temporarily_unavailable")
 }
 
 // TestJWTKeyRotation: a key older than the rotation period is replaced;
@@ -197,7 +191,7 @@ func TestJWTOfAnotherIssuerRefused(t *testing.T) {
 func TestJWTKeyRotation(t *testing.T) {
 	s, _ := jwtService(t, func(c *Config) { c.SigningKeyRotation = 24 * time.Hour })
 	ctx := context.Background()
-	old := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
+	old := call(t, s.ServeToken, url.Values{"grant_type": {"client_credentials"}}, as("app")).str("access_token")
 
 	// Age the stored key by two days, as if it had been made then.
 	s.keys.mu.Lock()
@@ -212,7 +206,7 @@ func TestJWTKeyRotation(t *testing.T) {
 	s.keys.loaded = time.Time{}
 	s.keys.mu.Unlock()
 
-	fresh := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
+	fresh := call(t, s.ServeToken, url.Values{"grant_type": {"client_credentials"}}, as("app")).str("access_token")
 	var hOld, hNew jwtHeader
 	decodePart(t, strings.Split(old, ".")[0], &hOld)
 	decodePart(t, strings.Split(fresh, ".")[0], &hNew)
@@ -253,7 +247,7 @@ func TestJWTStaticRSAKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := jwtService(t, func(c *Config) { c.SigningKey = signer })
-	tok := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
+	tok := call(t, s.ServeToken, url.Values{"grant_type": {"client_credentials"}}, as("app")).str("access_token")
 	var h jwtHeader
 	decodePart(t, strings.Split(tok, ".")[0], &h)
 	keys, _ := s.JWKS(context.Background())

@@ -29,14 +29,14 @@ func TestRefreshReuseOnRedis(t *testing.T) {
 			}
 			defer st.Close()
 			cfg := Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute, RefreshRotation: true}
-			s := New(cfg, st, stdClients(), stdUsers(t), nil)
+			s := New(cfg, st, testClients(), testUsers(t), nil)
 			for round := range 5 {
-				access, rt0 := stdPasswordTokens(t, s)
-				results := make([]*result, 8)
+				access, rt0 := aliceTokens(t, s)
+				results := make([]*reply, 8)
 				var wg sync.WaitGroup
 				for i := range results {
 					wg.Add(1)
-					go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt0) }()
+					go func() { defer wg.Done(); results[i] = refreshGrant(t, s, rt0, "", as("app")) }()
 				}
 				wg.Wait()
 				wins := 0
@@ -51,7 +51,7 @@ func TestRefreshReuseOnRedis(t *testing.T) {
 				if wins != 1 {
 					t.Fatalf("round %d: %d winners, want 1", round, wins)
 				}
-				in, err := s.Introspect(context.Background(), stdClients()["rs"], access, "")
+				in, err := s.Introspect(context.Background(), testClients()["rs"], access, "")
 				if err != nil || in.Active {
 					t.Fatalf("round %d: the winner's token survived the reuse: %+v %v", round, in, err)
 				}
@@ -77,22 +77,22 @@ func TestReuseAfterSuccessorUsedOnRedis(t *testing.T) {
 			defer st.Close()
 			cfg := Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute,
 				RefreshRotation: true, RefreshGrace: time.Hour}
-			s := New(cfg, st, stdClients(), stdUsers(t), nil)
-			_, rt0 := stdPasswordTokens(t, s)
-			r1 := refreshWith(t, s, "app", rt0)
+			s := New(cfg, st, testClients(), testUsers(t), nil)
+			_, rt0 := aliceTokens(t, s)
+			r1 := refreshGrant(t, s, rt0, "", as("app"))
 			if r1.status != 200 {
 				t.Fatalf("refresh of R0: %d %s", r1.status, r1.body)
 			}
-			r2 := refreshWith(t, s, "app", r1.str("refresh_token"))
+			r2 := refreshGrant(t, s, r1.str("refresh_token"), "", as("app"))
 			if r2.status != 200 {
 				t.Fatalf("refresh of R1: %d %s", r2.status, r2.body)
 			}
-			wantError(t, refreshWith(t, s, "app", rt0), 400, "invalid_grant")
-			in, err := s.Introspect(context.Background(), stdClients()["rs"], r2.str("access_token"), "")
+			refreshGrant(t, s, rt0, "", as("app")).wantError(t, 400, "invalid_grant")
+			in, err := s.Introspect(context.Background(), testClients()["rs"], r2.str("access_token"), "")
 			if err != nil || in.Active {
 				t.Fatalf("the newest access token survived the reuse: %+v %v", in, err)
 			}
-			wantError(t, refreshWith(t, s, "app", r2.str("refresh_token")), 400, "invalid_grant")
+			refreshGrant(t, s, r2.str("refresh_token"), "", as("app")).wantError(t, 400, "invalid_grant")
 		})
 	}
 }

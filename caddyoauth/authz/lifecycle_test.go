@@ -17,9 +17,9 @@ import (
 // period. The attacker gets invalid_grant and the legitimate client's
 // newest tokens stop working too (RFC 9700 §4.14.2).
 func TestStolenRotatedRefreshTokenRevokesFamily(t *testing.T) {
-	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = 0 })
-	at0, rt0 := stdPasswordTokens(t, s)
-	r := refreshWith(t, s, "app", rt0)
+	s, _ := newTestService(t, func(c *Config) { c.RefreshGrace = 0 })
+	at0, rt0 := aliceTokens(t, s)
+	r := refreshGrant(t, s, rt0, "", as("app"))
 	if r.status != 200 {
 		t.Fatalf("refresh: %d %s", r.status, r.body)
 	}
@@ -34,28 +34,28 @@ func TestStolenRotatedRefreshTokenRevokesFamily(t *testing.T) {
 		t.Fatal("the new access token does not work")
 	}
 
-	wantError(t, refreshWith(t, s, "app", rt0), 400, "invalid_grant")
+	refreshGrant(t, s, rt0, "", as("app")).wantError(t, 400, "invalid_grant")
 	if valid(s, at1) {
 		t.Fatal("after a reuse the newest access token still works")
 	}
-	wantError(t, refreshWith(t, s, "app", rt1), 400, "invalid_grant")
+	refreshGrant(t, s, rt1, "", as("app")).wantError(t, 400, "invalid_grant")
 }
 
 // TestConcurrentRefreshGraceZero: of racing refreshes of one token with no
 // grace exactly one gets tokens; the others are reuses, answered
 // invalid_grant, and revoke the family, the winner's tokens included.
 func TestConcurrentRefreshGraceZero(t *testing.T) {
-	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = 0 })
-	_, rt0 := stdPasswordTokens(t, s)
+	s, _ := newTestService(t, func(c *Config) { c.RefreshGrace = 0 })
+	_, rt0 := aliceTokens(t, s)
 	const n = 12
-	results := make([]*result, n)
+	results := make([]*reply, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt0) }()
+		go func() { defer wg.Done(); results[i] = refreshGrant(t, s, rt0, "", as("app")) }()
 	}
 	wg.Wait()
-	var wins []*result
+	var wins []*reply
 	for _, r := range results {
 		switch {
 		case r.status == 200:
@@ -71,24 +71,24 @@ func TestConcurrentRefreshGraceZero(t *testing.T) {
 	if valid(s, wins[0].str("access_token")) {
 		t.Fatal("the winner's access token survived the detected reuse")
 	}
-	wantError(t, refreshWith(t, s, "app", wins[0].str("refresh_token")), 400, "invalid_grant")
+	refreshGrant(t, s, wins[0].str("refresh_token"), "", as("app")).wantError(t, 400, "invalid_grant")
 }
 
 // TestRotatedRefreshRetryWithinGrace: the same client may present a just-rotated
 // refresh token again within the grace period, concurrently too, and every
 // token it got keeps working; another client may not.
 func TestRotatedRefreshRetryWithinGrace(t *testing.T) {
-	s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = time.Minute })
-	_, rt0 := stdPasswordTokens(t, s)
-	first := refreshWith(t, s, "app", rt0)
+	s, _ := newTestService(t, func(c *Config) { c.RefreshGrace = time.Minute })
+	_, rt0 := aliceTokens(t, s)
+	first := refreshGrant(t, s, rt0, "", as("app"))
 	if first.status != 200 {
 		t.Fatalf("refresh: %d %s", first.status, first.body)
 	}
-	results := make([]*result, 6)
+	results := make([]*reply, 6)
 	var wg sync.WaitGroup
 	for i := range results {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt0) }()
+		go func() { defer wg.Done(); results[i] = refreshGrant(t, s, rt0, "", as("app")) }()
 	}
 	wg.Wait()
 	for _, r := range append(results, first) {
@@ -99,7 +99,7 @@ func TestRotatedRefreshRetryWithinGrace(t *testing.T) {
 			t.Fatal("a token issued within the grace period does not work")
 		}
 	}
-	wantError(t, refreshWith(t, s, "other", rt0), 400, "invalid_grant")
+	refreshGrant(t, s, rt0, "", as("other")).wantError(t, 400, "invalid_grant")
 	if !valid(s, first.str("access_token")) {
 		t.Fatal("another client's attempt revoked the family")
 	}
@@ -108,10 +108,10 @@ func TestRotatedRefreshRetryWithinGrace(t *testing.T) {
 // TestRefreshRotationOff: one long-lived refresh token, reusable; each use
 // replaces the previous access token.
 func TestRefreshRotationOff(t *testing.T) {
-	s, _ := newStdService(t, func(c *Config) { c.RefreshRotation = false; c.RefreshGrace = 0 })
-	prev, rt := stdPasswordTokens(t, s)
+	s, _ := newTestService(t, func(c *Config) { c.RefreshRotation = false; c.RefreshGrace = 0 })
+	prev, rt := aliceTokens(t, s)
 	for i := range 3 {
-		r := refreshWith(t, s, "app", rt)
+		r := refreshGrant(t, s, rt, "", as("app"))
 		if r.status != 200 || r.str("refresh_token") != rt {
 			t.Fatalf("refresh %d: %d %s", i, r.status, r.body)
 		}
@@ -122,10 +122,10 @@ func TestRefreshRotationOff(t *testing.T) {
 	}
 	// Concurrent uses all succeed: the token is not consumed.
 	var wg sync.WaitGroup
-	results := make([]*result, 8)
+	results := make([]*reply, 8)
 	for i := range results {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = refreshWith(t, s, "app", rt) }()
+		go func() { defer wg.Done(); results[i] = refreshGrant(t, s, rt, "", as("app")) }()
 	}
 	wg.Wait()
 	for _, r := range results {
@@ -138,10 +138,10 @@ func TestRefreshRotationOff(t *testing.T) {
 // TestAuthorizationCodeReplayRevokesTokens: RFC 6749 §4.1.2: a second
 // redemption fails and revokes the tokens issued from the code.
 func TestAuthorizationCodeReplayRevokesTokens(t *testing.T) {
-	s, _ := newStdService(t, nil)
-	code := stdMintCode(t, s, "app", "user-1", "read")
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {stdRedirect}}
-	r := stdPost(t, s.ServeToken, "app", form)
+	s, _ := newTestService(t, nil)
+	code := mintCode(t, s, "app", appRedirect, "user-1", "read")
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect}}
+	r := call(t, s.ServeToken, form, as("app"))
 	if r.status != 200 {
 		t.Fatalf("exchange: %d %s", r.status, r.body)
 	}
@@ -149,18 +149,18 @@ func TestAuthorizationCodeReplayRevokesTokens(t *testing.T) {
 	if !valid(s, access) {
 		t.Fatal("the access token does not work")
 	}
-	wantError(t, stdPost(t, s.ServeToken, "app", form), 400, "invalid_grant")
+	call(t, s.ServeToken, form, as("app")).wantError(t, 400, "invalid_grant")
 	if valid(s, access) {
 		t.Fatal("the access token survived the code's replay")
 	}
-	wantError(t, refreshWith(t, s, "app", refresh), 400, "invalid_grant")
+	refreshGrant(t, s, refresh, "", as("app")).wantError(t, 400, "invalid_grant")
 }
 
 // TestRevokedFamilyWithdrawsLateTokens: tokens a grant saves into a family
 // after that family was revoked (a refresh or code exchange racing the
 // revocation) do not work.
 func TestRevokedFamilyWithdrawsLateTokens(t *testing.T) {
-	s, _ := newStdService(t, nil)
+	s, _ := newTestService(t, nil)
 	ctx := context.Background()
 	if err := s.RevokeFamily(ctx, "", "fam-1"); err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestRevokedFamilyWithdrawsLateTokens(t *testing.T) {
 	if valid(s, access) {
 		t.Fatal("an access token saved into a revoked family works")
 	}
-	wantError(t, refreshWith(t, s, "app", refresh), 400, "invalid_grant")
+	refreshGrant(t, s, refresh, "", as("app")).wantError(t, 400, "invalid_grant")
 
 	// A family not revoked is unaffected.
 	at.Family, rt.Family = "fam-2", "fam-2"
@@ -191,8 +191,8 @@ func TestRevokedFamilyWithdrawsLateTokens(t *testing.T) {
 // TestRemovedClientTokensInvalid: a client dropped from the config takes
 // its tokens with it.
 func TestRemovedClientTokensInvalid(t *testing.T) {
-	s, clients := newStdService(t, nil)
-	access, _ := stdPasswordTokens(t, s)
+	s, clients := newTestService(t, nil)
+	access, _ := aliceTokens(t, s)
 	if !valid(s, access) {
 		t.Fatal("token does not work")
 	}
@@ -211,22 +211,22 @@ func TestRemovedClientTokensInvalid(t *testing.T) {
 func TestReuseAfterSuccessorUsedRevokesFamily(t *testing.T) {
 	for _, tc := range []struct{ refreshes, reused int }{{2, 0}, {3, 1}} {
 		t.Run(fmt.Sprintf("R%d", tc.reused), func(t *testing.T) {
-			s, _ := newStdService(t, func(c *Config) { c.RefreshGrace = time.Hour })
-			_, rt0 := stdPasswordTokens(t, s)
+			s, _ := newTestService(t, func(c *Config) { c.RefreshGrace = time.Hour })
+			_, rt0 := aliceTokens(t, s)
 			chain := []string{rt0}
 			var access string
 			for i := range tc.refreshes {
-				r := refreshWith(t, s, "app", chain[i])
+				r := refreshGrant(t, s, chain[i], "", as("app"))
 				if r.status != 200 {
 					t.Fatalf("refresh of R%d: %d %s", i, r.status, r.body)
 				}
 				chain, access = append(chain, r.str("refresh_token")), r.str("access_token")
 			}
-			wantError(t, refreshWith(t, s, "app", chain[tc.reused]), 400, "invalid_grant")
+			refreshGrant(t, s, chain[tc.reused], "", as("app")).wantError(t, 400, "invalid_grant")
 			if valid(s, access) {
 				t.Fatal("the newest access token works after the reuse")
 			}
-			wantError(t, refreshWith(t, s, "app", chain[tc.refreshes]), 400, "invalid_grant")
+			refreshGrant(t, s, chain[tc.refreshes], "", as("app")).wantError(t, 400, "invalid_grant")
 		})
 	}
 }
@@ -236,15 +236,15 @@ func TestReuseAfterSuccessorUsedRevokesFamily(t *testing.T) {
 // branches keep working: each access token validates and each new refresh
 // token refreshes, its tokens working too.
 func TestConcurrentFirstRefreshesWithinGrace(t *testing.T) {
-	s, _ := newStdService(t, nil) // grace 10s
+	s, _ := newTestService(t, nil) // grace 10s
 	for round := range 20 {
-		_, rt0 := stdPasswordTokens(t, s)
-		var pair [2]*result
+		_, rt0 := aliceTokens(t, s)
+		var pair [2]*reply
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i := range pair {
 			wg.Add(1)
-			go func() { defer wg.Done(); <-start; pair[i] = refreshWith(t, s, "app", rt0) }()
+			go func() { defer wg.Done(); <-start; pair[i] = refreshGrant(t, s, rt0, "", as("app")) }()
 		}
 		close(start)
 		wg.Wait()
@@ -259,9 +259,9 @@ func TestConcurrentFirstRefreshesWithinGrace(t *testing.T) {
 		if pair[0].str("refresh_token") == pair[1].str("refresh_token") {
 			t.Fatalf("round %d: both refreshes returned one refresh token", round)
 		}
-		var next [2]*result
+		var next [2]*reply
 		for i, r := range pair {
-			if next[i] = refreshWith(t, s, "app", r.str("refresh_token")); next[i].status != 200 {
+			if next[i] = refreshGrant(t, s, r.str("refresh_token"), "", as("app")); next[i].status != 200 {
 				t.Fatalf("round %d: refresh of successor %d: %d %s", round, i, next[i].status, next[i].body)
 			}
 		}
@@ -292,22 +292,22 @@ func (f *swapFailStore) Swap(ctx context.Context, key string, prev, next []byte,
 // temporarily_unavailable and R1 stays unused, so the client's retry of
 // R1 notes it; then R0 is a reuse, even within the grace period.
 func TestSuccessorUseNotedBeforeRotation(t *testing.T) {
-	s, _ := newStdService(t, nil)
-	_, rt0 := stdPasswordTokens(t, s)
-	r1 := refreshWith(t, s, "app", rt0)
+	s, _ := newTestService(t, nil)
+	_, rt0 := aliceTokens(t, s)
+	r1 := refreshGrant(t, s, rt0, "", as("app"))
 	if r1.status != 200 {
 		t.Fatalf("refresh of R0: %d %s", r1.status, r1.body)
 	}
 	f := &swapFailStore{Store: s.store, key: refreshKey(rt0)}
 	f.failing.Store(true)
 	s.store = f
-	wantError(t, refreshWith(t, s, "app", r1.str("refresh_token")), 503, "temporarily_unavailable")
+	refreshGrant(t, s, r1.str("refresh_token"), "", as("app")).wantError(t, 503, "temporarily_unavailable")
 	f.failing.Store(false)
-	r2 := refreshWith(t, s, "app", r1.str("refresh_token"))
+	r2 := refreshGrant(t, s, r1.str("refresh_token"), "", as("app"))
 	if r2.status != 200 {
 		t.Fatalf("retry of R1: %d %s", r2.status, r2.body)
 	}
-	wantError(t, refreshWith(t, s, "app", rt0), 400, "invalid_grant")
+	refreshGrant(t, s, rt0, "", as("app")).wantError(t, 400, "invalid_grant")
 	if valid(s, r2.str("access_token")) {
 		t.Fatal("the newest access token works after the reuse of R0")
 	}

@@ -149,23 +149,10 @@ func addFileUser(users StaticUsers, u fileUser) error {
 	if u.UserID == "" {
 		u.UserID = u.Username
 	}
-	if err := checkUserID(u.UserID); err != nil {
+	if err := CheckUserID(u.UserID); err != nil {
 		return fmt.Errorf("user %q: %v", u.Username, err)
 	}
 	users[u.Username] = &User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), UserID: u.UserID}
-	return nil
-}
-
-// checkUserID refuses a user ID that could not travel in a header value.
-func checkUserID(id string) error {
-	if len(id) > 256 {
-		return fmt.Errorf("user ID is longer than 256 bytes")
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x20 || id[i] == 0x7f {
-			return fmt.Errorf("user ID has a control character")
-		}
-	}
 	return nil
 }
 

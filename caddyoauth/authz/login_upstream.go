@@ -123,7 +123,7 @@ func (u *UpstreamLogin) userID(answer []byte) (string, bool) {
 	default:
 		return "", false
 	}
-	if id == "" || checkUserID(id) != nil {
+	if id == "" || CheckUserID(id) != nil {
 		return "", false
 	}
 	return id, true

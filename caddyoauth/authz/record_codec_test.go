@@ -83,7 +83,7 @@ func TestRecordDecodesLegacyJSON(t *testing.T) {
 		t.Fatalf("legacy JSON decoded to %+v, %v", got, err)
 	}
 
-	s, _ := newStdService(t, nil)
+	s, _ := newTestService(t, nil)
 	ctx := context.Background()
 	now := time.Now()
 	access, refresh := randomToken(), randomToken()
@@ -100,7 +100,7 @@ func TestRecordDecodesLegacyJSON(t *testing.T) {
 	if err != nil || id.UserID != "user-1" || id.Scope != "read" {
 		t.Fatalf("Validate of a legacy record: %+v, %v", id, err)
 	}
-	if r := refreshWith(t, s, "app", refresh); r.status != 200 || !valid(s, r.str("access_token")) {
+	if r := refreshGrant(t, s, refresh, "", as("app")); r.status != 200 || !valid(s, r.str("access_token")) {
 		t.Fatalf("refresh of a legacy record: %d %s", r.status, r.body)
 	}
 	if valid(s, access) {

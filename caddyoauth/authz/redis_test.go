@@ -1,22 +1,16 @@
-package authz_test
+package authz
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-oauth2/oauth2/v4"
 	"github.com/redis/rueidis"
 
-	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/store/redisstore"
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
@@ -24,18 +18,20 @@ import (
 // The authorization-code flow on the Redis store, driven through the
 // service (the gateway's authorize endpoint is not needed to make a code).
 
+// Lifetimes of the Redis code flow, told apart in the keys' expiry.
 const (
-	codeTTL     = time.Minute
-	accessTTL   = time.Hour
-	refreshTTL  = 2 * time.Hour
-	redirectURI = "https://app.example/cb"
+	redisCodeTTL    = time.Minute
+	redisAccessTTL  = time.Hour
+	redisRefreshTTL = 2 * time.Hour
 )
 
 type codeFixture struct {
-	svc *authz.Service
+	svc *Service
 	rc  rueidis.Client
 }
 
+// newCodeFixture builds the test clients' service on Redis, its keys under
+// prefix, and a plain client to look at them.
 func newCodeFixture(t *testing.T, srv *testredis.Server, prefix string) *codeFixture {
 	t.Helper()
 	opt, err := rueidis.ParseURL(srv.URL())
@@ -47,11 +43,8 @@ func newCodeFixture(t *testing.T, srv *testredis.Server, prefix string) *codeFix
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	web := &authz.Client{ID: "web", RedirectURIs: []string{redirectURI},
-		Grants: []string{authz.GrantAuthorizationCode, authz.GrantRefreshToken}, Scopes: []string{"read"}}
-	web.SetSecret("web-secret")
-	svc := authz.New(authz.Config{AccessTokenTTL: accessTTL, RefreshTokenTTL: refreshTTL, CodeTTL: codeTTL,
-		RefreshRotation: true}, s, authz.StaticClients{"web": web}, nil, nil)
+	svc := New(Config{AccessTokenTTL: redisAccessTTL, RefreshTokenTTL: redisRefreshTTL, CodeTTL: redisCodeTTL,
+		RefreshRotation: true}, s, testClients(), nil, nil)
 	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
 	if err != nil {
 		t.Fatal(err)
@@ -60,36 +53,16 @@ func newCodeFixture(t *testing.T, srv *testredis.Server, prefix string) *codeFix
 	return &codeFixture{svc: svc, rc: rc}
 }
 
-// code makes an authorization code as the authorize endpoint would.
+// code makes an authorization code for client app as the authorize
+// endpoint would.
 func (f *codeFixture) code(t *testing.T) string {
 	t.Helper()
-	ti, err := f.svc.Manager().GenerateAuthToken(context.Background(), oauth2.Code, &oauth2.TokenGenerateRequest{
-		ClientID: "web", UserID: "u1", RedirectURI: redirectURI, Scope: "read",
-		Request: httptest.NewRequest(http.MethodGet, "/oauth/authorize", nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ti.GetCode()
+	return mintCode(t, f.svc, "app", appRedirect, "u1", "read")
 }
 
-// redeem posts the code to the token endpoint and returns the status and
-// the JSON answer.
-func (f *codeFixture) redeem(code string) (int, map[string]string) {
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}}
-	req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("web", "web-secret")
-	w := httptest.NewRecorder()
-	f.svc.ServeToken(w, req)
-	out := map[string]string{}
-	var raw map[string]any
-	_ = json.Unmarshal(w.Body.Bytes(), &raw)
-	for k, v := range raw {
-		if s, ok := v.(string); ok {
-			out[k] = s
-		}
-	}
-	return w.Code, out
+// redeem posts the code to the token endpoint.
+func (f *codeFixture) redeem(t *testing.T, code string) *reply {
+	return post(t, f.svc, form("grant_type", "authorization_code", "code", code, "redirect_uri", appRedirect), as("app"))
 }
 
 // keys returns every key under prefix with its PTTL in milliseconds.
@@ -111,7 +84,7 @@ func (f *codeFixture) keys(t *testing.T, prefix string) map[string]int64 {
 	return out
 }
 
-var digestKey = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+var digestKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
 func TestCodeFlowOnRedis(t *testing.T) {
 	srv := testredis.Start(t)
@@ -129,22 +102,19 @@ func TestCodeFlowOnRedis(t *testing.T) {
 		}
 		for k, pttl := range keys {
 			id, ok := strings.CutPrefix(k, prefix+"k:code:")
-			if !ok || !digestKey.MatchString(id) || strings.Contains(k, code) {
+			if !ok || !digestKeyRE.MatchString(id) || strings.Contains(k, code) {
 				t.Fatalf("code key %q is not the code's digest", k)
 			}
-			if pttl <= 0 || time.Duration(pttl)*time.Millisecond > codeTTL {
-				t.Fatalf("code key PTTL %dms, want within %v", pttl, codeTTL)
+			if pttl <= 0 || time.Duration(pttl)*time.Millisecond > redisCodeTTL {
+				t.Fatalf("code key PTTL %dms, want within %v", pttl, redisCodeTTL)
 			}
 		}
-		st, tok := f.redeem(code)
-		if st != 200 {
-			t.Fatalf("redeem: %d %v", st, tok)
-		}
-		lifetimes := map[string]time.Duration{"k:usedcode:": refreshTTL, "k:at:": accessTTL, "k:rt:": refreshTTL,
-			"s:user:": refreshTTL}
+		tok := f.redeem(t, code).wantToken(t)
+		lifetimes := map[string]time.Duration{"k:usedcode:": redisRefreshTTL, "k:at:": redisAccessTTL, "k:rt:": redisRefreshTTL,
+			"s:user:": redisRefreshTTL}
 		seen := map[string]bool{}
 		for k, pttl := range f.keys(t, prefix) {
-			for _, secret := range []string{code, tok["access_token"], tok["refresh_token"]} {
+			for _, secret := range []string{code, tok.str("access_token"), tok.str("refresh_token")} {
 				if strings.Contains(k, secret) {
 					t.Fatalf("key %q holds a code or token in plain", k)
 				}
@@ -177,7 +147,7 @@ func TestCodeFlowOnRedis(t *testing.T) {
 		for round := range 20 {
 			code := f.code(t)
 			var mu sync.Mutex
-			var wins []map[string]string
+			var wins []*reply
 			var wg sync.WaitGroup
 			start := make(chan struct{})
 			for range 16 {
@@ -185,14 +155,14 @@ func TestCodeFlowOnRedis(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					st, body := f.redeem(code)
+					r := f.redeem(t, code)
 					mu.Lock()
 					defer mu.Unlock()
 					switch {
-					case st == 200:
-						wins = append(wins, body)
-					case st != 400 || body["error"] != "invalid_grant":
-						t.Errorf("redeem: %d %v", st, body)
+					case r.status == 200:
+						wins = append(wins, r)
+					case r.status != 400 || r.str("error") != "invalid_grant":
+						t.Errorf("redeem: %d %s", r.status, r.body)
 					}
 				}()
 			}
@@ -201,7 +171,7 @@ func TestCodeFlowOnRedis(t *testing.T) {
 			if len(wins) != 1 {
 				t.Fatalf("round %d: %d winners, want 1", round, len(wins))
 			}
-			if _, err := f.svc.Validate(context.Background(), wins[0]["access_token"]); !errors.Is(err, authz.ErrTokenInvalid) {
+			if _, err := f.svc.Validate(context.Background(), wins[0].str("access_token")); !errors.Is(err, ErrTokenInvalid) {
 				t.Fatalf("round %d: the winner's access token after replays: %v, want revoked", round, err)
 			}
 		}

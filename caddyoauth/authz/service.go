@@ -83,9 +83,6 @@ func New(cfg Config, s store.Store, clients ClientSource, users Authenticator, l
 	return svc
 }
 
-// Manager returns go-oauth2's manager, for the authorize endpoint.
-func (s *Service) Manager() *manage.Manager { return s.manager }
-
 // Store returns the service's store.
 func (s *Service) Store() store.Store { return s.store }
 

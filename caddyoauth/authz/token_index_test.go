@@ -59,11 +59,11 @@ func TestRefreshGrantIndexesOnlyTheRefreshToken(t *testing.T) {
 	for _, refreshes := range []string{"none", "rotation", "no rotation"} {
 		for name, revoke := range revocations {
 			t.Run(refreshes+"/"+name, func(t *testing.T) {
-				s, _ := newStdService(t, func(c *Config) { c.RefreshRotation = refreshes != "no rotation" })
-				access, refresh := stdPasswordTokens(t, s)
-				var r *result
+				s, _ := newTestService(t, func(c *Config) { c.RefreshRotation = refreshes != "no rotation" })
+				access, refresh := aliceTokens(t, s)
+				var r *reply
 				if refreshes != "none" {
-					r = refreshWith(t, s, "app", refresh)
+					r = refreshGrant(t, s, refresh, "", as("app"))
 					if r.status != 200 {
 						t.Fatalf("refresh: %d %s", r.status, r.body)
 					}
@@ -96,7 +96,7 @@ func TestRefreshGrantIndexesOnlyTheRefreshToken(t *testing.T) {
 				if valid(s, access) {
 					t.Fatal("access token works after the revocation")
 				}
-				wantError(t, refreshWith(t, s, "app", refresh), 400, "invalid_grant")
+				refreshGrant(t, s, refresh, "", as("app")).wantError(t, 400, "invalid_grant")
 			})
 		}
 	}
@@ -106,8 +106,8 @@ func TestRefreshGrantIndexesOnlyTheRefreshToken(t *testing.T) {
 // its refresh token cannot be reached through it once the refresh record
 // expires, so it stays a member of its user's set, and RevokeUser ends it.
 func TestAccessIndexedWhenRefreshExpiresFirst(t *testing.T) {
-	s, _ := newStdService(t, func(c *Config) { c.AccessTokenTTL, c.RefreshTokenTTL = time.Hour, 30*time.Minute })
-	access, refresh := stdPasswordTokens(t, s)
+	s, _ := newTestService(t, func(c *Config) { c.AccessTokenTTL, c.RefreshTokenTTL = time.Hour, 30*time.Minute })
+	access, refresh := aliceTokens(t, s)
 	fam := familyOfRefresh(t, s, refresh)
 	wantMembers(t, s, userSet("user-1"), accessKey(access), refreshKey(refresh))
 	wantMembers(t, s, familySet(fam))
@@ -132,7 +132,7 @@ func TestReissueLateIndexesAccess(t *testing.T) {
 	ctx := context.Background()
 	for _, name := range []string{"RevokeUser", "RevokeFamily"} {
 		t.Run(name, func(t *testing.T) {
-			s, _ := newStdService(t, func(c *Config) { c.RefreshRotation = false })
+			s, _ := newTestService(t, func(c *Config) { c.RefreshRotation = false })
 			now := time.Now()
 			at := &record{ClientID: "app", UserID: "user-1", Scope: "read", Family: "fam-late",
 				IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, time.Hour)}
@@ -143,7 +143,7 @@ func TestReissueLateIndexesAccess(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantMembers(t, s, userSet("user-1"), accessKey(old), refreshKey(refresh))
-			r := refreshWith(t, s, "app", refresh)
+			r := refreshGrant(t, s, refresh, "", as("app"))
 			if r.status != 200 {
 				t.Fatalf("refresh: %d %s", r.status, r.body)
 			}
@@ -166,9 +166,9 @@ func TestReissueLateIndexesAccess(t *testing.T) {
 // of a client acting as a user has no refresh token, so it is indexed
 // itself, and RevokeUser ends it.
 func TestClientCredentialsTokenRevokedByRevokeUser(t *testing.T) {
-	s, clients := newStdService(t, nil)
+	s, clients := newTestService(t, nil)
 	clients["app"].UserID = "user-1"
-	r := stdPost(t, s.ServeToken, "app", url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}})
+	r := call(t, s.ServeToken, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, as("app"))
 	if r.status != 200 || r.str("refresh_token") != "" {
 		t.Fatalf("client_credentials: %d %s", r.status, r.body)
 	}
@@ -191,9 +191,9 @@ func TestRevocationRacingRefresh(t *testing.T) {
 	for _, rotation := range []bool{false, true} {
 		for _, how := range []string{"RevokeFamily", "RevokeUser"} {
 			t.Run(fmt.Sprintf("rotation=%v/%s", rotation, how), func(t *testing.T) {
-				s, _ := newStdService(t, func(c *Config) { c.RefreshRotation = rotation; c.RefreshGrace = time.Hour })
+				s, _ := newTestService(t, func(c *Config) { c.RefreshRotation = rotation; c.RefreshGrace = time.Hour })
 				for round := 0; round < 20; round++ {
-					access, refresh := stdPasswordTokens(t, s)
+					access, refresh := aliceTokens(t, s)
 					fam := familyOfRefresh(t, s, refresh)
 					var (
 						mu     sync.Mutex
@@ -205,7 +205,7 @@ func TestRevocationRacingRefresh(t *testing.T) {
 						go func() {
 							defer wg.Done()
 							for i := 0; i < 3; i++ {
-								r := refreshWith(t, s, "app", refresh)
+								r := refreshGrant(t, s, refresh, "", as("app"))
 								if r.status != 200 {
 									return
 								}
@@ -286,8 +286,8 @@ func TestRevocationInterleavedWithRefresh(t *testing.T) {
 		for _, how := range []string{"RevokeUser", "RevokeFamily"} {
 			for _, after := range []string{"members", "get"} {
 				t.Run(fmt.Sprintf("rotation=%v/%s/after-%s", rotation, how, after), func(t *testing.T) {
-					s, _ := newStdService(t, func(c *Config) { c.RefreshRotation = rotation })
-					access, refresh := stdPasswordTokens(t, s)
+					s, _ := newTestService(t, func(c *Config) { c.RefreshRotation = rotation })
+					access, refresh := aliceTokens(t, s)
 					fam := familyOfRefresh(t, s, refresh)
 					var racing string
 					h := &hookStore{Store: s.store,
@@ -295,7 +295,7 @@ func TestRevocationInterleavedWithRefresh(t *testing.T) {
 							return op == after && (op == "members" || key == refreshKey(refresh))
 						},
 						hook: func() {
-							r := refreshWith(t, s, "app", refresh)
+							r := refreshGrant(t, s, refresh, "", as("app"))
 							if r.status != 200 {
 								t.Errorf("the racing refresh failed: %d %s", r.status, r.body)
 							}
@@ -324,21 +324,21 @@ func TestRevocationInterleavedWithRefresh(t *testing.T) {
 // and leaves the other grant working and indexed.
 func TestRevokeFamilyLeavesTheUsersOtherGrants(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStdService(t, nil)
-	access1, refresh1 := stdPasswordTokens(t, s)
-	access2, refresh2 := stdPasswordTokens(t, s)
+	s, _ := newTestService(t, nil)
+	access1, refresh1 := aliceTokens(t, s)
+	access2, refresh2 := aliceTokens(t, s)
 	if err := s.RevokeFamily(ctx, "user-1", familyOfRefresh(t, s, refresh1)); err != nil {
 		t.Fatal(err)
 	}
 	if valid(s, access1) {
 		t.Fatal("the revoked family's access token works")
 	}
-	wantError(t, refreshWith(t, s, "app", refresh1), 400, "invalid_grant")
+	refreshGrant(t, s, refresh1, "", as("app")).wantError(t, 400, "invalid_grant")
 	if !valid(s, access2) {
 		t.Fatal("the user's other grant was revoked with the family")
 	}
 	wantMembers(t, s, userSet("user-1"), refreshKey(refresh2))
-	if r := refreshWith(t, s, "app", refresh2); r.status != 200 {
+	if r := refreshGrant(t, s, refresh2, "", as("app")); r.status != 200 {
 		t.Fatalf("refresh of the other grant: %d %s", r.status, r.body)
 	}
 }
@@ -348,7 +348,7 @@ func TestRevokeFamilyLeavesTheUsersOtherGrants(t *testing.T) {
 // indexes it, and RevokeFamily ends it through that set.
 func TestUserlessFamilyIndexedByItsOwnSet(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStdService(t, nil)
+	s, _ := newTestService(t, nil)
 	access, refresh := saveGrant(t, s, "", "fam-c")
 	wantMembers(t, s, familySet("fam-c"), refreshKey(refresh))
 	if err := s.RevokeFamily(ctx, "", "fam-c"); err != nil {
@@ -367,7 +367,7 @@ func TestUserlessFamilyIndexedByItsOwnSet(t *testing.T) {
 // revokes through the family set.
 func TestFamilySetsWrittenBeforeStillRevoke(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStdService(t, nil)
+	s, _ := newTestService(t, nil)
 	old := func(fam string) (access string) {
 		access, refresh := saveGrant(t, s, "user-1", fam)
 		if err := s.store.AddMember(ctx, familySet(fam), refreshKey(refresh), 2*time.Hour); err != nil {

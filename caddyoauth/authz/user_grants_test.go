@@ -2,26 +2,14 @@ package authz
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 )
 
 func newGrantsService(t *testing.T) *Service {
 	t.Helper()
-	db, err := filestore.Open(":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	users := StaticUsers{
 		"alice": {Username: "alice", PasswordHash: hash, UserID: "alice"},
@@ -33,24 +21,12 @@ func newGrantsService(t *testing.T) *Service {
 		c.SetSecret(id + "-secret")
 		clients[id] = c
 	}
-	return New(Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute, RefreshRotation: true}, db, clients, users, nil)
+	return New(Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute, RefreshRotation: true}, memStore(t), clients, users, nil)
 }
 
 func passwordToken(t *testing.T, s *Service, client, user string) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"password"}, "username": {user}, "password": {"pw"}}
-	req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(client, client+"-secret")
-	rec := httptest.NewRecorder()
-	s.ServeToken(rec, req)
-	var resp struct {
-		AccessToken string `json:"access_token"`
-	}
-	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &resp) != nil {
-		t.Fatalf("token for %s/%s: %d %s", client, user, rec.Code, rec.Body)
-	}
-	return resp.AccessToken
+	return post(t, s, form("grant_type", "password", "username", user, "password", "pw"), basic(client, client+"-secret")).wantToken(t).str("access_token")
 }
 
 // TestRevokeUserClient: revoking one app for one user ends exactly that

@@ -3,6 +3,8 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 
 	"golang.org/x/crypto/bcrypt"
@@ -24,6 +26,24 @@ type User struct {
 	Username     string
 	PasswordHash []byte // bcrypt
 	UserID       string
+}
+
+// CheckUserID refuses a user ID that could not travel in a header value.
+func CheckUserID(id string) error {
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] == 0x7f {
+			return fmt.Errorf("user ID has a control character")
+		}
+	}
+	if len(id) > 256 {
+		return fmt.Errorf("user ID is longer than 256 bytes")
+	}
+	return nil
+}
+
+// IsBcrypt reports whether s looks like a bcrypt hash.
+func IsBcrypt(s string) bool {
+	return len(s) == 60 && (strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$"))
 }
 
 // StaticUsers authenticates against a fixed set of users with bcrypt

@@ -9,8 +9,8 @@ import (
 // token checked against the (in-memory) store. Run with -benchmem: its
 // allocations are paid on every proxied request.
 func BenchmarkValidate(b *testing.B) {
-	s, _ := newStdService(b, nil)
-	access, _ := stdPasswordTokens(b, s)
+	s, _ := newTestService(b, nil)
+	access, _ := aliceTokens(b, s)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

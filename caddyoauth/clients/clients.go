@@ -1,7 +1,9 @@
 // Package clients keeps the OAuth clients registered at run time (through
-// the admin API, the `caddy oauth` commands or the self-service page) in the
-// gateway's store.Store, beside the tokens, so every instance sharing the
-// store sees the same clients. It has no Caddy in it.
+// the admin API, the `caddy oauth` commands or the self-service pages) in
+// the gateway's store.Store, beside the tokens, so every instance sharing
+// the store sees the same clients. It also holds the rules every client
+// obeys (Settings.Check, for the config's clients too) and those of a
+// registration in RFC 7591 terms (Metadata.Apply). It has no Caddy in it.
 //
 // Records: `client:<client_id>` holds a Client as JSON; the set `clients`
 // lists every dynamic client_id and `owner:<user_id>` those a user owns.

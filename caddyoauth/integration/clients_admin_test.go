@@ -135,6 +135,25 @@ func TestAdminAPIClientLifecycle(t *testing.T) {
 	if r := clientCredentials(t, g, id, newSecret); r.Status != 200 {
 		t.Fatalf("new secret after rotation: %d %s", r.Status, r.Body)
 	}
+	// A bare POST has no body, so it needs no Content-Type; the same POST
+	// from a web page of another origin is refused by Caddy's admin
+	// endpoint, and the secret stays.
+	fromPage, _ := http.NewRequest("POST", g.AdminURL+"/oauth/clients/"+id+"/secret", nil)
+	fromPage.Header.Set("Origin", "https://evil.example")
+	if r := gt.Do(t, fromPage); r.Status != 403 {
+		t.Fatalf("bodyless rotation from another origin: %d %s", r.Status, r.Body)
+	}
+	if r := clientCredentials(t, g, id, newSecret); r.Status != 200 {
+		t.Fatalf("the secret changed after a refused rotation: %d %s", r.Status, r.Body)
+	}
+	bare, _ := http.NewRequest("POST", g.AdminURL+"/oauth/clients/"+id+"/secret", nil)
+	bareRot := gt.Do(t, bare)
+	if bareRot.Status != 200 || bareRot.Str("client_secret") == "" || bareRot.Str("client_secret") == newSecret {
+		t.Fatalf("bare rotation: %d %s", bareRot.Status, bareRot.Body)
+	}
+	if r := clientCredentials(t, g, id, bareRot.Str("client_secret")); r.Status != 200 {
+		t.Fatalf("secret of the bare rotation: %d %s", r.Status, r.Body)
+	}
 
 	// Deletion ends the client and its tokens.
 	if d := adminJSON(t, g, "DELETE", "/oauth/clients/"+id, ""); d.Status != 204 {

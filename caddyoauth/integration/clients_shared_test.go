@@ -5,6 +5,7 @@ import (
 	"time"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+	"github.com/caddyoauth/gateway/internal/poll"
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
@@ -51,7 +52,7 @@ respond "ok"`)
 		t.Fatalf("rotate on b: %d %s", rot.Status, rot.Body)
 	}
 	for _, g := range []*gt.Gateway{a, b} {
-		waitFor(t, "old secret refused on "+g.URL, func() bool { return clientCredentials(t, g, id, secret).Status == 401 })
+		poll.Until(t, propagation, "old secret refused on "+g.URL, func() bool { return clientCredentials(t, g, id, secret).Status == 401 })
 		if r := clientCredentials(t, g, id, newSecret); r.Status != 200 {
 			t.Fatalf("new secret on %s: %d %s", g.URL, r.Status, r.Body)
 		}
@@ -62,22 +63,13 @@ respond "ok"`)
 		t.Fatalf("delete on a: %d %s", d.Status, d.Body)
 	}
 	for _, g := range []*gt.Gateway{a, b} {
-		waitFor(t, "deleted client's token refused on "+g.URL, func() bool { return gt.Get(t, g.URL+"/oauth/me", access).Status == 401 })
+		poll.Until(t, propagation, "deleted client's token refused on "+g.URL, func() bool { return gt.Get(t, g.URL+"/oauth/me", access).Status == 401 })
 		if r := clientCredentials(t, g, id, newSecret); r.Status != 401 {
 			t.Fatalf("deleted client got a token on %s: %d", g.URL, r.Status)
 		}
 	}
 }
 
-// waitFor polls cond until it holds, failing after the store's one-second
-// propagation bound with some slack.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 2s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
-	}
-}
+// propagation is how long a change on one instance may take to reach
+// another: the store's one-second bound, with some slack.
+const propagation = 2 * time.Second

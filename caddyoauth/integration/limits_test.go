@@ -13,6 +13,7 @@ import (
 	"time"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+	"github.com/caddyoauth/gateway/internal/poll"
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
@@ -185,15 +186,11 @@ oauth {
 		}
 		// The second failure reached slow_after: the next attempt waits 1s.
 		assertTooMany(t, user+" right after the second failure", rec(login(attacker, user, "guess-3")))
-		deadline := time.Now().Add(5 * time.Second)
 		var r *gt.Response
-		for {
+		poll.Until(t, 5*time.Second, user+": the slowdown ends", func() bool {
 			r = login(attacker, user, "guess-3")
-			if r.Status != 429 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(100 * time.Millisecond) // polling until the slowdown ends
-		}
+			return r.Status != 429
+		})
 		rec(r)
 		if r.Status != 400 {
 			t.Fatalf("%s, third wrong password after the wait: %d %s", user, r.Status, r.Body)

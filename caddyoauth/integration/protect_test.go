@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+	"github.com/caddyoauth/gateway/internal/poll"
 )
 
 // protectGateway: /admin/* needs write (user in X-Remote-User), /public/*
@@ -235,12 +236,8 @@ func TestProtectedRoutes(t *testing.T) {
 			t.Fatalf("got %q", r.Body)
 		}
 		// The access log names the user, never the token.
-		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(g.Logs(), `"user_id":"user-42"`) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no access log entry with the user:\n%s", g.Logs())
-			}
-			time.Sleep(20 * time.Millisecond) // polling the log for the condition
+		if !poll.Wait(5*time.Second, func() bool { return strings.Contains(g.Logs(), `"user_id":"user-42"`) }) {
+			t.Fatalf("no access log entry with the user:\n%s", g.Logs())
 		}
 		for _, tok := range []string{reader, anon, alice.Str("access_token"), alice.Str("refresh_token")} {
 			if strings.Contains(g.Logs(), tok) {

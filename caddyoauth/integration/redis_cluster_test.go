@@ -9,6 +9,7 @@ import (
 	"github.com/redis/rueidis"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+	"github.com/caddyoauth/gateway/internal/poll"
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
@@ -50,7 +51,7 @@ func TestRedisClusterGateways(t *testing.T) {
 		t.Fatalf("reuse on B: %d %s", r.Status, r.Body)
 	}
 	done := time.Now()
-	within(t, revocationBound-time.Since(done), "A refuses the family B revoked", func() bool {
+	poll.Until(t, revocationBound-time.Since(done), "A refuses the family B revoked", func() bool {
 		return status(t, a, rot.Str("access_token")) == 401
 	})
 	if s := status(t, a, access); s != 401 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+	"github.com/caddyoauth/gateway/internal/poll"
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
@@ -163,7 +164,7 @@ func TestRedisOutageMidLoad(t *testing.T) {
 		}
 	}()
 	for i := range gws {
-		within(t, 10*time.Second, "load served before the outage", func() bool { return l.count(i, 0, 200) >= 20 })
+		poll.Until(t, 10*time.Second, "load served before the outage", func() bool { return l.count(i, 0, 200) >= 20 })
 	}
 
 	l.phase.Store(1)
@@ -171,7 +172,7 @@ func TestRedisOutageMidLoad(t *testing.T) {
 	srv.Stop()
 	for i := range gws {
 		// Many failed calls, so that a leak per failure would show.
-		within(t, 10*time.Second, "gateways answer 503 while Redis is down", func() bool { return l.count(i, 1, 503) >= 50 })
+		poll.Until(t, 10*time.Second, "gateways answer 503 while Redis is down", func() bool { return l.count(i, 1, 503) >= 50 })
 	}
 	for _, g := range gws {
 		for _, form := range []url.Values{
@@ -191,7 +192,7 @@ func TestRedisOutageMidLoad(t *testing.T) {
 	var fresh []string
 	for _, g := range gws {
 		var tok string
-		within(t, 10*time.Second, "token endpoint serves again after Redis is back", func() bool {
+		poll.Until(t, 10*time.Second, "token endpoint serves again after Redis is back", func() bool {
 			r := gt.PostForm(t, g.URL+"/oauth/token", "app", "app-secret", url.Values{
 				"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
 			tok = r.Str("access_token")
@@ -207,7 +208,7 @@ func TestRedisOutageMidLoad(t *testing.T) {
 		}
 	}
 	for i := range gws {
-		within(t, 10*time.Second, "the old token refused after Redis came back empty", func() bool { return l.count(i, 2, 401) >= 1 })
+		poll.Until(t, 10*time.Second, "the old token refused after Redis came back empty", func() bool { return l.count(i, 2, 401) >= 1 })
 	}
 	results := l.finish()
 
@@ -257,7 +258,7 @@ func TestRedisOutageMidLoad(t *testing.T) {
 			}
 		}()
 		limit := baseGoroutines[i] + 2*(maxPipes-1)
-		within(t, 5*time.Second, fmt.Sprintf("gateway %d goroutines down to at most %d", i, limit), func() bool {
+		poll.Until(t, 5*time.Second, fmt.Sprintf("gateway %d goroutines down to at most %d", i, limit), func() bool {
 			return goroutines(t, g) <= limit
 		})
 	}
@@ -304,18 +305,18 @@ func TestRedisReloadKeepsPool(t *testing.T) {
 		}
 	}()
 	for gen := 1; gen <= 2; gen++ {
-		within(t, 10*time.Second, "load running", func() bool { return l.count(0, int32(gen-1), 200) >= 20 })
+		poll.Until(t, 10*time.Second, "load running", func() bool { return l.count(0, int32(gen-1), 200) >= 20 })
 		site := fmt.Sprintf("header X-Config-Gen %d\n%s", gen, redisSite(up))
 		if r := g.Reload(reloadConfig(oauthBlock, site), false); r.Status != 200 {
 			t.Fatalf("reload %d: %d %s\n%s", gen, r.Status, r.Body, g.Logs())
 		}
-		within(t, 10*time.Second, "the new config serves", func() bool {
+		poll.Until(t, 10*time.Second, "the new config serves", func() bool {
 			r := gt.Get(t, g.URL+"/api", access)
 			return r.Status == 200 && r.Header.Get("X-Config-Gen") == strconv.Itoa(gen)
 		})
 		l.phase.Store(int32(gen))
 	}
-	within(t, 10*time.Second, "load running after the reloads", func() bool { return l.count(0, 2, 200) >= 20 })
+	poll.Until(t, 10*time.Second, "load running after the reloads", func() bool { return l.count(0, 2, 200) >= 20 })
 	results := l.finish()
 	for _, r := range results {
 		if r.err != nil || r.status != 200 {
@@ -340,7 +341,7 @@ func TestRedisReloadKeepsPool(t *testing.T) {
 	// grown by key slot, see TestRedisOutageMidLoad).
 	closeConns(up)
 	limit := goroutinesBefore + 2*(maxPipes-1)
-	within(t, 5*time.Second, fmt.Sprintf("goroutines down to at most %d after the reloads", limit), func() bool {
+	poll.Until(t, 5*time.Second, fmt.Sprintf("goroutines down to at most %d after the reloads", limit), func() bool {
 		return goroutines(t, g) <= limit
 	})
 	if n := strings.Count(g.Logs(), "redis store connected"); n != 1 {

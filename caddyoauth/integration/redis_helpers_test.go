@@ -98,18 +98,6 @@ func status(t testing.TB, g *gt.Gateway, token string) int {
 	return gt.Get(t, g.URL+"/api", token).Status
 }
 
-// within polls cond until it holds, failing the test once d has passed.
-func within(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition
-	}
-}
-
 // redisClient is a plain client (no client-side cache) for inspecting the
 // server or cluster at addrs.
 func redisClient(t testing.TB, addrs ...string) rueidis.Client {

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/rueidis"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+	"github.com/caddyoauth/gateway/internal/poll"
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
@@ -61,7 +62,7 @@ func TestRedisTwoGatewaysShareTokens(t *testing.T) {
 		t.Fatalf("refresh on B: %d %s", rot.Status, rot.Body)
 	}
 	done := time.Now()
-	within(t, revocationBound-time.Since(done), "A refuses the access token B's rotation replaced", func() bool {
+	poll.Until(t, revocationBound-time.Since(done), "A refuses the access token B's rotation replaced", func() bool {
 		return status(t, a, access) == 401
 	})
 
@@ -78,7 +79,7 @@ func TestRedisTwoGatewaysShareTokens(t *testing.T) {
 		t.Fatalf("reuse of a rotated refresh token: %d %s", reuse.Status, reuse.Body)
 	}
 	done = time.Now()
-	within(t, revocationBound-time.Since(done), "A refuses a token of the family B revoked", func() bool {
+	poll.Until(t, revocationBound-time.Since(done), "A refuses a token of the family B revoked", func() bool {
 		return status(t, a, access2) == 401
 	})
 	if s := status(t, b, access2); s != 401 {
@@ -99,7 +100,7 @@ func TestRedisTwoGatewaysShareTokens(t *testing.T) {
 		t.Fatalf("revoke on B: %d %s", rv.Status, rv.Body)
 	}
 	done = time.Now()
-	within(t, revocationBound-time.Since(done), "A refuses the access token of a refresh token revoked on B", func() bool {
+	poll.Until(t, revocationBound-time.Since(done), "A refuses the access token of a refresh token revoked on B", func() bool {
 		return status(t, a, access3) == 401
 	})
 	if r := refreshOn(t, a, refresh3); r.Status != 400 {
@@ -156,7 +157,7 @@ func TestRedisRefreshRaceAcrossGateways(t *testing.T) {
 			}
 			done := time.Now()
 			for _, g := range gws {
-				within(t, revocationBound-time.Since(done), "the winner's access token refused after the reuse", func() bool {
+				poll.Until(t, revocationBound-time.Since(done), "the winner's access token refused after the reuse", func() bool {
 					return status(t, g, winner.Str("access_token")) == 401
 				})
 			}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+	"github.com/caddyoauth/gateway/internal/poll"
 )
 
 // standardsOAuth is the oauth block of these tests: app uses every grant
@@ -392,13 +393,7 @@ func TestRemovedClientByReload(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for status() != 401 {
-		if time.Now().After(deadline) {
-			t.Fatal("the removed client's token still works after the reload")
-		}
-		time.Sleep(20 * time.Millisecond) // polling for the new config to take over
-	}
+	poll.Until(t, 10*time.Second, "the removed client's token refused after the reload", func() bool { return status() == 401 })
 	if r := gt.Get(t, g.URL+"/api", kept); r.Status != 200 {
 		t.Fatalf("a kept client's token stopped working: %d", r.Status)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+	"github.com/caddyoauth/gateway/internal/poll"
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
@@ -52,17 +53,13 @@ reverse_proxy %s`, up.Addr())), gt.WithVars(map[string]string{"redis": rs.URL()}
 	// A token validated a moment ago may still be answered from the local
 	// cache (the store contract allows it) until the client notices the
 	// lost connection; then it gets 503 too.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	poll.Until(t, 5*time.Second, "a cached token refused once the store is down", func() bool {
 		r := gt.Get(t, g.URL+"/api", tok)
-		if r.Status == 503 {
-			break
-		}
-		if r.Status != 200 || time.Now().After(deadline) {
+		if r.Status != 503 && r.Status != 200 {
 			t.Fatalf("cached token with the store down: %d", r.Status)
 		}
-		time.Sleep(20 * time.Millisecond) // polling for the disconnect
-	}
+		return r.Status == 503
+	})
 	wantOAuthError(t, gt.PostForm(t, g.URL+"/oauth/token", "svc", "svc-secret", cc), 503, "temporarily_unavailable")
 	if r := me(t, g, tok); r.Status != 503 {
 		t.Fatalf("me with the store down: %d", r.Status)
@@ -70,18 +67,15 @@ reverse_proxy %s`, up.Addr())), gt.WithVars(map[string]string{"redis": rs.URL()}
 
 	rs.Restart() // empty: Redis persisted nothing
 	// The client reconnects by itself; poll until it has.
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		r := gt.PostForm(t, g.URL+"/oauth/token", "svc", "svc-secret", cc)
-		if r.Status == 200 {
-			if p := gt.Get(t, g.URL+"/api", r.Str("access_token")); p.Status != 200 {
-				t.Fatalf("protected call after the store came back: %d", p.Status)
-			}
-			return
-		}
-		if r.Status != 503 || time.Now().After(deadline) {
+	var r *gt.Response
+	poll.Until(t, 10*time.Second, "the token endpoint serves once the store is back", func() bool {
+		r = gt.PostForm(t, g.URL+"/oauth/token", "svc", "svc-secret", cc)
+		if r.Status != 200 && r.Status != 503 {
 			t.Fatalf("token endpoint after the store came back: %d %s", r.Status, r.Body)
 		}
-		time.Sleep(50 * time.Millisecond) // polling for the reconnection
+		return r.Status == 200
+	})
+	if p := gt.Get(t, g.URL+"/api", r.Str("access_token")); p.Status != 200 {
+		t.Fatalf("protected call after the store came back: %d", p.Status)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/tidwall/buntdb"
+
+	"github.com/caddyoauth/gateway/internal/poll"
 )
 
 // TestSweeperDeletesExpiredRecords writes expired and live records across
@@ -47,14 +49,8 @@ func TestSweeperDeletesExpiredRecords(t *testing.T) {
 		}
 		return err == nil
 	}
-	deadline := time.Now().Add(5 * time.Second)
 	for _, k := range short {
-		for present(k) {
-			if time.Now().After(deadline) {
-				t.Fatalf("expired %q still stored after 5 s", k)
-			}
-			time.Sleep(5 * time.Millisecond) // polling a condition
-		}
+		poll.Until(t, 5*time.Second, fmt.Sprintf("expired %q swept", k), func() bool { return !present(k) })
 	}
 	for _, k := range long {
 		if v, err := db.Get(ctx, k); err != nil || string(v) != "v" {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 	"github.com/caddyoauth/gateway/caddyoauth/store/storetest"
+	"github.com/caddyoauth/gateway/internal/poll"
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
@@ -35,18 +36,6 @@ func openURL(t testing.TB, url, prefix string) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// eventually polls cond until it holds or within passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition
-	}
 }
 
 func TestContractStandalone(t *testing.T) {
@@ -106,22 +95,31 @@ func TestCluster(t *testing.T) {
 		if err := b.Delete(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, time.Second, "Lookup sees Delete", func() bool {
+		poll.Until(t, time.Second, "Lookup sees Delete", func() bool {
 			_, err := a.Lookup(ctx, "k")
 			return errors.Is(err, store.ErrNotFound)
 		})
 	})
-	t.Run("Module", func(t *testing.T) {
-		r := Redis{Cluster: c.Addrs(), KeyPrefix: uniquePrefix()}
-		if err := r.Provision(provisionCtx(t)); err != nil {
+	// Options with cluster addresses and no URL reach the cluster.
+	t.Run("Options", func(t *testing.T) {
+		o := Options{Cluster: c.Addrs()}
+		if err := o.Check(); err != nil {
 			t.Fatal(err)
 		}
-		defer r.Cleanup()
+		opt, err := o.ClientOption()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(opt, uniquePrefix(), 0)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer s.Close()
 		ctx := context.Background()
-		if err := r.Store().Put(ctx, "k", []byte("v"), time.Minute); err != nil {
+		if err := s.Put(ctx, "k", []byte("v"), time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if v, err := r.Store().Lookup(ctx, "k"); err != nil || string(v) != "v" {
+		if v, err := s.Lookup(ctx, "k"); err != nil || string(v) != "v" {
 			t.Fatalf("Lookup = %q, %v", v, err)
 		}
 	})
@@ -158,22 +156,22 @@ func TestLookupSeesOtherClients(t *testing.T) {
 	if err := b.Delete(ctx, "del"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "Lookup sees Delete", lookup("del", ""))
+	poll.Until(t, time.Second, "Lookup sees Delete", lookup("del", ""))
 
 	if err := b.Swap(ctx, "swap", []byte("v1"), []byte("v2"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "Lookup sees Swap", lookup("swap", "v2"))
+	poll.Until(t, time.Second, "Lookup sees Swap", lookup("swap", "v2"))
 
 	if _, err := b.Take(ctx, "take"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "Lookup sees Take", lookup("take", ""))
+	poll.Until(t, time.Second, "Lookup sees Take", lookup("take", ""))
 
 	if err := b.Put(ctx, "put", []byte("v3"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "Lookup sees Put", lookup("put", "v3"))
+	poll.Until(t, time.Second, "Lookup sees Put", lookup("put", "v3"))
 
 	// A key that was missing when A looked it up appears once B creates it.
 	if _, err := a.Lookup(ctx, "late"); !errors.Is(err, store.ErrNotFound) {
@@ -182,7 +180,7 @@ func TestLookupSeesOtherClients(t *testing.T) {
 	if err := b.Create(ctx, "late", []byte("here"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "Lookup sees Create", lookup("late", "here"))
+	poll.Until(t, time.Second, "Lookup sees Create", lookup("late", "here"))
 }
 
 // TestLookupIsCached checks that repeated Lookups of a key are served
@@ -243,7 +241,7 @@ func TestRecovery(t *testing.T) {
 	// connection, so until rueidis notices the connection is gone it may
 	// still answer; once it does, the cache goes with the connection.
 	// Wait for that on an uncached read of the same key (same connection).
-	eventually(t, 5*time.Second, "Get to fail with Redis down", func() bool {
+	poll.Until(t, 5*time.Second, "Get to fail with Redis down", func() bool {
 		_, err := s.Get(ctx, "k")
 		return err != nil
 	})
@@ -277,7 +275,7 @@ func TestRecovery(t *testing.T) {
 	}
 
 	srv.Restart()
-	eventually(t, 5*time.Second, "Put after restart", func() bool {
+	poll.Until(t, 5*time.Second, "Put after restart", func() bool {
 		return s.Put(ctx, "k", []byte("back"), 0) == nil
 	})
 	if v, err := s.Get(ctx, "k"); err != nil || string(v) != "back" {
@@ -332,7 +330,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		}
 		s.Close()
 	}
-	eventually(t, 5*time.Second, "goroutines back to the count before Open", func() bool {
+	poll.Until(t, 5*time.Second, "goroutines back to the count before Open", func() bool {
 		return runtime.NumGoroutine() <= before
 	})
 }
@@ -421,7 +419,7 @@ func TestSetsDropDeadMembers(t *testing.T) {
 	if err := s.AddMember(ctx, "user", "live", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "expired members left out of Members", func() bool {
+	poll.Until(t, 5*time.Second, "expired members left out of Members", func() bool {
 		m, err := s.Members(ctx, "user")
 		return err == nil && len(m) == 1 && m[0] == "live"
 	})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyoauth/gateway/caddyoauth/store"
+	"github.com/caddyoauth/gateway/internal/poll"
 )
 
 // Run runs the whole contract against stores made by open. Each call of open
@@ -187,18 +188,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		if err := s.AddMember(ctx, "shortset", "m", 50*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		poll.Until(t, 5*time.Second, "records with a 50ms ttl gone", func() bool {
 			_, err := s.Get(ctx, "short")
 			members, merr := s.Members(ctx, "shortset")
-			if errors.Is(err, store.ErrNotFound) && merr == nil && len(members) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("records with a 50ms ttl still there after 5s: get err=%v members=%v", err, members)
-			}
-			time.Sleep(10 * time.Millisecond) // polling a condition, not synchronising on time
-		}
+			return errors.Is(err, store.ErrNotFound) && merr == nil && len(members) == 0
+		})
 		mustGet(t, s, "long", "v")
 		mustGet(t, s, "forever", "v")
 	})
@@ -289,16 +283,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		if err := store.WriteBatch(ctx, s, nil); err != nil {
 			t.Fatalf("WriteBatch of nothing: %v", err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			if _, err := s.Get(ctx, "bshort"); errors.Is(err, store.ErrNotFound) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("a batch-written record with a 50ms ttl still there after 5s")
-			}
-			time.Sleep(10 * time.Millisecond) // polling a condition, not synchronising on time
-		}
+		poll.Until(t, 5*time.Second, "a batch-written record with a 50ms ttl gone", func() bool {
+			_, err := s.Get(ctx, "bshort")
+			return errors.Is(err, store.ErrNotFound)
+		})
 		// The 50ms member ttl has passed too: "old" must still be there.
 		assertMembers(t, s, "bs", "b1", "old")
 	})

@@ -3,10 +3,12 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/caddyoauth/gateway/caddyoauth/store"
+	"github.com/caddyoauth/gateway/internal/poll"
 )
 
 // runLifecycle holds every backend to what the token logic relies on
@@ -58,18 +60,11 @@ func runLifecycle(t *testing.T, open func(t *testing.T) store.Store) {
 		if err := s.Swap(ctx, "swap0", []byte("a"), []byte("b"), 0); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
 		for _, k := range []string{"put", "create", "swap"} {
-			for {
+			poll.Until(t, 5*time.Second, fmt.Sprintf("%s with a %v ttl gone", k, short), func() bool {
 				_, err := s.Get(ctx, k)
-				if errors.Is(err, store.ErrNotFound) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s with a %v ttl still there after 5s: %v", k, short, err)
-				}
-				time.Sleep(10 * time.Millisecond) // polling a condition
-			}
+				return errors.Is(err, store.ErrNotFound)
+			})
 		}
 		// Expired records are gone for every operation.
 		if _, err := s.Lookup(ctx, "put"); !errors.Is(err, store.ErrNotFound) {
@@ -94,15 +89,12 @@ func runLifecycle(t *testing.T, open func(t *testing.T) store.Store) {
 // within the one second the contract allows a cache.
 func lookupBecomes(t *testing.T, s store.Store, key, want string) {
 	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for {
-		v, err := s.Lookup(context.Background(), key)
-		if want == "" && errors.Is(err, store.ErrNotFound) || want != "" && err == nil && string(v) == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Lookup(%q) = %q, %v; want %q within 1s", key, v, err, want)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition
+	var v []byte
+	var err error
+	if !poll.Wait(time.Second, func() bool {
+		v, err = s.Lookup(context.Background(), key)
+		return want == "" && errors.Is(err, store.ErrNotFound) || want != "" && err == nil && string(v) == want
+	}) {
+		t.Fatalf("Lookup(%q) = %q, %v; want %q within 1s", key, v, err, want)
 	}
 }

@@ -1,16 +1,16 @@
-package caddyoauth
+package authz
 
 import (
 	"net/http"
 	"strings"
 )
 
-// bearerToken extracts the token of an `Authorization: Bearer` header
+// BearerToken extracts the token of an `Authorization: Bearer` header
 // (RFC 6750 §2.1), the scheme name in any case. It reports found=false when
 // no bearer credentials were sent, and ok=false when the request is
 // malformed: several Authorization headers, or a token that is not a
 // b64token.
-func bearerToken(h http.Header) (token string, found, ok bool) {
+func BearerToken(h http.Header) (token string, found, ok bool) {
 	vals := h.Values("Authorization")
 	if len(vals) == 0 {
 		return "", false, true

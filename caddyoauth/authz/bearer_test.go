@@ -1,4 +1,4 @@
-package caddyoauth
+package authz
 
 import (
 	"net/http"
@@ -39,15 +39,15 @@ func TestBearerToken(t *testing.T) {
 			for _, v := range tc.values {
 				h.Add("Authorization", v)
 			}
-			token, found, ok := bearerToken(h)
+			token, found, ok := BearerToken(h)
 			if token != tc.token || found != tc.found || ok != tc.valid {
-				t.Fatalf("bearerToken(%q) = %q, %v, %v; want %q, %v, %v", tc.values, token, found, ok, tc.token, tc.found, tc.valid)
+				t.Fatalf("BearerToken(%q) = %q, %v, %v; want %q, %v, %v", tc.values, token, found, ok, tc.token, tc.found, tc.valid)
 			}
 		})
 	}
 }
 
-// FuzzBearerToken: bearerToken never panics, and a token it returns is a
+// FuzzBearerToken: BearerToken never panics, and a token it returns is a
 // non-empty RFC 6750 b64token that the header carried.
 func FuzzBearerToken(f *testing.F) {
 	for _, s := range []string{"Bearer abc", "bearer a=", "Basic x", "Bearer", "Bearer  a b", "Bearer =", "\x00"} {
@@ -60,7 +60,7 @@ func FuzzBearerToken(f *testing.F) {
 		if v2 != "" {
 			h.Add("Authorization", v2)
 		}
-		token, found, ok := bearerToken(h)
+		token, found, ok := BearerToken(h)
 		if !ok || !found {
 			if token != "" {
 				t.Fatalf("a token %q with found=%v ok=%v", token, found, ok)
@@ -71,7 +71,7 @@ func FuzzBearerToken(f *testing.F) {
 			t.Fatal("a token from two Authorization headers")
 		}
 		if !isB64Token(token) || !strings.HasSuffix(v1, token) || !strings.EqualFold(v1[:6], "bearer") {
-			t.Fatalf("bearerToken(%q) = %q", v1, token)
+			t.Fatalf("BearerToken(%q) = %q", v1, token)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package caddyoauth
+package clients
 
 import (
 	"fmt"
@@ -9,9 +9,24 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 )
 
-// check validates a client's config; the Caddyfile parser calls it too, so
-// a mistake is reported with its file and line.
-func (c *ClientConfig) check() error {
+// Settings are what the rules of every client look at, whether an operator
+// writes the client in the config or it is registered at run time.
+type Settings struct {
+	ID           string
+	Secret       string // the secret, or any non-empty text when one will be generated
+	SecretHash   string // a bcrypt hash of the secret, instead of Secret
+	Public       bool
+	RedirectURIs []string
+	Grants       []string
+	Scopes       []string
+	DefaultScope []string
+	User         string // the user of client_credentials tokens
+	Introspect   bool
+}
+
+// Check applies the rules every client obeys. Its errors start with
+// `oauth: client "<id>"`, as config errors do.
+func (c *Settings) Check() error {
 	if c.ID == "" {
 		return fmt.Errorf("oauth: a client has no client_id")
 	}
@@ -27,10 +42,10 @@ func (c *ClientConfig) check() error {
 	if c.Secret != "" && c.SecretHash != "" {
 		return fmt.Errorf("oauth: client %q: give secret or secret_hash, not both", c.ID)
 	}
-	if c.SecretHash != "" && !isBcrypt(c.SecretHash) {
+	if c.SecretHash != "" && !authz.IsBcrypt(c.SecretHash) {
 		return fmt.Errorf("oauth: client %q: secret_hash is not a bcrypt hash", c.ID)
 	}
-	if err := checkUserID(c.User); err != nil {
+	if err := authz.CheckUserID(c.User); err != nil {
 		return fmt.Errorf("oauth: client %q: user: %v", c.ID, err)
 	}
 	if c.Introspect && c.Public {
@@ -51,7 +66,7 @@ func (c *ClientConfig) check() error {
 		return fmt.Errorf("oauth: client %q uses authorization_code but has no redirect_uri", c.ID)
 	}
 	for _, u := range c.RedirectURIs {
-		if err := checkRedirectURI(u); err != nil {
+		if err := CheckRedirectURI(u); err != nil {
 			return fmt.Errorf("oauth: client %q: %v", c.ID, err)
 		}
 	}
@@ -68,10 +83,10 @@ func (c *ClientConfig) check() error {
 	return nil
 }
 
-// checkRedirectURI accepts an absolute URI with no fragment (RFC 6749
+// CheckRedirectURI accepts an absolute URI with no fragment (RFC 6749
 // §3.1.2), over https, or http for loopback hosts, or a private-use scheme
 // for native apps (RFC 8252 §7.1).
-func checkRedirectURI(raw string) error {
+func CheckRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
 		return fmt.Errorf("redirect_uri %q is not an absolute URI", raw)
@@ -94,9 +109,4 @@ func checkRedirectURI(raw string) error {
 		}
 	}
 	return nil
-}
-
-// isBcrypt reports whether s looks like a bcrypt hash.
-func isBcrypt(s string) bool {
-	return len(s) == 60 && (strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$"))
 }

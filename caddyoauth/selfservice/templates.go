@@ -1,4 +1,4 @@
-package caddyoauth
+package selfservice
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// pages are the self-service templates. html/template escapes every value
+// pages are the templates of the self-service pages. html/template escapes every value
 // by context; the pages load nothing from elsewhere and run no script, so
 // the Content-Security-Policy can forbid both.
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
@@ -50,8 +50,8 @@ header{display:flex;justify-content:space-between;align-items:center}
 
 {{define "index"}}{{template "head" "Your apps"}}{{template "userbar" .}}
 <h2>Your apps</h2>
-{{if .Apps}}<table id="apps"><tr><th>Name</th><th>Client ID</th><th>Type</th><th>Redirect URIs</th><th></th></tr>
-{{range .Apps}}<tr><td>{{.Name}}</td><td><code>{{.ID}}</code></td><td>{{if .Public}}public{{else}}confidential{{end}}</td><td>{{join .RedirectURIs " "}}</td>
+{{if .Clients}}<table id="apps"><tr><th>Name</th><th>Client ID</th><th>Type</th><th>Redirect URIs</th><th></th></tr>
+{{range .Clients}}<tr><td>{{.Name}}</td><td><code>{{.ID}}</code></td><td>{{if .Public}}public{{else}}confidential{{end}}</td><td>{{join .RedirectURIs " "}}</td>
 <td><a href="/oauth/apps/{{.ID}}">Edit</a></td></tr>{{end}}</table>
 {{else}}<p id="no-apps">You have no apps yet.</p>{{end}}
 
@@ -72,20 +72,20 @@ header{display:flex;justify-content:space-between;align-items:center}
 
 {{define "edit"}}{{template "head" "Edit app"}}{{template "userbar" .}}
 <p><a href="/oauth/apps">← Your apps</a></p>
-<h2>{{.App.Name}} <code>{{.App.ID}}</code></h2>{{with .FormError}}<p class="error" role="alert">{{.}}</p>{{end}}
-<form method="post" action="/oauth/apps/{{.App.ID}}" id="edit-app">
+<h2>{{.Client.Name}} <code>{{.Client.ID}}</code></h2>{{with .FormError}}<p class="error" role="alert">{{.}}</p>{{end}}
+<form method="post" action="/oauth/apps/{{.Client.ID}}" id="edit-app">
 <input type="hidden" name="csrf_token" value="{{.CSRF}}">
 {{template "fields" .}}
 <p><button type="submit" id="save">Save</button></p></form>
-{{if not .App.Public}}<h2>Secret</h2><form method="post" action="/oauth/apps/{{.App.ID}}/secret">
+{{if not .Client.Public}}<h2>Secret</h2><form method="post" action="/oauth/apps/{{.Client.ID}}/secret">
 <input type="hidden" name="csrf_token" value="{{.CSRF}}"><p>A new secret replaces the current one at once.</p><button type="submit" id="rotate">Rotate secret</button></form>{{end}}
-<h2>Delete</h2><form method="post" action="/oauth/apps/{{.App.ID}}/delete">
+<h2>Delete</h2><form method="post" action="/oauth/apps/{{.Client.ID}}/delete">
 <input type="hidden" name="csrf_token" value="{{.CSRF}}"><p>The app and every token it holds stop working.</p><button type="submit" class="danger" id="delete">Delete app</button></form>
 </body></html>{{end}}
 
 {{define "secret"}}{{template "head" "App credentials"}}{{template "userbar" .}}
 <h2>{{.Message}}</h2>
-<p>Client ID: <code id="client-id">{{.App.ID}}</code></p>
+<p>Client ID: <code id="client-id">{{.Client.ID}}</code></p>
 {{if .Secret}}<div class="secret"><p>Client secret: <code id="client-secret">{{.Secret}}</code></p>
 <p><strong>Copy it now: it is shown only this once.</strong> The gateway keeps only a hash of it.</p></div>{{end}}
 <p><a href="/oauth/apps" id="back">Back to your apps</a></p></body></html>{{end}}

@@ -1,4 +1,4 @@
-package caddyoauth
+package selfservice
 
 import (
 	"errors"
@@ -13,10 +13,10 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 )
 
-// appsAuth is what the self-service pages need from the sign-in: who is
+// signIn is what the self-service pages need from the sign-in: who is
 // signed in, sending someone to sign in, and CSRF tokens bound to the
 // session.
-type appsAuth interface {
+type signIn interface {
 	// user returns the signed-in user's id and the session's CSRF token;
 	// ok is false when nobody is signed in.
 	user(r *http.Request) (userID, csrf string, ok bool, err error)
@@ -29,38 +29,38 @@ type appsAuth interface {
 	serve(w http.ResponseWriter, r *http.Request) (bool, error)
 }
 
-// appsLogin is the consent screen's session (the oauth_session cookie on
-// /oauth/), so signing in on either signs in on both, with a sign-in form
-// of its own that returns to the apps pages instead of an authorization
-// request.
-type appsLogin struct {
+// sessionSignIn is the consent screen's session (the oauth_session cookie
+// on /oauth/), so signing in on either signs in on both, with a sign-in
+// form of its own that returns to the self-service pages instead of an
+// authorization request.
+type sessionSignIn struct {
 	az     *authz.Authorizer
 	logger *zap.Logger
 }
 
-func (l *appsLogin) user(r *http.Request) (string, string, bool, error) {
+func (l *sessionSignIn) user(r *http.Request) (string, string, bool, error) {
 	uid, csrf, err := l.az.SessionUser(r)
 	return uid, csrf, err == nil && uid != "", err
 }
 
-func (l *appsLogin) checkCSRF(r *http.Request, token string) (bool, error) {
+func (l *sessionSignIn) checkCSRF(r *http.Request, token string) (bool, error) {
 	return l.az.ValidCSRF(r, token)
 }
 
-func (l *appsLogin) signIn(w http.ResponseWriter, r *http.Request) error {
+func (l *sessionSignIn) signIn(w http.ResponseWriter, r *http.Request) error {
 	next := r.URL.Path
 	if r.Method != http.MethodGet {
-		next = AppsPath
+		next = Path
 	}
-	http.Redirect(w, r, AppsPath+"/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+	http.Redirect(w, r, Path+"/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 	return nil
 }
 
-func (l *appsLogin) serve(w http.ResponseWriter, r *http.Request) (bool, error) {
+func (l *sessionSignIn) serve(w http.ResponseWriter, r *http.Request) (bool, error) {
 	switch r.URL.Path {
-	case AppsPath + "/login":
+	case Path + "/login":
 		return true, l.serveLogin(w, r)
-	case AppsPath + "/logout":
+	case Path + "/logout":
 		return true, l.serveLogout(w, r)
 	}
 	return false, nil
@@ -68,13 +68,13 @@ func (l *appsLogin) serve(w http.ResponseWriter, r *http.Request) (bool, error) 
 
 // safeNext keeps the return path on these pages: no open redirect.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, AppsPath) || strings.ContainsAny(next, "\\\r\n") || strings.Contains(next, "//") {
-		return AppsPath
+	if !strings.HasPrefix(next, Path) || strings.ContainsAny(next, "\\\r\n") || strings.Contains(next, "//") {
+		return Path
 	}
 	return next
 }
 
-func (l *appsLogin) serveLogin(w http.ResponseWriter, r *http.Request) error {
+func (l *sessionSignIn) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.URL.Query().Get("next"))
 	switch r.Method {
 	case http.MethodGet:
@@ -119,7 +119,7 @@ func (l *appsLogin) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (l *appsLogin) serveLogout(w http.ResponseWriter, r *http.Request) error {
+func (l *sessionSignIn) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		return renderError(w, http.StatusMethodNotAllowed, "Method not allowed.")
@@ -135,15 +135,15 @@ func (l *appsLogin) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if err := l.az.SignOut(w, r); err != nil {
 		return l.unavailable(w, err)
 	}
-	http.Redirect(w, r, AppsPath+"/login", http.StatusSeeOther)
+	http.Redirect(w, r, Path+"/login", http.StatusSeeOther)
 	return nil
 }
 
-func (l *appsLogin) unavailable(w http.ResponseWriter, err error) error {
+func (l *sessionSignIn) unavailable(w http.ResponseWriter, err error) error {
 	l.logger.Error("self-service sign-in: session store unavailable", zap.Error(err))
 	w.Header().Set("Retry-After", "1")
 	return renderError(w, http.StatusServiceUnavailable, "Signing in is not possible right now. Try again shortly.")
 }
 
 // Interface guards
-var _ appsAuth = (*appsLogin)(nil)
+var _ signIn = (*sessionSignIn)(nil)

@@ -1,19 +1,26 @@
-package redisstore
+package caddyoauth
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/redis/rueidis"
 
+	"github.com/caddyoauth/gateway/caddyoauth/store/redisstore"
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
-func TestUnmarshalCaddyfile(t *testing.T) {
+func TestRedisStoreCaddyfile(t *testing.T) {
 	for _, tc := range []struct {
 		name, input string
 		want        string // JSON of the parsed module
@@ -64,7 +71,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "sentinel and cluster", input: "redis redis://a {\n\tsentinel m a:1\n\tcluster b:1\n}", wantErr: "exclude each other"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var r Redis
+			var r RedisStore
 			err := r.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -82,7 +89,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			// The JSON must load back strictly into the same config.
 			dec := json.NewDecoder(strings.NewReader(string(got)))
 			dec.DisallowUnknownFields()
-			var back Redis
+			var back RedisStore
 			if err := dec.Decode(&back); err != nil {
 				t.Fatal(err)
 			}
@@ -98,21 +105,21 @@ func provisionCtx(t *testing.T) caddy.Context {
 
 func poolSize() int {
 	n := 0
-	pool.Range(func(any, any) bool { n++; return true })
+	storePool.Range(func(any, any) bool { n++; return true })
 	return n
 }
 
-// TestProvisionSharesAndReleases provisions two configs on one resource
+// TestRedisStoreSharesAndReleases provisions two configs on one resource
 // (as during a reload): they share a store, the password comes from the
 // environment, and the last Cleanup closes it.
-func TestProvisionSharesAndReleases(t *testing.T) {
+func TestRedisStoreSharesAndReleases(t *testing.T) {
 	srv := testredis.Start(t, "--requirepass", "s3cret-pw")
 	t.Setenv("TEST_REDIS_PASSWORD", "s3cret-pw")
 	cfg := `{"url":"redis://:{env.TEST_REDIS_PASSWORD}@` + srv.Addr() + `/0","key_prefix":"` + uniquePrefix() + `"}`
 	before := poolSize()
 
-	var old, cur Redis
-	for _, r := range []*Redis{&old, &cur} {
+	var old, cur RedisStore
+	for _, r := range []*RedisStore{&old, &cur} {
 		if err := json.Unmarshal([]byte(cfg), r); err != nil {
 			t.Fatal(err)
 		}
@@ -149,10 +156,10 @@ func TestProvisionSharesAndReleases(t *testing.T) {
 	}
 }
 
-// TestProvisionFailureLeavesNothing checks that a Provision that fails
+// TestRedisStoreFailureLeavesNothing checks that a Provision that fails
 // (Redis down, or a bad URL) leaves no pooled store, that Cleanup after it
 // is harmless, and that its error does not show the password.
-func TestProvisionFailureLeavesNothing(t *testing.T) {
+func TestRedisStoreFailureLeavesNothing(t *testing.T) {
 	srv := testredis.Start(t)
 	addr := srv.Addr()
 	srv.Stop()
@@ -164,7 +171,7 @@ func TestProvisionFailureLeavesNothing(t *testing.T) {
 		"redis://user:s3cret-pw@[::1/0",
 		"http://user:s3cret-pw@" + addr,
 	} {
-		r := Redis{URL: url}
+		r := RedisStore{URL: url}
 		err := r.Provision(provisionCtx(t))
 		if err == nil {
 			t.Fatalf("Provision(%s) succeeded", url)
@@ -182,11 +189,11 @@ func TestProvisionFailureLeavesNothing(t *testing.T) {
 	}
 }
 
-// TestProvisionWrongPassword checks that a refused password is reported
+// TestRedisStoreWrongPassword checks that a refused password is reported
 // without being shown.
-func TestProvisionWrongPassword(t *testing.T) {
+func TestRedisStoreWrongPassword(t *testing.T) {
 	srv := testredis.Start(t, "--requirepass", "right-pw")
-	r := Redis{URL: "redis://:wr0ng-pw@" + srv.Addr() + "/0"}
+	r := RedisStore{URL: "redis://:wr0ng-pw@" + srv.Addr() + "/0"}
 	err := r.Provision(provisionCtx(t))
 	if err == nil {
 		r.Cleanup()
@@ -198,15 +205,16 @@ func TestProvisionWrongPassword(t *testing.T) {
 	t.Log(err)
 }
 
-// TestProvisionSentinel finds the master through a Sentinel given as the
+// TestRedisStoreSentinel finds the master through a Sentinel given as the
 // URL's host, with the master's password from the URL.
-func TestProvisionSentinel(t *testing.T) {
+func TestRedisStoreSentinel(t *testing.T) {
 	master := testredis.Start(t, "--requirepass", "s3cret-pw")
 	sentinel := testredis.StartSentinel(t, master, "mymaster")
-	var r Redis
+	var r RedisStore
+	prefix := uniquePrefix()
 	d := caddyfile.NewTestDispenser(`redis redis://:s3cret-pw@` + sentinel.Addr() + `/0 {
 		sentinel mymaster
-		key_prefix ` + uniquePrefix() + `
+		key_prefix ` + prefix + `
 	}`)
 	if err := r.UnmarshalCaddyfile(d); err != nil {
 		t.Fatal(err)
@@ -223,8 +231,62 @@ func TestProvisionSentinel(t *testing.T) {
 		t.Fatalf("Lookup = %q, %v", v, err)
 	}
 	// The write went to the master itself.
-	direct := openURL(t, "redis://:s3cret-pw@"+master.Addr()+"/0", r.Store().(*Store).prefix)
+	direct := openRedis(t, "redis://:s3cret-pw@"+master.Addr()+"/0", prefix)
 	if v, err := direct.Get(ctx, "k"); err != nil || string(v) != "v" {
 		t.Fatalf("Get on the master = %q, %v", v, err)
+	}
+}
+
+// prefixes gives every Redis store of the tests its own key prefix.
+var prefixes atomic.Int64
+
+func uniquePrefix() string { return fmt.Sprintf("t%d:", prefixes.Add(1)) }
+
+func openRedis(t testing.TB, url, prefix string) *redisstore.Store {
+	t.Helper()
+	opt, err := rueidis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := redisstore.Open(opt, prefix, 0)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestFileCountersStayInMemory: the file backend's counters never reach
+// its file, and two configs share them, as they share the file.
+func TestFileCountersStayInMemory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "oauth.db")
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	a, b := &FileStore{Path: path}, &FileStore{Path: path}
+	for _, f := range []*FileStore{a, b} {
+		if err := f.Provision(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer f.Cleanup()
+	}
+	for want := int64(1); want <= 2; want++ {
+		f := []*FileStore{a, b}[want-1]
+		n, err := f.Counters().Incr(context.Background(), "rl:token:counter-key", time.Minute)
+		if err != nil || n != want {
+			t.Fatalf("Incr = %d, %v; want %d (the configs must share one counter store)", n, err, want)
+		}
+	}
+	if err := a.Store().Put(context.Background(), "at:record", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte("at:record")) {
+		t.Fatal("the token record did not reach the file")
+	}
+	if bytes.Contains(raw, []byte("counter-key")) {
+		t.Fatal("a counter was written to the file")
 	}
 }

@@ -1,0 +1,260 @@
+package clients
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
+)
+
+// Token endpoint authentication methods (RFC 7591 §2).
+const (
+	AuthMethodNone  = "none"
+	AuthMethodBasic = "client_secret_basic"
+	AuthMethodPost  = "client_secret_post"
+)
+
+// Metadata is a client registration or update in RFC 7591 names.
+// Pointers tell a field left out (PATCH keeps it) from one set empty.
+// Other fields are ignored, as RFC 7591 §2 asks.
+type Metadata struct {
+	ClientID                *string   `json:"client_id,omitempty"`
+	ClientName              *string   `json:"client_name,omitempty"`
+	RedirectURIs            *[]string `json:"redirect_uris,omitempty"`
+	GrantTypes              *[]string `json:"grant_types,omitempty"`
+	Scope                   *string   `json:"scope,omitempty"`
+	TokenEndpointAuthMethod *string   `json:"token_endpoint_auth_method,omitempty"`
+	UserID                  *string   `json:"user_id,omitempty"`
+	Consent                 *string   `json:"consent,omitempty"`
+}
+
+// ParseMetadata decodes a JSON body of client metadata.
+func ParseMetadata(body []byte) (*Metadata, error) {
+	m := new(Metadata)
+	if err := json.Unmarshal(body, m); err != nil {
+		return nil, BadMetadata("the request body is not a JSON object of client metadata: %s", safeText(err.Error()))
+	}
+	return m, nil
+}
+
+// Info is a client in answers, in RFC 7591 §3.2.1 names.
+// client_secret appears once, when it is generated.
+type Info struct {
+	ClientID                string   `json:"client_id"`
+	ClientSecret            string   `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64    `json:"client_id_issued_at,omitempty"`
+	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
+	ClientName              string   `json:"client_name,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris,omitempty"`
+	GrantTypes              []string `json:"grant_types"`
+	Scope                   string   `json:"scope,omitempty"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	UserID                  string   `json:"user_id,omitempty"`
+	Consent                 string   `json:"consent,omitempty"`
+	UpdatedAt               int64    `json:"updated_at,omitempty"`
+	ReadOnly                bool     `json:"read_only,omitempty"`
+}
+
+// InfoOf describes a dynamic client, with its secret when one was just
+// generated.
+func InfoOf(c *Client, secret string) *Info {
+	ci := &Info{
+		ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: c.CreatedAt,
+		ClientName: c.Name, RedirectURIs: c.RedirectURIs, GrantTypes: c.Grants,
+		Scope: authz.JoinScope(c.Scopes), TokenEndpointAuthMethod: AuthMethodBasic,
+		UserID: c.UserID, Consent: c.Consent, UpdatedAt: c.UpdatedAt,
+	}
+	if c.Public {
+		ci.TokenEndpointAuthMethod = AuthMethodNone
+	} else {
+		var never int64 // generated secrets do not expire
+		ci.ClientSecretExpiresAt = &never
+	}
+	return ci
+}
+
+// StaticInfoOf describes a client of the config, read-only.
+func StaticInfoOf(c *authz.Client) *Info {
+	ci := &Info{
+		ClientID: c.ID, ClientName: c.Name, RedirectURIs: c.RedirectURIs,
+		GrantTypes: c.Grants, Scope: authz.JoinScope(c.Scopes),
+		TokenEndpointAuthMethod: AuthMethodBasic, UserID: c.UserID,
+		Consent: c.Consent, ReadOnly: true,
+	}
+	if c.Public {
+		ci.TokenEndpointAuthMethod = AuthMethodNone
+	}
+	return ci
+}
+
+// RegError is an RFC 7591 §3.2.2 error answer.
+type RegError struct {
+	Status int    `json:"-"` // the HTTP status; 0 means 400
+	Code   string `json:"error"`
+	Desc   string `json:"error_description,omitempty"`
+}
+
+func (e *RegError) Error() string { return e.Code + ": " + e.Desc }
+
+// BadMetadata is an invalid_client_metadata error.
+func BadMetadata(format string, args ...any) *RegError {
+	return &RegError{Status: http.StatusBadRequest, Code: "invalid_client_metadata", Desc: fmt.Sprintf(format, args...)}
+}
+
+func badRedirect(format string, args ...any) *RegError {
+	return &RegError{Status: http.StatusBadRequest, Code: "invalid_redirect_uri", Desc: fmt.Sprintf(format, args...)}
+}
+
+// Limits on registered metadata, so a record stays small.
+const (
+	maxClientName   = 200
+	maxRedirectURIs = 20
+	maxURILength    = 2000
+)
+
+// Rules are what a caller may set: operators anything known, users of the
+// self-service pages only the allowed grants and no consent skip.
+type Rules struct {
+	Grants      []string // allowed grant types
+	Scopes      []string // configured scopes
+	Operator    bool     // may set user_id, consent and client_id
+	DefaultUser string   // owner of clients this caller creates
+}
+
+// Apply sets the fields of m onto c and checks the result with the same
+// rules as a client of the config (Settings.Check). create fills in RFC
+// 7591's defaults for fields left out. Its errors are *RegError.
+func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
+	if m.ClientID != nil && (!create || !rules.Operator) {
+		return BadMetadata("client_id cannot be chosen here")
+	}
+	if create {
+		if m.ClientID != nil {
+			if !ValidID(*m.ClientID) {
+				return BadMetadata("client_id may only contain letters, digits and -._~ (1 to 128)")
+			}
+			c.ID = *m.ClientID
+		}
+		c.UserID = rules.DefaultUser
+		c.Consent = authz.ConsentRemember
+		c.Grants = []string{authz.GrantAuthorizationCode} // RFC 7591 §2
+	}
+	if m.ClientName != nil {
+		name := strings.TrimSpace(*m.ClientName)
+		if len(name) > maxClientName || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+			return BadMetadata("client_name must be at most %d characters with no control characters", maxClientName)
+		}
+		c.Name = name
+	}
+	if m.TokenEndpointAuthMethod != nil {
+		switch *m.TokenEndpointAuthMethod {
+		case AuthMethodNone:
+			if !create && !c.Public {
+				return BadMetadata("token_endpoint_auth_method cannot change after registration")
+			}
+			c.Public = true
+		case AuthMethodBasic, AuthMethodPost:
+			if !create && c.Public {
+				return BadMetadata("token_endpoint_auth_method cannot change after registration")
+			}
+			c.Public = false
+		default:
+			return BadMetadata("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+		}
+	}
+	if m.GrantTypes != nil {
+		c.Grants = slices.Compact(slices.Clone(*m.GrantTypes))
+	}
+	if len(c.Grants) == 0 {
+		return BadMetadata("grant_types is empty")
+	}
+	for _, g := range c.Grants {
+		if !slices.Contains(authz.KnownGrants, g) {
+			return BadMetadata("unknown grant type %q (known: %s)", safeText(g), strings.Join(authz.KnownGrants, ", "))
+		}
+		if !slices.Contains(rules.Grants, g) {
+			return BadMetadata("grant type %q is not allowed here (allowed: %s)", g, strings.Join(rules.Grants, ", "))
+		}
+	}
+	if m.RedirectURIs != nil {
+		c.RedirectURIs = slices.Compact(slices.Clone(*m.RedirectURIs))
+	}
+	if len(c.RedirectURIs) > maxRedirectURIs {
+		return badRedirect("at most %d redirect_uris", maxRedirectURIs)
+	}
+	for _, u := range c.RedirectURIs {
+		if len(u) > maxURILength {
+			return badRedirect("a redirect URI is longer than %d characters", maxURILength)
+		}
+		if err := CheckRedirectURI(u); err != nil {
+			return badRedirect("%s", safeText(err.Error()))
+		}
+	}
+	if slices.Contains(c.Grants, authz.GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		return badRedirect("the authorization_code grant needs at least one redirect URI")
+	}
+	if m.Scope != nil {
+		sc, ok := authz.ParseScope(*m.Scope)
+		if !ok {
+			return BadMetadata("scope is malformed")
+		}
+		for _, s := range sc {
+			if !slices.Contains(rules.Scopes, s) {
+				return BadMetadata("scope %q is not configured (configured: %s)", s, strings.Join(rules.Scopes, " "))
+			}
+		}
+		c.Scopes = sc
+	}
+	if m.UserID != nil {
+		if !rules.Operator {
+			return BadMetadata("user_id cannot be set here")
+		}
+		if err := authz.CheckUserID(*m.UserID); err != nil {
+			return BadMetadata("user_id: %v", err)
+		}
+		c.UserID = *m.UserID
+	}
+	if m.Consent != nil {
+		switch {
+		case *m.Consent == authz.ConsentRemember, *m.Consent == authz.ConsentAlways:
+		case *m.Consent == authz.ConsentSkip && rules.Operator:
+		default:
+			if rules.Operator {
+				return BadMetadata("consent must be remember, always or skip")
+			}
+			return BadMetadata("consent must be remember or always")
+		}
+		c.Consent = *m.Consent
+	}
+	// The config's rules, on top: public clients and client_credentials,
+	// scope syntax. The id and secret are checked apart.
+	s := &Settings{
+		ID: "dynamic", Public: c.Public, RedirectURIs: c.RedirectURIs,
+		Grants: c.Grants, Scopes: c.Scopes, User: c.UserID,
+	}
+	if !c.Public {
+		s.Secret = "generated"
+	}
+	if err := s.Check(); err != nil {
+		msg := strings.NewReplacer(`oauth: client "dynamic": `, "", `oauth: client "dynamic"`, "the client").Replace(err.Error())
+		return BadMetadata("%s", msg)
+	}
+	return nil
+}
+
+// safeText keeps caller-supplied text printable and short in an error.
+func safeText(s string) string {
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}

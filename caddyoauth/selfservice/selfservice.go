@@ -1,0 +1,385 @@
+// Package selfservice serves the pages where signed-in users manage their
+// own OAuth clients (self-service clients) and the clients they authorized.
+// The pages call them "apps". It has no Caddy in it: the oauth_server
+// handler routes Path and everything below it to a Handler.
+package selfservice
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clients"
+)
+
+// Path is where signed-in users manage their own clients:
+//
+//	GET  /oauth/apps                                 your apps, authorized apps, a form for a new app
+//	POST /oauth/apps/new                             create; shows the secret once
+//	GET  /oauth/apps/{client_id}                     edit form
+//	POST /oauth/apps/{client_id}                     save changes
+//	POST /oauth/apps/{client_id}/secret              rotate; shows the secret once
+//	POST /oauth/apps/{client_id}/delete              delete
+//	POST /oauth/apps/authorized/{client_id}/revoke   end that app's tokens and consent for you
+//	GET  /oauth/apps/login, POST /oauth/apps/login   sign in
+//	POST /oauth/apps/logout                          sign out
+//
+// Every POST carries the session's CSRF token; another user's client_id
+// is answered 404, as an unknown one is.
+const Path = "/oauth/apps"
+
+// Config is what the pages work with.
+type Config struct {
+	// Registry holds the clients users create.
+	Registry *clients.Registry
+	// Service lists and revokes the clients a user authorized.
+	Service *authz.Service
+	// Authorizer holds the sign-in session, shared with the consent
+	// screen.
+	Authorizer *authz.Authorizer
+	// Grants are the grant types users may give their clients.
+	Grants []string
+	// Scopes are the scopes users may give their clients.
+	Scopes []string
+	// Logger logs what users do to their clients, and store failures.
+	Logger *zap.Logger
+	// SignInLogger logs store failures of the sign-in. Default: Logger.
+	SignInLogger *zap.Logger
+}
+
+// Handler serves the self-service pages.
+type Handler struct {
+	cfg  Config
+	auth signIn
+}
+
+// New returns the pages' handler.
+func New(cfg Config) *Handler {
+	if cfg.SignInLogger == nil {
+		cfg.SignInLogger = cfg.Logger
+	}
+	return &Handler{cfg: cfg, auth: &sessionSignIn{az: cfg.Authorizer, logger: cfg.SignInLogger}}
+}
+
+// maxPageForm caps a form body of the self-service pages.
+const maxPageForm = 32 << 10
+
+// page is one request to the self-service pages.
+type page struct {
+	h    *Handler
+	w    http.ResponseWriter
+	r    *http.Request
+	ctx  context.Context
+	uid  string
+	csrf string
+}
+
+// ServeHTTP serves a request for Path or below it. The error is one of
+// writing the answer.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	setPageHeaders(w)
+	auth := h.auth
+	if done, err := auth.serve(w, r); done {
+		return err
+	}
+	uid, csrf, ok, err := auth.user(r)
+	p := &page{h: h, w: w, r: r, ctx: r.Context(), uid: uid, csrf: csrf}
+	if err != nil {
+		return p.unavailable(err)
+	}
+	if !ok {
+		return auth.signIn(w, r)
+	}
+	if r.Method == http.MethodPost {
+		if err := parsePageForm(w, r); err != nil {
+			return renderError(w, http.StatusBadRequest, "The form could not be read.")
+		}
+		if ok, err := auth.checkCSRF(r, r.PostForm.Get("csrf_token")); err != nil {
+			return p.unavailable(err)
+		} else if !ok {
+			return renderError(w, http.StatusForbidden, "The form expired. Go back, reload and try again.")
+		}
+	}
+	rest := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, Path), "/")
+	parts := strings.Split(rest, "/")
+	switch {
+	case rest == "":
+		return p.only(http.MethodGet, p.index)
+	case rest == "new":
+		return p.only(http.MethodPost, p.create)
+	case len(parts) == 3 && parts[0] == "authorized" && parts[2] == "revoke":
+		return p.only(http.MethodPost, func() error { return p.revoke(parts[1]) })
+	case len(parts) == 1:
+		if r.Method == http.MethodPost {
+			return p.update(parts[0])
+		}
+		return p.only(http.MethodGet, func() error { return p.edit(parts[0], nil, "") })
+	case len(parts) == 2 && parts[1] == "secret":
+		return p.only(http.MethodPost, func() error { return p.rotate(parts[0]) })
+	case len(parts) == 2 && parts[1] == "delete":
+		return p.only(http.MethodPost, func() error { return p.remove(parts[0]) })
+	}
+	return renderError(w, http.StatusNotFound, "Not found.")
+}
+
+func (p *page) only(method string, f func() error) error {
+	if p.r.Method != method {
+		p.w.Header().Set("Allow", method)
+		return renderError(p.w, http.StatusMethodNotAllowed, "Method not allowed.")
+	}
+	return f()
+}
+
+func (p *page) rules() clients.Rules {
+	return clients.Rules{Grants: p.h.cfg.Grants, Scopes: p.h.cfg.Scopes, DefaultUser: p.uid}
+}
+
+// authorizedClient is a row of the "authorized apps" list.
+type authorizedClient struct {
+	ClientID, Name, Scope string
+	Since                 time.Time
+}
+
+func (p *page) index() error {
+	return p.renderIndex(http.StatusOK, nil, "")
+}
+
+func (p *page) renderIndex(status int, form *clientForm, formErr string) error {
+	reg := p.h.cfg.Registry
+	own, err := reg.Owned(p.ctx, p.uid)
+	if err != nil {
+		return p.unavailable(err)
+	}
+	authorized, err := p.authorized()
+	if err != nil {
+		return p.unavailable(err)
+	}
+	if form == nil {
+		form = &clientForm{Grants: slices.Clone(p.h.cfg.Grants)}
+		form.Grants = slices.DeleteFunc(form.Grants, func(g string) bool { return g == authz.GrantClientCredentials || g == authz.GrantPassword })
+	}
+	return renderPage(p.w, status, "index", map[string]any{
+		"User": p.uid, "CSRF": p.csrf, "Clients": own, "Authorized": authorized,
+		"Form": form, "FormError": formErr, "AllGrants": p.h.cfg.Grants, "AllScopes": p.h.cfg.Scopes,
+	})
+}
+
+// authorized lists the clients holding tokens or a consent of the user.
+func (p *page) authorized() ([]authorizedClient, error) {
+	grants, err := p.h.cfg.Service.UserGrants(p.ctx, p.uid)
+	if err != nil {
+		return nil, err
+	}
+	consented, err := p.h.cfg.Service.UserConsents(p.ctx, p.uid)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []authorizedClient
+	add := func(id, scope string, since time.Time) {
+		if seen[id] {
+			return
+		}
+		seen[id] = true
+		c, err := p.h.cfg.Registry.Client(p.ctx, id)
+		if err != nil {
+			return // a deleted client: nothing of it works any more
+		}
+		out = append(out, authorizedClient{ClientID: id, Name: c.Name, Scope: scope, Since: since})
+	}
+	for _, g := range grants {
+		add(g.ClientID, g.Scope, g.IssuedAt)
+	}
+	for _, id := range consented {
+		add(id, "", time.Time{})
+	}
+	return out, nil
+}
+
+func (p *page) create() error {
+	form := readClientForm(p.r)
+	c := new(clients.Client)
+	if err := form.metadata(true).Apply(c, p.rules(), true); err != nil {
+		return p.renderIndex(http.StatusBadRequest, form, describe(err))
+	}
+	secret, err := p.h.cfg.Registry.Create(p.ctx, c)
+	if err != nil {
+		return p.unavailable(err)
+	}
+	p.h.cfg.Logger.Info("client registered by its owner", zap.String("client_id", c.ID), zap.String("owner", p.uid))
+	return p.renderSecret(c, secret, "Your app is registered.")
+}
+
+// owned returns the user's client, or ErrNotFound for anyone else's.
+func (p *page) owned(id string) (*clients.Client, error) {
+	c, err := p.h.cfg.Registry.Get(p.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.UserID != p.uid {
+		return nil, clients.ErrNotFound
+	}
+	return c, nil
+}
+
+func (p *page) edit(id string, form *clientForm, formErr string) error {
+	c, err := p.owned(id)
+	if err != nil {
+		return p.fail(err)
+	}
+	if form == nil {
+		form = &clientForm{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), Grants: c.Grants, Scopes: c.Scopes, Public: c.Public}
+	}
+	status := http.StatusOK
+	if formErr != "" {
+		status = http.StatusBadRequest
+	}
+	return renderPage(p.w, status, "edit", map[string]any{
+		"User": p.uid, "CSRF": p.csrf, "Client": c, "Form": form, "FormError": formErr,
+		"AllGrants": p.h.cfg.Grants, "AllScopes": p.h.cfg.Scopes,
+	})
+}
+
+func (p *page) update(id string) error {
+	if _, err := p.owned(id); err != nil {
+		return p.fail(err)
+	}
+	form := readClientForm(p.r)
+	_, err := p.h.cfg.Registry.Update(p.ctx, id, func(c *clients.Client) error {
+		if c.UserID != p.uid {
+			return clients.ErrNotFound
+		}
+		return form.metadata(false).Apply(c, p.rules(), false)
+	})
+	var re *clients.RegError
+	if errors.As(err, &re) {
+		return p.edit(id, form, describe(err))
+	} else if err != nil {
+		return p.fail(err)
+	}
+	p.h.cfg.Logger.Info("client updated by its owner", zap.String("client_id", id), zap.String("owner", p.uid))
+	http.Redirect(p.w, p.r, Path, http.StatusSeeOther)
+	return nil
+}
+
+func (p *page) rotate(id string) error {
+	if _, err := p.owned(id); err != nil {
+		return p.fail(err)
+	}
+	c, secret, err := p.h.cfg.Registry.RotateSecret(p.ctx, id)
+	if err != nil {
+		return p.fail(err)
+	}
+	p.h.cfg.Logger.Info("client secret rotated by its owner", zap.String("client_id", id), zap.String("owner", p.uid))
+	return p.renderSecret(c, secret, "The secret is replaced; the old one no longer works.")
+}
+
+func (p *page) remove(id string) error {
+	if _, err := p.owned(id); err != nil {
+		return p.fail(err)
+	}
+	if err := p.h.cfg.Registry.Delete(p.ctx, id); err != nil {
+		return p.fail(err)
+	}
+	p.h.cfg.Logger.Info("client deleted by its owner", zap.String("client_id", id), zap.String("owner", p.uid))
+	http.Redirect(p.w, p.r, Path, http.StatusSeeOther)
+	return nil
+}
+
+// revoke ends one client's tokens and consent for the signed-in user.
+func (p *page) revoke(clientID string) error {
+	if err := p.h.cfg.Service.RevokeUserClient(p.ctx, p.uid, clientID); err != nil {
+		return p.unavailable(err)
+	}
+	p.h.cfg.Logger.Info("user revoked an app", zap.String("client_id", clientID), zap.String("user_id", p.uid))
+	http.Redirect(p.w, p.r, Path, http.StatusSeeOther)
+	return nil
+}
+
+func (p *page) renderSecret(c *clients.Client, secret, msg string) error {
+	return renderPage(p.w, http.StatusOK, "secret", map[string]any{"User": p.uid, "CSRF": p.csrf, "Client": c, "Secret": secret, "Message": msg})
+}
+
+func (p *page) fail(err error) error {
+	switch {
+	case errors.Is(err, clients.ErrNotFound), errors.Is(err, clients.ErrReadOnly):
+		return renderError(p.w, http.StatusNotFound, "Not found.")
+	case clients.IsPublicClientError(err):
+		return renderError(p.w, http.StatusBadRequest, "A public app has no secret.")
+	}
+	return p.unavailable(err)
+}
+
+func (p *page) unavailable(err error) error {
+	p.h.cfg.Logger.Error("self-service page failed", zap.String("user_id", p.uid), zap.Error(err))
+	p.w.Header().Set("Retry-After", "1")
+	return renderError(p.w, http.StatusServiceUnavailable, "The app registry cannot be reached. Try again shortly.")
+}
+
+// clientForm is the new/edit client form.
+type clientForm struct {
+	Name         string
+	RedirectURIs string // one per line
+	Grants       []string
+	Scopes       []string
+	Public       bool
+}
+
+func readClientForm(r *http.Request) *clientForm {
+	f := r.PostForm
+	return &clientForm{
+		Name: f.Get("client_name"), RedirectURIs: f.Get("redirect_uris"),
+		Grants: f["grant_types"], Scopes: f["scope"], Public: f.Get("public") == "on",
+	}
+}
+
+func (f *clientForm) metadata(create bool) *clients.Metadata {
+	var uris []string
+	for line := range strings.SplitSeq(f.RedirectURIs, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			uris = append(uris, line)
+		}
+	}
+	scope := strings.Join(f.Scopes, " ")
+	grants := slices.Clone(f.Grants)
+	m := &clients.Metadata{ClientName: &f.Name, RedirectURIs: &uris, GrantTypes: &grants, Scope: &scope}
+	if create {
+		method := clients.AuthMethodBasic
+		if f.Public {
+			method = clients.AuthMethodNone
+		}
+		m.TokenEndpointAuthMethod = &method
+	}
+	return m
+}
+
+// Has reports whether list holds v, for the templates' checkboxes.
+func (f *clientForm) Has(list []string, v string) bool { return slices.Contains(list, v) }
+
+func describe(err error) string {
+	var re *clients.RegError
+	if errors.As(err, &re) {
+		return re.Desc
+	}
+	return "The app could not be saved."
+}
+
+func parsePageForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxPageForm)
+	return r.ParseForm()
+}
+
+func setPageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+}
