@@ -493,7 +493,6 @@ func (a *App) provisionAuthorize() error {
 	}
 	a.authorizer = a.service.NewAuthorizer(authz.AuthorizeConfig{
 		BasePath:       PathPrefix,
-		SessionTTL:     time.Duration(a.SessionTTL),
 		PKCERequired:   a.PKCERequired,
 		PKCEAllowPlain: a.PKCEAllowPlain,
 		Pages:          pages,
@@ -561,6 +560,7 @@ func (a *App) tokenConfig(cfg *authz.Config) error {
 		return fmt.Errorf("oauth: %v", err)
 	}
 	cfg.Issuer = a.issuer
+	cfg.SessionTTL = time.Duration(a.SessionTTL)
 	cfg.Audience = a.Audience
 	cfg.TokenFormat = a.TokenFormat
 	if cfg.TokenFormat == "" {

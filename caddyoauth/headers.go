@@ -218,16 +218,3 @@ func checkIdentityHeader(name string) error {
 	}
 	return nil
 }
-
-// checkUserID refuses a user ID that could not travel in a header value.
-func checkUserID(id string) error {
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x20 || id[i] == 0x7f {
-			return fmt.Errorf("user ID has a control character")
-		}
-	}
-	if len(id) > 256 {
-		return fmt.Errorf("user ID is longer than 256 bytes")
-	}
-	return nil
-}

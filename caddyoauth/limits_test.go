@@ -27,23 +27,16 @@ func limitedServer(t *testing.T, cfg string) (*App, *Server) {
 	if err := a.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
+	s := &Server{app: a, svc: a.Service()}
+	s.indexRoutes()
 	// Stand-ins answer 418, so the test sees what the limits let through.
 	for _, p := range []string{"introspect", "revoke", "login", "authorize"} {
-		path := PathPrefix + p
-		real, had := endpoints[path]
-		registerEndpoint(endpoint{path: path, serve: func(_ *Server, w http.ResponseWriter, _ *http.Request) error {
+		s.endpoints[PathPrefix+p] = endpoint{path: PathPrefix + p, serve: func(_ *Server, w http.ResponseWriter, _ *http.Request) error {
 			w.WriteHeader(http.StatusTeapot)
 			return nil
-		}})
-		t.Cleanup(func() {
-			if had {
-				endpoints[path] = real
-			} else {
-				delete(endpoints, path)
-			}
-		})
+		}}
 	}
-	return a, &Server{app: a, svc: a.Service()}
+	return a, s
 }
 
 // request builds a request as Caddy hands it to a handler, with the

@@ -3,7 +3,6 @@ package caddyoauth
 import (
 	"context"
 	"errors"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -307,6 +306,3 @@ var (
 	_ store.Store   = (*instrumentedStore)(nil)
 	_ store.Batcher = (*instrumentedStore)(nil)
 )
-
-// bearerToken is authz.BearerToken, under the name the handlers call.
-func bearerToken(h http.Header) (string, bool, bool) { return authz.BearerToken(h) }

@@ -147,7 +147,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	stripIdentity(r, names, true)
 
-	token, found, ok := bearerToken(r.Header)
+	token, found, ok := authz.BearerToken(r.Header)
 	if !ok {
 		observeValidation(validationInvalid)
 		w.Header().Set("WWW-Authenticate", p.challenge+`, error="invalid_request", error_description="send one Authorization header with one bearer token"`)

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/selfservice"
 )
 
 func init() {
@@ -19,8 +20,7 @@ func init() {
 // PathPrefix is where oauth_server serves its endpoints.
 const PathPrefix = "/oauth/"
 
-// endpoint is one path served by oauth_server. Each endpoint's file
-// registers it in init, so features stay in files of their own.
+// endpoint is one path served by oauth_server.
 type endpoint struct {
 	path string
 	// metadata is the RFC 8414 field naming this endpoint, if any.
@@ -33,17 +33,37 @@ type endpoint struct {
 	subtree bool
 }
 
-var (
-	endpoints = map[string]endpoint{}
-	// subtrees lists the subtree endpoints, so a proxied request is matched
-	// against them without walking the map or building prefixes.
-	subtrees []endpoint
-)
+// routeTable is every path oauth_server serves. It is a function rather
+// than a variable because the metadata endpoint lists the table itself.
+func routeTable() []endpoint {
+	return []endpoint{
+		{path: MetadataPath, serve: serveMetadata},
+		{path: PathPrefix + "token", metadata: "token_endpoint", serve: serviceEndpoint((*authz.Service).ServeToken)},
+		{path: PathPrefix + "revoke", metadata: "revocation_endpoint", serve: serviceEndpoint((*authz.Service).ServeRevoke)},
+		{path: PathPrefix + "introspect", metadata: "introspection_endpoint", serve: serviceEndpoint((*authz.Service).ServeIntrospect)},
+		{path: PathPrefix + "jwks", metadata: "jwks_uri", serve: serveJWKS,
+			enabled: func(a *App) bool { return a.TokenFormat == authz.FormatJWT }},
+		{path: PathPrefix + "me", serve: serveMe},
+		// The authorization endpoint (RFC 6749 §3.1) and its screens.
+		{path: PathPrefix + "authorize", metadata: "authorization_endpoint", serve: screen((*authz.Authorizer).ServeAuthorize)},
+		{path: PathPrefix + "login", serve: screen((*authz.Authorizer).ServeLogin)},
+		{path: PathPrefix + "consent", serve: screen((*authz.Authorizer).ServeConsent)},
+		{path: PathPrefix + "logout", serve: screen((*authz.Authorizer).ServeLogout)},
+		{path: selfservice.Path, serve: serveSelfService, subtree: true},
+	}
+}
 
-func registerEndpoint(e endpoint) {
-	endpoints[e.path] = e
-	if e.subtree {
-		subtrees = append(subtrees, endpoint{path: e.path + "/", serve: e.serve})
+func serviceEndpoint(serve func(*authz.Service, http.ResponseWriter, *http.Request)) func(*Server, http.ResponseWriter, *http.Request) error {
+	return func(s *Server, w http.ResponseWriter, r *http.Request) error {
+		serve(s.svc, w, r)
+		return nil
+	}
+}
+
+func screen(serve func(*authz.Authorizer, http.ResponseWriter, *http.Request)) func(*Server, http.ResponseWriter, *http.Request) error {
+	return func(s *Server, w http.ResponseWriter, r *http.Request) error {
+		serve(s.app.authorizer, w, r)
+		return nil
 	}
 }
 
@@ -57,6 +77,11 @@ type Server struct {
 	app    *App
 	svc    *authz.Service
 	logger *zap.Logger
+	// endpoints indexes the route table by path; subtrees lists its
+	// subtree endpoints with their trailing slash, so a proxied request is
+	// matched without building strings.
+	endpoints map[string]endpoint
+	subtrees  []endpoint
 }
 
 // CaddyModule returns the Caddy module information.
@@ -75,6 +100,7 @@ func (s *Server) Provision(ctx caddy.Context) error {
 		return err
 	}
 	s.app, s.svc = app, app.Service()
+	s.indexRoutes()
 	// The issuer is derived from the sites serving oauth_server. Handlers
 	// are provisioned by the http app, already in the config's apps, so
 	// this finds it without loading anything.
@@ -84,16 +110,26 @@ func (s *Server) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+func (s *Server) indexRoutes() {
+	s.endpoints, s.subtrees = map[string]endpoint{}, nil
+	for _, e := range routeTable() {
+		s.endpoints[e.path] = e
+		if e.subtree {
+			s.subtrees = append(s.subtrees, endpoint{path: e.path + "/", serve: e.serve})
+		}
+	}
+}
+
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
-	if e, ok := endpoints[path]; ok && (e.enabled == nil || e.enabled(s.app)) {
+	if e, ok := s.endpoints[path]; ok && (e.enabled == nil || e.enabled(s.app)) {
 		if done, err := s.limitEndpoint(w, r); done {
 			return err
 		}
 		return serveRedacted(func(w http.ResponseWriter) error { return e.serve(s, w, r) }, w)
 	}
-	for _, e := range subtrees {
+	for _, e := range s.subtrees {
 		if strings.HasPrefix(path, e.path) {
 			if done, err := s.limitEndpoint(w, r); done {
 				return err
@@ -111,7 +147,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 // endpointPaths lists the endpoints a has enabled that have a metadata name.
 func endpointPaths(a *App) map[string]string {
 	out := map[string]string{}
-	for _, e := range endpoints {
+	for _, e := range routeTable() {
 		if e.metadata != "" && (e.enabled == nil || e.enabled(a)) {
 			out[e.metadata] = e.path
 		}

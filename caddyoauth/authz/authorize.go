@@ -26,8 +26,8 @@ const (
 	ConsentSkip = "skip"
 )
 
-// DefaultSessionTTL is how long a sign-in lasts when AuthorizeConfig gives
-// no SessionTTL.
+// DefaultSessionTTL is how long a sign-in lasts when Config gives no
+// SessionTTL.
 const DefaultSessionTTL = time.Hour
 
 // maxFormBody caps the login, consent and logout form bodies.
@@ -38,8 +38,6 @@ type AuthorizeConfig struct {
 	// BasePath is the path the endpoints live under, ending in a slash:
 	// BasePath+"authorize", "login", "consent" and "logout".
 	BasePath string
-	// SessionTTL is how long a sign-in lasts. Default: DefaultSessionTTL.
-	SessionTTL time.Duration
 	// PKCERequired makes every client send a code_challenge; public
 	// clients always must.
 	PKCERequired bool
@@ -59,13 +57,9 @@ type Authorizer struct {
 
 // NewAuthorizer builds the authorization code flow of the service.
 func (s *Service) NewAuthorizer(cfg AuthorizeConfig) *Authorizer {
-	if cfg.SessionTTL <= 0 {
-		cfg.SessionTTL = DefaultSessionTTL
-	}
 	if cfg.BasePath == "" {
 		cfg.BasePath = "/oauth/"
 	}
-	s.sessionTTL = cfg.SessionTTL
 	if cfg.Pages == nil {
 		cfg.Pages = DefaultPages()
 	}

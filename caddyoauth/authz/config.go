@@ -36,6 +36,8 @@ type Config struct {
 	// first use while no token rotated from it has been used.
 	RefreshRotation bool
 	RefreshGrace    time.Duration
+	// SessionTTL is how long a sign-in lasts. Default: DefaultSessionTTL.
+	SessionTTL time.Duration
 
 	// Issuer gives the issuer identifier (RFC 8414 §2), the iss of JWT
 	// access tokens and of authorization responses (RFC 9207). A function,

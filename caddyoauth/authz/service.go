@@ -46,13 +46,15 @@ type Service struct {
 	hooks   Hooks
 	keys    *keyRing // JWT signing keys; nil for opaque tokens
 
-	sessionTTL time.Duration // the Authorizer's, for markLife
 }
 
 // New builds a Service. users may be nil when no grant needs a person.
 func New(cfg Config, s store.Store, clients ClientSource, users Authenticator, log *zap.Logger) *Service {
 	if log == nil {
 		log = zap.NewNop()
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
 	}
 	svc := &Service{cfg: cfg, store: s, clients: clients, users: users, log: log}
 	if cfg.TokenFormat == FormatJWT {

@@ -89,12 +89,12 @@ func (a *Authorizer) loadSession(r *http.Request) (string, *session, error) {
 func (a *Authorizer) newSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID, username string) (string, *session, error) {
 	id := randomToken()
 	now := time.Now()
-	s := &session{UserID: userID, Username: username, IssuedAt: now.UnixNano(), ExpiresAt: now.Add(a.cfg.SessionTTL).UnixNano()}
+	s := &session{UserID: userID, Username: username, IssuedAt: now.UnixNano(), ExpiresAt: now.Add(a.svc.cfg.SessionTTL).UnixNano()}
 	b, _ := json.Marshal(s)
-	if err := a.svc.store.Put(ctx, sessionKey(id), b, a.cfg.SessionTTL); err != nil {
+	if err := a.svc.store.Put(ctx, sessionKey(id), b, a.svc.cfg.SessionTTL); err != nil {
 		return "", nil, err
 	}
-	http.SetCookie(w, a.cookie(r, id, int(a.cfg.SessionTTL/time.Second)))
+	http.SetCookie(w, a.cookie(r, id, int(a.svc.cfg.SessionTTL/time.Second)))
 	return id, s, nil
 }
 

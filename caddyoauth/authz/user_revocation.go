@@ -23,7 +23,7 @@ func userRevokedKey(userID string) string { return prefixUserRevoked + userID }
 // anything it refuses (a session or a code), and a minute of clock skew
 // between instances on top.
 func (s *Service) markLife() time.Duration {
-	return max(s.sessionTTL, s.cfg.CodeTTL) + time.Minute
+	return max(s.cfg.SessionTTL, s.cfg.CodeTTL) + time.Minute
 }
 
 func (s *Service) markUserRevoked(ctx context.Context, userID string, at time.Time) error {

@@ -1,0 +1,153 @@
+package caddyoauth
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/selfservice"
+)
+
+// MetadataPath is where RFC 8414 puts the authorization server metadata.
+const MetadataPath = "/.well-known/oauth-authorization-server"
+
+// serveMetadata answers the RFC 8414 authorization server metadata,
+// built from the endpoints this build serves and the configured clients.
+func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return writeBearerError(w, http.StatusMethodNotAllowed, "", "", "")
+	}
+	issuer, err := s.svc.Issuer()
+	if err != nil {
+		authz.WriteError(w, errIssuerUnresolved, false)
+		return nil
+	}
+	md := map[string]any{"issuer": issuer}
+	for field, path := range endpointPaths(s.app) {
+		md[field] = issuer + path
+	}
+	var grants, scopes []string
+	for _, c := range s.app.Clients {
+		grants = sortedUnion(grants, c.Grants)
+		scopes = sortedUnion(scopes, c.Scopes)
+	}
+	md["grant_types_supported"] = grants
+	md["scopes_supported"] = sortedUnion(scopes, s.app.Scopes)
+	md["response_types_supported"] = []string{"code"}
+	md["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+	// Public clients may revoke their own tokens (RFC 7009 §2.1), but only
+	// confidential ones may introspect.
+	md["revocation_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+	md["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post"}
+	md["code_challenge_methods_supported"] = s.app.codeChallengeMethods()
+	md["authorization_response_iss_parameter_supported"] = true // RFC 9207
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "max-age=300")
+	return json.NewEncoder(w).Encode(md)
+}
+
+// errIssuerUnresolved answers while the issuer of a config that is being
+// refused is unknown: the previous config, if any, keeps serving.
+var errIssuerUnresolved = &authz.Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable,
+	Description: "the authorization server has no issuer; retry later"}
+
+// codeChallengeMethods lists the PKCE methods the authorize endpoint takes.
+func (a *App) codeChallengeMethods() []string {
+	if a.PKCEAllowPlain {
+		return []string{"S256", "plain"}
+	}
+	return []string{"S256"}
+}
+
+// serveJWKS publishes the keys JWT access tokens are signed with (RFC 7517
+// §5): the current key and retired ones whose tokens may still be alive.
+func serveJWKS(s *Server, w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return writeBearerError(w, http.StatusMethodNotAllowed, "", "", "")
+	}
+	keys, err := s.svc.JWKS(r.Context())
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		return writeBearerError(w, http.StatusServiceUnavailable, "", "temporarily_unavailable", "the token store cannot be reached")
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	// Short, so a rotation reaches verifiers well within a token lifetime.
+	w.Header().Set("Cache-Control", "max-age=300")
+	return json.NewEncoder(w).Encode(map[string]any{"keys": keys})
+}
+
+// meResponse is the answer of GET /oauth/me.
+type meResponse struct {
+	UserID   string `json:"user_id,omitempty"`
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
+	Exp      int64  `json:"exp,omitempty"`
+}
+
+// serveMe tells a bearer who it is: GET /oauth/me.
+func serveMe(s *Server, w http.ResponseWriter, r *http.Request) error {
+	challenge := `Bearer realm="oauth"`
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return writeBearerError(w, http.StatusMethodNotAllowed, "", "", "")
+	}
+	token, found, ok := authz.BearerToken(r.Header)
+	switch {
+	case !ok:
+		return writeBearerError(w, http.StatusBadRequest, challenge, "invalid_request", "send one Authorization header with one bearer token")
+	case !found:
+		return writeBearerError(w, http.StatusUnauthorized, challenge, "", "")
+	}
+	id, err := s.svc.Validate(r.Context(), token)
+	if errors.Is(err, authz.ErrTokenInvalid) || errors.Is(err, authz.ErrTokenExpired) {
+		return writeBearerError(w, http.StatusUnauthorized, challenge, "invalid_token", "the access token is invalid, expired or revoked")
+	} else if err != nil {
+		w.Header().Set("Retry-After", "1")
+		return writeBearerError(w, http.StatusServiceUnavailable, "", "temporarily_unavailable", "the token store cannot be reached")
+	}
+	resp := meResponse{UserID: id.UserID, ClientID: id.ClientID, Scope: id.Scope}
+	if !id.ExpiresAt.IsZero() {
+		resp.Exp = id.ExpiresAt.Unix()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	return json.NewEncoder(w).Encode(resp)
+}
+
+// writeBearerError answers an RFC 6750 §3 error with a JSON body.
+func writeBearerError(w http.ResponseWriter, status int, challenge, code, desc string) error {
+	if challenge != "" {
+		if code != "" {
+			challenge += `, error="` + code + `"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	body := map[string]string{}
+	if code != "" {
+		body["error"] = code
+		body["error_description"] = desc
+	}
+	return json.NewEncoder(w).Encode(body)
+}
+
+// serveSelfService serves the self-service pages when the config turns
+// them on. Their actions are logged by oauth_server, the sign-in's store
+// failures by the app, as the consent screen's are.
+func serveSelfService(s *Server, w http.ResponseWriter, r *http.Request) error {
+	if !s.app.SelfService {
+		return caddyhttp.Error(http.StatusNotFound, nil)
+	}
+	return selfservice.New(selfservice.Config{
+		Registry: s.app.registry, Service: s.svc, Authorizer: s.app.authorizer,
+		Grants: s.app.SelfServiceGrants, Scopes: s.app.configuredScopes(),
+		Logger: s.logger, SignInLogger: s.app.logger,
+	}).ServeHTTP(w, r)
+}
