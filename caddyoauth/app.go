@@ -5,8 +5,9 @@
 //
 // This package is what Caddy calls: app.go (the oauth app and its config),
 // caddyfile.go (the whole Caddyfile grammar), server.go (oauth_server and
-// its endpoints), protect.go and headers.go (oauth_protect), stores.go (the
-// oauth.stores modules), admin_api.go and command.go (client management on
+// its route table), endpoints.go (the endpoints served in the glue),
+// issuer.go (the issuer derived from the sites), protect.go and headers.go
+// (oauth_protect), stores.go (the oauth.stores modules), admin_api.go and command.go (client management on
 // the admin API and the command line), limits.go, metrics.go and redact.go.
 // The OAuth logic lives in Caddy-free packages: authz (the authorization
 // server), clients (dynamic clients and the rules of registration),

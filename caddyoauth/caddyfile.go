@@ -54,7 +54,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		code_ttl          <duration>         # default 60s
 //		refresh_token_rotation on|off        # default on
 //		refresh_token_grace <duration>       # default 10s
-//		issuer <url>                         # default: the origin of each request
+//		issuer <url>                         # default: the origin of the sites serving oauth_server
 //		token_format opaque|jwt              # default opaque
 //		signing_key <pem file>               # jwt only; default: a generated ES256 key
 //		signing_key_rotation <duration>      # jwt, generated keys only; default 720h; 0: never
