@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -105,10 +106,12 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
-	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/oauth/"), "/"), "/")
+	parts, ok := pathSegments(r)
 	h := &adminRequest{api: a, app: app, w: w, r: r, ctx: r.Context()}
 	var err error
 	switch {
+	case !ok:
+		err = &clients.RegError{Status: http.StatusNotFound, Code: "not_found", Desc: "no such oauth admin resource"}
 	case len(parts) == 1 && parts[0] == "clients":
 		err = h.methods(map[string]func() error{http.MethodGet: h.list, http.MethodPost: h.create})
 	case len(parts) == 2 && parts[0] == "clients":
@@ -127,6 +130,22 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		h.fail(err)
 	}
 	return nil
+}
+
+// pathSegments splits the path below /oauth/ into its segments, each
+// unescaped on its own, so a user ID or client_id holding '/' (sent as
+// %2F) stays one segment. ok is false for a segment that does not unescape.
+func pathSegments(r *http.Request) (parts []string, ok bool) {
+	raw := strings.TrimPrefix(r.URL.EscapedPath(), "/oauth/")
+	parts = strings.Split(strings.TrimSuffix(raw, "/"), "/")
+	for i, p := range parts {
+		v, err := url.PathUnescape(p)
+		if err != nil {
+			return nil, false
+		}
+		parts[i] = v
+	}
+	return parts, true
 }
 
 // needsJSONType reports whether a request that changes something must say

@@ -109,7 +109,7 @@ func buildOAuthCommand(root *cobra.Command) {
 	revoke := &cobra.Command{
 		Use: "revoke <user_id>", Short: "Ends every token, sign-in session and consent of a user", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p := "/oauth/users/" + url.PathEscape(args[0]) + "/revoke"
+			p := "/oauth/users/" + pathSegment(args[0]) + "/revoke"
 			return runAdmin(cmd, http.MethodPost, p, struct{}{}, func(w io.Writer, _ []byte) error {
 				_, err := fmt.Fprintf(w, "every token, sign-in session and consent of user %s revoked\n", args[0])
 				return err
@@ -128,7 +128,18 @@ func buildOAuthCommand(root *cobra.Command) {
 }
 
 func clientPath(id, suffix string) string {
-	return "/oauth/clients/" + url.PathEscape(id) + suffix
+	return "/oauth/clients/" + pathSegment(id) + suffix
+}
+
+// pathSegment escapes an ID as one path segment of the admin API. Dots are
+// escaped too when they make the whole segment, which an HTTP server would
+// otherwise clean away as "." or "..".
+func pathSegment(id string) string {
+	s := url.PathEscape(id)
+	if s == "." || s == ".." {
+		s = strings.ReplaceAll(s, ".", "%2E")
+	}
+	return s
 }
 
 func addMetadataFlags(c *cobra.Command) {
