@@ -142,6 +142,12 @@ type App struct {
 	// Provision, so again on every config reload. Default: none.
 	UsersFile string `json:"users_file,omitempty"`
 
+	// A digest of the users_file's content, set by the Caddyfile adapter
+	// so that an edit of the file alone changes the adapted config and
+	// `caddy reload` loads it (Caddy skips a reload whose JSON is
+	// unchanged). The app does not read it. Default: none.
+	UsersFileDigest string `json:"users_file_digest,omitempty"`
+
 	// The legacy system's login endpoint, asked after the configured
 	// users. Default: none.
 	LoginUpstream *LoginUpstreamConfig `json:"login_upstream,omitempty"`
@@ -160,6 +166,11 @@ type App struct {
 
 	authorizer  *authz.Authorizer
 	staticUsers authz.StaticUsers // users and users_file
+
+	// The static clients dated against the stored roster, and those the
+	// roster names that this config does not (client_roster.go).
+	clientRoster   clients.Roster
+	removedClients []string
 
 	service  *authz.Service
 	registry *clients.Registry
@@ -323,6 +334,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	// Static clients first, then the dynamic ones in the store.
 	a.registry = clients.New(a.store, static)
+	if err := a.provisionClientRoster(static); err != nil {
+		return err
+	}
 	cfg := authz.Config{
 		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL: time.Duration(*a.RefreshTokenTTL),
@@ -676,6 +690,9 @@ func (a *App) Start() error {
 	// and the reload reports the error.
 	if err := a.revokeRemovedUsers(); err != nil {
 		return fmt.Errorf("oauth: revoking the users removed from the config: %v", err)
+	}
+	if err := a.retireRemovedClients(); err != nil {
+		return fmt.Errorf("oauth: retiring the clients removed from the config: %v", err)
 	}
 	setRunningApp(a)
 	return nil

@@ -162,7 +162,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "user":
 			err = a.parseUser(d)
 		case "users_file":
-			err = parseStringArg(d, &a.UsersFile)
+			if err = parseStringArg(d, &a.UsersFile); err == nil {
+				a.UsersFileDigest = fileDigest(a.UsersFile)
+			}
 		case "login_upstream":
 			a.LoginUpstream, err = parseLoginUpstream(d)
 

@@ -67,6 +67,10 @@ type Client struct {
 	UserID       string   // owner: client_credentials tokens act as this user
 	Introspect   bool     // may introspect every token, not only its own
 	Consent      string   // when to ask the person: ConsentRemember (""), ConsentAlways or ConsentSkip
+	// Since is when this client took its client_id: tokens and consents
+	// from before it belong to an earlier client of that ID (one removed
+	// from the config, or deleted) and are refused. Zero: none are.
+	Since time.Time
 
 	secretDigest [sha256.Size]byte
 	hasDigest    bool

@@ -100,10 +100,12 @@ func (s *Service) Introspect(ctx context.Context, c *Client, token, hint string)
 	if !c.Introspect && rec.ClientID != c.ID {
 		return inactive, nil
 	}
-	if _, err := s.clients.Client(ctx, rec.ClientID); errors.Is(err, ErrUnknownClient) {
+	if owner, err := s.clients.Client(ctx, rec.ClientID); errors.Is(err, ErrUnknownClient) {
 		return inactive, nil
 	} else if err != nil {
 		return nil, err
+	} else if owner.predates(rec.IssuedAt) {
+		return inactive, nil
 	}
 	out := &Introspection{Active: true, Scope: rec.Scope, ClientID: rec.ClientID, Sub: rec.UserID,
 		Iat: time.Unix(0, rec.IssuedAt).Unix(), JTI: rec.JTI, Iss: rec.Issuer, Aud: rec.Audience}

@@ -40,7 +40,7 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 			return nil, err
 		}
 		now := time.Now()
-		if rt.expired(now) || rt.ClientID != c.ID {
+		if rt.expired(now) || rt.ClientID != c.ID || c.predates(rt.IssuedAt) {
 			return nil, errBadRefresh
 		}
 		newScope := rt.Scope

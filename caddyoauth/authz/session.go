@@ -132,6 +132,9 @@ func (a *Authorizer) consentGiven(ctx context.Context, userID, clientID, scope s
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return false, nil
 	}
+	if gone, err := a.consentPredatesClient(ctx, clientID, rec); gone || err != nil {
+		return false, err
+	}
 	granted, _ := ParseScope(rec.Scope)
 	want, _ := ParseScope(scope)
 	return subset(want, granted), nil
@@ -147,6 +150,11 @@ func (a *Authorizer) rememberConsent(ctx context.Context, userID, clientID, scop
 	}
 	var rec consentRecord
 	_ = json.Unmarshal(prev, &rec) // a missing or bad record starts afresh
+	if gone, err := a.consentPredatesClient(ctx, clientID, rec); err != nil {
+		return err
+	} else if gone {
+		rec = consentRecord{} // given to an earlier client of this ID
+	}
 	old, _ := ParseScope(rec.Scope)
 	add, _ := ParseScope(scope)
 	for _, s := range add {
@@ -154,7 +162,8 @@ func (a *Authorizer) rememberConsent(ctx context.Context, userID, clientID, scop
 			old = append(old, s)
 		}
 	}
-	b, _ := json.Marshal(consentRecord{Scope: JoinScope(old), At: time.Now().Unix()})
+	now := time.Now()
+	b, _ := json.Marshal(consentRecord{Scope: JoinScope(old), At: now.Unix(), AtNano: now.UnixNano()})
 	if err := a.svc.store.Put(ctx, key, b, 0); err != nil {
 		return err
 	}
@@ -166,4 +175,6 @@ func (a *Authorizer) rememberConsent(ctx context.Context, userID, clientID, scop
 type consentRecord struct {
 	Scope string `json:"scp"`
 	At    int64  `json:"at"` // unix seconds of the last approval
+	// AtNano is At in unix nanoseconds; 0 in records of earlier versions.
+	AtNano int64 `json:"atn,omitempty"`
 }

@@ -55,11 +55,16 @@ func (s *Service) Validate(ctx context.Context, token string) (*Identity, error)
 	if err := s.checkIssuedJWT(ctx, token, r); err != nil {
 		return nil, err
 	}
-	// A client removed from the config takes its tokens with it.
-	if _, err := s.clients.Client(ctx, r.ClientID); errors.Is(err, ErrUnknownClient) {
+	// A client removed from the config takes its tokens with it, and
+	// does not get them back if it returns.
+	c, err := s.clients.Client(ctx, r.ClientID)
+	if errors.Is(err, ErrUnknownClient) {
 		return nil, ErrTokenInvalid
 	} else if err != nil {
 		return nil, err
+	}
+	if c.predates(r.IssuedAt) {
+		return nil, ErrTokenInvalid
 	}
 	id := &Identity{UserID: r.UserID, ClientID: r.ClientID, Scope: r.Scope, IssuedAt: time.Unix(0, r.IssuedAt)}
 	if r.ExpiresAt != 0 {

@@ -9,7 +9,8 @@
 // lists every dynamic client_id and `owner:<user_id>` those a user owns.
 // A deleted client_id leaves a `clientgone:<client_id>` tombstone so it is
 // never issued again, and old tokens carrying it can never come back to
-// life under a new owner.
+// life under a new owner. `roster:clients` holds the config's clients
+// (roster.go); one removed from the config is retired with a tombstone too.
 package clients
 
 import (
@@ -78,6 +79,9 @@ func (c *Client) Authz() (*authz.Client, error) {
 	}
 	if ac.Name == "" {
 		ac.Name = c.ID
+	}
+	if c.CreatedAt > 0 {
+		ac.Since = time.Unix(c.CreatedAt, 0)
 	}
 	if !c.Public {
 		d, err := base64.RawURLEncoding.DecodeString(c.SecretSHA256)
