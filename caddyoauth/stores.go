@@ -76,6 +76,7 @@ type FileStore struct {
 	db       store.Store
 	poolKey  string
 	counters store.Store
+	logger   *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -88,6 +89,7 @@ func (FileStore) CaddyModule() caddy.ModuleInfo {
 
 // Provision opens the database file, creating its folder when missing.
 func (f *FileStore) Provision(ctx caddy.Context) error {
+	f.logger = ctx.Logger()
 	path := f.Path
 	if path == "" {
 		path = filepath.Join(caddy.AppDataDir(), "oauth", "oauth.db")
@@ -101,7 +103,10 @@ func (f *FileStore) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauth file store: %v", err)
 	}
 	f.poolKey = "file:" + abs
-	db, err := openFilePooled(f.poolKey, abs)
+	db, _, err := openPooled(f.poolKey, func() (store.Store, error) {
+		f.warnIfShared(abs)
+		return filestore.Open(abs)
+	})
 	if err != nil {
 		f.poolKey = ""
 		return fmt.Errorf("oauth file store %q: %v", abs, err)
@@ -113,6 +118,19 @@ func (f *FileStore) Provision(ctx caddy.Context) error {
 	}
 	f.counters = counters
 	return nil
+}
+
+// warnIfShared warns, when the gateway opens the file, that an existing
+// file can be read by other users than its owner: it holds sessions,
+// consents and possibly the JWT signing keys. The store creates a new file
+// with mode 0600.
+func (f *FileStore) warnIfShared(path string) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	f.logger.Warn("the token store file can be read or written by other users than its owner; make it private with chmod 600",
+		zap.String("path", path), zap.String("mode", fmt.Sprintf("%#o", fi.Mode().Perm())))
 }
 
 // countersPoolKey names the process's one in-memory store of counters.

@@ -19,16 +19,22 @@ import (
 
 // DB is a store.Store on a buntdb database.
 type DB struct {
-	db    *buntdb.DB
-	path  string // "" in memory
-	cache *lookupCache
-	sweep *sweeper
+	db         *buntdb.DB
+	path       string // "" in memory
+	cache      *lookupCache
+	sweep      *sweeper
+	compaction compaction // filemode.go
 }
 
 // Open opens (or creates) the buntdb database at path; ":memory:" keeps
 // everything in memory. A file written before values carried their own
 // expiry is upgraded first (stored_value.go).
 func Open(path string) (*DB, error) {
+	if path != ":memory:" {
+		if err := createPrivate(path); err != nil {
+			return nil, err
+		}
+	}
 	db, err := buntdb.Open(path)
 	if err != nil {
 		return nil, err
@@ -41,6 +47,8 @@ func Open(path string) (*DB, error) {
 	// Flush to disk once a second, as Redis' appendfsync everysec does: an
 	// fsync per token would cap issuance at the disk's sync rate.
 	cfg.SyncPolicy = buntdb.EverySecond
+	// The store compacts the file itself, keeping its mode (filemode.go).
+	cfg.AutoShrinkDisabled = true
 	if err := db.SetConfig(cfg); err != nil {
 		db.Close()
 		return nil, err
@@ -52,6 +60,7 @@ func Open(path string) (*DB, error) {
 	d := &DB{db: db, cache: newLookupCache()}
 	if path != ":memory:" {
 		d.path = path
+		d.compaction.measure(path)
 	}
 	d.sweep = startSweeper(d)
 	return d, nil
@@ -354,7 +363,7 @@ func (d *DB) Close() error {
 	d.sweep.stop()
 	if d.path != "" {
 		if fi, err := os.Stat(d.path); err == nil && fi.Size() >= compactOnCloseSize {
-			_ = d.db.Shrink() // a failed compaction leaves the log as it was
+			_ = d.compact() // a failed compaction leaves the log as it was
 		}
 	}
 	return d.db.Close()

@@ -45,6 +45,7 @@ func startSweeper(d *DB) *sweeper {
 					break // a pass is done (or the store is closing): wait for the next tick
 				}
 			}
+			d.maybeCompact()
 		}
 	}()
 	return s
