@@ -105,6 +105,15 @@ type App struct {
 	// The aud claim of JWT access tokens. Default: the issuer.
 	Audience string `json:"audience,omitempty"`
 
+	// A secret from which the key encrypting the generated signing keys in
+	// the store is derived (HKDF-SHA256, then AES-256-GCM): at least 32
+	// bytes, given as a placeholder such as {env.OAUTH_KEK}, expanded at
+	// Provision so it stays out of the JSON config. Keys already stored in
+	// plain are encrypted when a config with it starts; every instance
+	// sharing the store needs the same one. jwt with generated keys only.
+	// Default: none: the keys are stored in plain.
+	KeyEncryptionKey string `json:"key_encryption_key,omitempty"`
+
 	// The registered clients.
 	Clients []*ClientConfig `json:"clients,omitempty"`
 
@@ -550,7 +559,7 @@ func (a *App) tokenOptionsProblem() (string, error) {
 	}
 	switch a.TokenFormat {
 	case "", authz.FormatOpaque:
-		for option, set := range map[string]bool{"signing_key": a.SigningKey != "", "signing_key_rotation": a.SigningKeyRotation != nil, "audience": a.Audience != ""} {
+		for option, set := range map[string]bool{"signing_key": a.SigningKey != "", "signing_key_rotation": a.SigningKeyRotation != nil, "audience": a.Audience != "", "key_encryption_key": a.KeyEncryptionKey != ""} {
 			if set {
 				return option, fmt.Errorf("%s needs token_format jwt", option)
 			}
@@ -561,6 +570,9 @@ func (a *App) tokenOptionsProblem() (string, error) {
 	}
 	if a.SigningKey != "" && a.SigningKeyRotation != nil {
 		return "signing_key_rotation", fmt.Errorf("signing_key_rotation applies to generated keys only; rotate a signing_key file by replacing it")
+	}
+	if a.SigningKey != "" && a.KeyEncryptionKey != "" {
+		return "key_encryption_key", fmt.Errorf("key_encryption_key applies to generated keys only; a signing_key file is not stored")
 	}
 	if a.SigningKeyRotation != nil && *a.SigningKeyRotation < 0 {
 		return "signing_key_rotation", fmt.Errorf("signing_key_rotation must not be negative")
@@ -597,8 +609,25 @@ func (a *App) tokenConfig(cfg *authz.Config) error {
 		}
 		cfg.SigningKey = key
 	}
+	if a.KeyEncryptionKey != "" {
+		kek, err := caddy.NewReplacer().ReplaceOrErr(a.KeyEncryptionKey, true, true)
+		if err != nil || kek == "" {
+			return fmt.Errorf("oauth: key_encryption_key: the placeholder has no value")
+		}
+		if len(kek) < minKeyEncryptionKey {
+			return fmt.Errorf("oauth: key_encryption_key must be at least %d bytes (openssl rand -base64 32 gives 44)", minKeyEncryptionKey)
+		}
+		if !strings.Contains(a.KeyEncryptionKey, "{") {
+			a.logger.Warn("key_encryption_key is written in the config in plain text; use a placeholder such as {env.NAME}")
+		}
+		cfg.KeyEncryptionKey = []byte(kek)
+	}
 	return nil
 }
+
+// minKeyEncryptionKey is the shortest key_encryption_key accepted: HKDF
+// adds no strength to a guessable secret.
+const minKeyEncryptionKey = 32
 
 // defaultSelfServiceGrants are the grants of self-service clients unless
 // apps_allowed_grants says otherwise.
@@ -685,6 +714,11 @@ func (a *App) Start() error {
 	if _, err := a.issuer(); err != nil {
 		return err
 	}
+	// Generated signing keys the config cannot read (encrypted with
+	// another key_encryption_key, or with one it lacks) refuse it here.
+	if err := a.loadSigningKeys(); err != nil {
+		return fmt.Errorf("oauth: %v", err)
+	}
 	// A config that removes a user does not take over until that user's
 	// tokens are revoked: on a reload the previous config keeps running,
 	// and the reload reports the error.
@@ -696,6 +730,14 @@ func (a *App) Start() error {
 	}
 	setRunningApp(a)
 	return nil
+}
+
+// loadSigningKeys reads the generated JWT signing keys, encrypting keys
+// stored in plain when key_encryption_key is set.
+func (a *App) loadSigningKeys() error {
+	ctx, cancel := context.WithTimeout(context.Background(), rosterTimeout)
+	defer cancel()
+	return a.service.LoadSigningKeys(ctx)
 }
 
 // Stop implements caddy.App.

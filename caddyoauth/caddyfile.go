@@ -59,6 +59,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		signing_key <pem file>               # jwt only; default: a generated ES256 key
 //		signing_key_rotation <duration>      # jwt, generated keys only; default 720h; 0: never
 //		audience <aud>                       # jwt only; default: the issuer
+//		key_encryption_key <secret>          # jwt, generated keys only: encrypts them in the store; write {env.NAME}
 //
 //		# Clients and users
 //		client <client_id> {                 # once per client
@@ -152,6 +153,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = parseStringArg(d, &a.SigningKey)
 		case "signing_key_rotation":
 			err = parseDurationPtr(d, &a.SigningKeyRotation)
+		case "key_encryption_key":
+			err = parseStringArg(d, &a.KeyEncryptionKey)
 		case "audience":
 			if err = parseStringArg(d, &a.Audience); err == nil && strings.ContainsAny(a.Audience, " \t\"\\") {
 				return d.Errf("audience '%s' may not contain spaces, quotes or backslashes", a.Audience)

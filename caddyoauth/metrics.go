@@ -286,6 +286,13 @@ func (s *instrumentedStore) DeleteSet(ctx context.Context, set string) error {
 	return err
 }
 
+// Compact implements store.Compactor, passing the call on to a backend
+// that compacts.
+func (s *instrumentedStore) Compact() error {
+	_, err := store.Compact(s.next)
+	return err
+}
+
 // WriteBatch implements store.Batcher, passing the batch on whole: the
 // token endpoint's writes must reach the backend as one step, or the
 // decorator would undo the batching.
@@ -303,6 +310,7 @@ func (s *instrumentedStore) Close() error { return nil }
 
 // Interface guards
 var (
-	_ store.Store   = (*instrumentedStore)(nil)
-	_ store.Batcher = (*instrumentedStore)(nil)
+	_ store.Store     = (*instrumentedStore)(nil)
+	_ store.Batcher   = (*instrumentedStore)(nil)
+	_ store.Compactor = (*instrumentedStore)(nil)
 )

@@ -53,6 +53,9 @@ type Config struct {
 	// the store, rotated every SigningKeyRotation (0: never).
 	SigningKey         crypto.Signer
 	SigningKeyRotation time.Duration
+	// KeyEncryptionKey, when set, seals the generated signing keys in the
+	// store: AES-256-GCM under a key derived from it by HKDF-SHA256.
+	KeyEncryptionKey []byte
 }
 
 // Client is a registered OAuth client.

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"crypto"
+	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,7 +26,8 @@ import (
 // keyRingKey is the store record holding the generated signing keys, so
 // every gateway instance sharing the store signs with, and publishes, the
 // same keys. It holds private keys: the one record of the store that is a
-// secret in plain, because a signing key cannot be kept as a digest.
+// secret, because a signing key cannot be kept as a digest; sealed with
+// Config.KeyEncryptionKey when one is set (key_encryption.go).
 const keyRingKey = "jwks:ring"
 
 // keyRingRefresh is how often an instance rereads the shared key ring, so a
@@ -59,6 +61,9 @@ type storedRing struct {
 type keyRing struct {
 	svc    *Service
 	static *signingKey
+
+	// aead seals the stored ring (key_encryption.go); nil: stored in plain.
+	aead cipher.AEAD
 
 	mu     sync.RWMutex
 	keys   []*signingKey // newest first
@@ -289,7 +294,7 @@ func (r *keyRing) load(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			raw, err = encodeRing([]*signingKey{first})
+			raw, err = r.encode([]*signingKey{first})
 			if err != nil {
 				return err
 			}
@@ -303,9 +308,17 @@ func (r *keyRing) load(ctx context.Context) error {
 		} else if err != nil {
 			return err
 		}
-		keys, err := decodeRing(raw)
+		keys, sealed, err := r.decode(raw)
 		if err != nil {
 			return err
+		}
+		if r.aead != nil && !sealed {
+			raw, err = r.seal(ctx, raw, keys)
+			if errors.Is(err, store.ErrConflict) {
+				continue // changed meanwhile: read it again
+			} else if err != nil {
+				return err
+			}
 		}
 		r.keys, r.raw, r.loaded = keys, raw, time.Now()
 		return nil
@@ -331,7 +344,7 @@ func (r *keyRing) rotate(ctx context.Context, now time.Time) error {
 			keys = append(keys, &k)
 		}
 	}
-	raw, err := encodeRing(keys)
+	raw, err := r.encode(keys)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,8 @@ func New(cfg Config, s store.Store, clients ClientSource, users Authenticator, l
 				panic(err) // ParseSigningKey admits only keys newSigningKey takes
 			}
 			svc.keys.static = k
+		} else if cfg.KeyEncryptionKey != nil {
+			svc.keys.aead = newRingAEAD(cfg.KeyEncryptionKey)
 		}
 	}
 

@@ -80,6 +80,14 @@ func (d *DB) compact() error {
 	return nil
 }
 
+// Compact implements store.Compactor; in memory it does nothing.
+func (d *DB) Compact() error {
+	if d.path == "" {
+		return nil
+	}
+	return d.compact()
+}
+
 // maybeCompact compacts the file once it is past autoCompactMinSize and
 // twice its size after the last compaction (or when opened).
 func (d *DB) maybeCompact() {

@@ -371,6 +371,7 @@ func (d *DB) Close() error {
 
 // Interface guards
 var (
-	_ store.Store   = (*DB)(nil)
-	_ store.Batcher = (*DB)(nil)
+	_ store.Store     = (*DB)(nil)
+	_ store.Batcher   = (*DB)(nil)
+	_ store.Compactor = (*DB)(nil)
 )
