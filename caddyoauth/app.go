@@ -8,7 +8,9 @@
 // its route table), endpoints.go (the endpoints served in the glue),
 // issuer.go (the issuer derived from the sites), protect.go and headers.go
 // (oauth_protect), stores.go (the oauth.stores modules), admin_api.go and command.go (client management on
-// the admin API and the command line), limits.go, metrics.go and redact.go.
+// the admin API and the command line), limits.go, metrics.go, redact.go and
+// access_log.go (no credential in the access log), client_roster.go (the
+// clients removed from the config) and file_digest.go.
 // The OAuth logic lives in Caddy-free packages: authz (the authorization
 // server), clients (dynamic clients and the rules of registration),
 // selfservice (the /oauth/apps pages), limits (rate limits and lockout) and

@@ -61,6 +61,7 @@ type Protect struct {
 	strip     []string
 	challenge string
 	logger    *zap.Logger
+	accessLog *accessLog // access_log.go
 	// Canonical forms of the three header names, so setting them on each
 	// request skips net/http's canonicalisation.
 	userKey, clientKey, scopeKey string
@@ -82,6 +83,7 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 		return err
 	}
 	p.app, p.svc = app, app.Service()
+	p.accessLog = newAccessLog(ctx)
 	if p.UserHeader == "" {
 		p.UserHeader = DefaultUserHeader
 	}
@@ -138,6 +140,15 @@ func oauthApp(ctx caddy.Context) (*App, error) {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if lw, logged := p.accessLog.takeOver(w, r); logged != nil {
+		err := p.serve(lw, r, next)
+		logged(err)
+		return err
+	}
+	return p.serve(w, r, next)
+}
+
+func (p *Protect) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// The app's identity headers include this block's own and those of
 	// every other oauth_protect block, so a site without oauth_server never
 	// forwards a forged one either: one pass over the request's headers.

@@ -82,6 +82,7 @@ type Server struct {
 	// matched without building strings.
 	endpoints map[string]endpoint
 	subtrees  []endpoint
+	accessLog *accessLog // access_log.go
 }
 
 // CaddyModule returns the Caddy module information.
@@ -101,6 +102,7 @@ func (s *Server) Provision(ctx caddy.Context) error {
 	}
 	s.app, s.svc = app, app.Service()
 	s.indexRoutes()
+	s.accessLog = newAccessLog(ctx)
 	// The issuer is derived from the sites serving oauth_server. Handlers
 	// are provisioned by the http app, already in the config's apps, so
 	// this finds it without loading anything.
@@ -122,6 +124,15 @@ func (s *Server) indexRoutes() {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if lw, logged := s.accessLog.takeOver(w, r); logged != nil {
+		err := s.serve(lw, r, next)
+		logged(err)
+		return err
+	}
+	return s.serve(w, r, next)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
 	if e, ok := s.endpoints[path]; ok && (e.enabled == nil || e.enabled(s.app)) {
 		if done, err := s.limitEndpoint(w, r); done {
