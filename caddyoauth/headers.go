@@ -1,9 +1,10 @@
 package caddyoauth
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
 )
 
 // Default names of the identity headers oauth_protect sets.
@@ -72,15 +73,11 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// checkUserID refuses a user ID that could not travel in a header value.
+// checkUserID applies authz.CheckUserID to a user ID that is given; an
+// empty one (no client user, no owner) is the caller's to refuse.
 func checkUserID(id string) error {
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x20 || id[i] == 0x7f {
-			return fmt.Errorf("user ID has a control character")
-		}
+	if id == "" {
+		return nil
 	}
-	if len(id) > 256 {
-		return fmt.Errorf("user ID is longer than 256 bytes")
-	}
-	return nil
+	return authz.CheckUserID(id)
 }
