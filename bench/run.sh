@@ -410,6 +410,30 @@ row_def e "$REDIS_GW_PID" "http://127.0.0.1:$PROT_redis/" b BENCH_AUTH="Bearer $
 check_token_endpoint redis
 row_def h "$REDIS_GW_PID" "http://127.0.0.1:$PROT_redis/oauth/token" j "${CC[@]}"
 
+# (l) row h with replicas_ack 1: a primary and a replica of their own on
+# CPU 1 (row h's Redis has none), so every issuance waits for the replica's
+# acknowledgement (WAIT) over loopback.
+ACK_PORT=$(port) ACK_REPLICA_PORT=$(port)
+for p in "$ACK_PORT" "$ACK_REPLICA_PORT"; do
+	extra=()
+	[ "$p" = "$ACK_PORT" ] || extra=(--replicaof 127.0.0.1 "$ACK_PORT")
+	"${LOAD_CPU[@]}" redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no \
+		--repl-diskless-sync-delay 0 --dir "$W" --logfile "$W/redis-$p.log" "${extra[@]}" &
+	PIDS+=($!)
+done
+deadline=$((SECONDS + 30))
+until redis-cli -p "$ACK_PORT" info replication 2>/dev/null | grep -q "port=$ACK_REPLICA_PORT,state=online"; do
+	[ $SECONDS -lt $deadline ] || die "the replica of row l did not come online"
+	sleep 0.05
+done
+caddyfile redisack "redis redis://127.0.0.1:$ACK_PORT/0 {
+			replicas_ack 1
+		}"
+start_gateway redisack
+REDISACK_GW_PID=$GW_PID
+check_token_endpoint redisack
+row_def l "$REDISACK_GW_PID" "http://127.0.0.1:$PROT_redisack/oauth/token" j "${CC[@]}"
+
 # (f) JWT access tokens, when this build supports token_format jwt.
 ROWS=(a b k c d e)
 caddyfile jwt "file $W/jwt.db" "token_format jwt"
@@ -443,7 +467,7 @@ body=$(curl -s -H "Authorization: $BASIC" -d grant_type=refresh_token -d "refres
 case $body in *'"refresh_token":"'*) ;; *) die "check of i: refresh answered $body" ;; esac
 row_def i "$REFRESH_PID" "http://127.0.0.1:$PROT_refresh/oauth/token" j BENCH_MODE=refresh \
 	BENCH_TOKENS="$W/refresh-load.txt" BENCH_STATE="$W/refresh.pos" "BENCH_AUTH=$BASIC"
-ROWS+=(g h i j)
+ROWS+=(g h l i j)
 
 log "rows ${ROWS[*]}: $RUNS to $MAX_RUNS rounds of ${DURATION} s each"
 rounds "${ROWS[@]}"
@@ -453,7 +477,7 @@ fresh_fileg
 # function below, so they need more samples than the others.
 for id in b k c; do profile "$id" "$ADMIN_mem" 10; done
 for id in d g h; do profile "$id" "$(case $id in d) echo "$ADMIN_file" ;; g) echo "$ADMIN_fileg" ;; h) echo "$ADMIN_redis" ;; esac)"; done
-for pid in "$MEM_PID" "$FILE_PID" "$FILEG_PID" "$REDIS_GW_PID" "$REFRESH_PID" "$UPA_PID" ${JWT_PID:-}; do stop "$pid"; done
+for pid in "$MEM_PID" "$FILE_PID" "$FILEG_PID" "$REDIS_GW_PID" "$REDISACK_GW_PID" "$REFRESH_PID" "$UPA_PID" ${JWT_PID:-}; do stop "$pid"; done
 
 # --- 1,000,000 live tokens -------------------------------------------------
 declare -A BIGV
@@ -621,8 +645,9 @@ target_line() { # target_line NAME MISSED EXPLANATION
 	line f "oauth_protect + reverse_proxy, JWT access tokens" "≥ 0.90, p99 +≤ 0.3" "$ver_f"
 	line g "POST /oauth/token client_credentials, file store" "≥ 0.25 of j" "$(verdict g 0.25)"
 	line h "POST /oauth/token client_credentials, Redis store" "≥ 0.15 of j" "$(verdict h 0.15)"
+	line l "POST /oauth/token client_credentials, Redis store with replicas_ack 1 (a replica on loopback)" "" ""
 	line i "POST /oauth/token refresh_token (rotation on), file store" "" ""
-	line j "bare respond" "ceiling of g-i" ""
+	line j "bare respond" "ceiling of g-i and l" ""
 	echo
 	echo "Row k sends the upstream exactly what c-f send it, with no authentication: its ratio is what forwarding the three identity headers costs Caddy's reverse_proxy. Against k (medians of requests/s): $(for id in c d e f; do [ -f "$W/rows/$id" ] && awk -v id="$id" -v r="$(col "$id" 1)" -v k="$(col k 1)" 'BEGIN {printf "%s %.3f  ", id, r / k}'; done)."
 	echo
@@ -646,6 +671,8 @@ target_line() { # target_line NAME MISSED EXPLANATION
 	echo "Per request, by the CPU ratio column (the ceiling's CPU per request over the row's, median of the rounds), c costs $(awk -v b="$(col b 4)" -v q="$(col c 9)" 'BEGIN {printf "%.1f", b * (1 / q - 1) * 1000}') µs of CPU more than b, and k, which authenticates nothing and only forwards the same three headers, $(awk -v b="$(col b 4)" -v q="$(col k 9)" 'BEGIN {printf "%.1f", b * (1 / q - 1) * 1000}') µs more."
 	echo
 	echo "Row g starts each run from an empty file store (its gateway restarted on a new file), so every round measures issuance into the same store: the tokens one ${DURATION} s run writes, not the tokens of all earlier rounds as well."
+	echo
+	echo "Row l is row h on a Redis primary with one replica (both on CPU 1) and \`replicas_ack 1\`: every issuance waits until the replica has acknowledged its writes (WAIT after them, on the same connection). Against h: $(awk -v l="$(col l 7)" -v h="$(col h 7)" 'BEGIN {printf "%.2f", l / h}') of its requests/s (their ratios to j), p50 $(col l 2) ms against $(col h 2) ms, gateway CPU $(col l 4) s against $(col h 4) s per 1,000 tokens."
 	echo
 	echo "Row i presents a refresh token never used before on every request (rotation on, the default): each connection chains the refresh tokens the responses hand out, starting from one of $MINT minted into the store beforehand with bench/tool through authz.Service.IssueTokens."
 	[ ${#NOT_AVAILABLE[@]} -eq 0 ] || echo "Row f: this build does not accept \`token_format jwt\` (\`caddy adapt\` fails), so it was not measured."
