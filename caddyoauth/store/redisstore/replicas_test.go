@@ -14,9 +14,13 @@ import (
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
-// ackTimeout is the replicas_ack timeout of these tests: short, since
-// the writes without a replica wait all of it.
-const ackTimeout = 300 * time.Millisecond
+// ackTimeout is the replicas_ack timeout of the writes these tests expect
+// to fail: short, since they wait all of it. The writes expected to succeed
+// get patientTimeout, which a loaded test machine cannot run out.
+const (
+	ackTimeout     = 300 * time.Millisecond
+	patientTimeout = 5 * time.Second
+)
 
 // direct is a plain client of one node (no cache, no cluster discovery),
 // for reading a replica or a node's own keys.
@@ -85,7 +89,8 @@ func writes(s *Store) []struct {
 // has it the moment the call returns.
 func TestReplicasAck(t *testing.T) {
 	primary := testredis.Start(t)
-	s := openURL(t, primary.URL(), uniquePrefix())
+	prefix := uniquePrefix()
+	s := openURL(t, primary.URL(), prefix)
 	s.SetReplicasAck(1, ackTimeout)
 	ctx := context.Background()
 
@@ -107,6 +112,8 @@ func TestReplicasAck(t *testing.T) {
 
 	replica := testredis.StartReplica(t, primary)
 	rc := direct(t, replica.Addr())
+	s = openURL(t, primary.URL(), prefix)
+	s.SetReplicasAck(1, patientTimeout)
 	if err := s.Delete(ctx, "a", "b", "c"); err != nil { // left by the failed writes
 		t.Fatalf("Delete with a replica: %v", err)
 	}
@@ -134,7 +141,7 @@ func TestContractWithReplicasAck(t *testing.T) {
 	testredis.StartReplica(t, primary)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s := openURL(t, primary.URL(), uniquePrefix())
-		s.SetReplicasAck(1, 5*time.Second)
+		s.SetReplicasAck(1, patientTimeout)
 		return s
 	})
 }
@@ -146,12 +153,18 @@ func TestContractWithReplicasAck(t *testing.T) {
 func TestReplicasAckClusterShard(t *testing.T) {
 	c := testredis.StartCluster(t)
 	c.AddReplica(t, 0)
-	s, err := Open(rueidis.ClientOption{InitAddress: c.Addrs()}, uniquePrefix(), 0)
-	if err != nil {
-		t.Fatal(err)
+	prefix := uniquePrefix()
+	open := func(timeout time.Duration) *Store {
+		s, err := Open(rueidis.ClientOption{InitAddress: c.Addrs()}, prefix, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		s.SetReplicasAck(1, timeout)
+		return s
 	}
-	t.Cleanup(func() { s.Close() })
-	s.SetReplicasAck(1, ackTimeout)
+	// fast for the writes expected to fail, s for the others.
+	s, fast := open(patientTimeout), open(ackTimeout)
 	node0 := direct(t, c.Addrs()[0])
 	ctx := context.Background()
 
@@ -184,21 +197,21 @@ func TestReplicasAckClusterShard(t *testing.T) {
 		}
 	}
 	for _, k := range without {
-		if err := s.Put(ctx, k, []byte("v"), time.Minute); !errors.Is(err, ErrNotReplicated) {
+		if err := fast.Put(ctx, k, []byte("v"), time.Minute); !errors.Is(err, ErrNotReplicated) {
 			t.Fatalf("Put of %s, on a master without a replica: %v, want ErrNotReplicated", k, err)
 		}
 	}
-	batch := func(keys ...string) error {
+	batch := func(s *Store, keys ...string) error {
 		var ws []store.Write
 		for _, k := range keys {
 			ws = append(ws, store.Write{Key: k, Value: []byte("w"), TTL: time.Minute})
 		}
 		return s.WriteBatch(ctx, ws)
 	}
-	if err := batch(with...); err != nil {
+	if err := batch(s, with...); err != nil {
 		t.Fatalf("batch on the master with a replica: %v", err)
 	}
-	if err := batch(with[0], without[0], with[1]); !errors.Is(err, ErrNotReplicated) {
+	if err := batch(fast, with[0], without[0], with[1]); !errors.Is(err, ErrNotReplicated) {
 		t.Fatalf("batch across shards, one without a replica: %v, want ErrNotReplicated", err)
 	}
 	if err := s.Delete(ctx, with...); err != nil {
