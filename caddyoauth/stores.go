@@ -67,7 +67,9 @@ func openFilePooled(key, path string) (store.Store, error) {
 // FileStore is the embedded, persistent token store: a buntdb append-only
 // file that needs no other service. A sweeper deletes expired records from
 // it while it runs (100,000 keys a second), and the file is compacted as it
-// grows.
+// grows. One process at a time opens a file (a lock on <path>.lock holds
+// the owner's PID), and a file damaged in the middle stops the start, to be
+// repaired with `caddy oauth store repair <path>`.
 type FileStore struct {
 	// Path of the database file. Default: oauth/oauth.db under Caddy's
 	// data directory.

@@ -32,13 +32,13 @@ func (e *LockedError) Error() string {
 	var who string
 	switch {
 	case e.PID == os.Getpid():
-		who = fmt.Sprintf("this process (PID %d) has it open already, through another store", e.PID)
+		who = fmt.Sprintf("already open in this process (PID %d), under another name or through another store,", e.PID)
 	case e.PID > 0:
-		who = fmt.Sprintf("another process (PID %d) has it open", e.PID)
+		who = fmt.Sprintf("in use by another process (PID %d), which", e.PID)
 	default:
-		who = "another process has it open"
+		who = "in use by another process, which"
 	}
-	return fmt.Sprintf("in use: %s and holds its lock %s; a file store serves one gateway at a time: stop the other one, or give each its own file (store file <path>)", who, e.Lock)
+	return fmt.Sprintf("%s holds its lock %s; a file store serves one gateway at a time: stop the other one, or give each its own file (store file <path>)", who, e.Lock)
 }
 
 // ErrLocked matches a *LockedError with errors.Is.
