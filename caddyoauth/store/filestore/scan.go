@@ -20,11 +20,13 @@ import (
 // is told apart from a record cut short at the end, and everything after
 // the damage can be kept.
 //
-// It is stricter than readLoad only where readLoad would misread a file
-// buntdb never writes: it refuses an empty array (readLoad skips it without
-// counting its bytes), a command name shorter than three bytes (readLoad
-// panics) and NUL bytes followed by more records (readLoad does not count
-// them either, so it would append over the file's last bytes).
+// It refuses a few things readLoad accepts, none of which buntdb writes: an
+// empty array (readLoad skips it without counting its bytes), a command
+// that only starts like set or del, or is shorter than three bytes
+// (readLoad panics), and NUL bytes followed by more records (readLoad does
+// not count them either, so it would append over the file's last bytes).
+// A length prefix running past the end of the file is damage when whole
+// records follow it, where readLoad would cut them all off.
 
 // Damage is a stretch of the file that holds no whole record.
 type Damage struct {
