@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,13 +20,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
+	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
 )
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "oauth",
-		Usage: "client add|list|show|update|rotate-secret|remove ... | user revoke <user_id>",
-		Short: "Manages the OAuth clients and grants of a running gateway",
+		Usage: "client add|list|show|update|rotate-secret|remove ... | user revoke <user_id> | store check|repair <path>",
+		Short: "Manages the OAuth clients and grants of a running gateway, and checks its file store",
 		Long: `
 Manages OAuth clients and user grants through the admin API of a running
 Caddy with the oauth app. Every subcommand finds the admin endpoint like
@@ -43,6 +46,13 @@ localhost:2019.
 
 A new secret is printed once, by add and rotate-secret; the gateway keeps
 only its hash. --json prints the admin API's JSON answer instead of a table.
+
+  caddy oauth store check <path>
+  caddy oauth store repair <path>
+
+The store subcommands read a file store directly, while no gateway has it
+open: check reports damage (exit status 1 when damaged); repair keeps every
+readable record and moves the original to <path>.damaged-<UTC time>.
 `,
 		CobraFunc: buildOAuthCommand,
 	})
@@ -52,6 +62,7 @@ func buildOAuthCommand(root *cobra.Command) {
 	client := &cobra.Command{Use: "client", Short: "Manages OAuth clients"}
 	user := &cobra.Command{Use: "user", Short: "Manages users' grants"}
 	root.AddCommand(client, user)
+	addStoreCommands(root)
 
 	add := &cobra.Command{
 		Use: "add", Short: "Registers a client and prints its secret once", Args: cobra.NoArgs,
@@ -325,4 +336,149 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// The store subcommands work on a file store's file, not through the
+// admin API: a gateway that refuses to start on a damaged file has no API
+// to call. They take the file's lock, so they refuse to run while a
+// gateway has it open. They print offsets and counts, never a record.
+
+func addStoreCommands(root *cobra.Command) {
+	st := &cobra.Command{Use: "store", Short: "Checks and repairs a file store while no gateway has it open"}
+	root.AddCommand(st)
+	check := &cobra.Command{
+		Use: "check <path>", Short: "Reports damage in a file store (exit status 1 when damaged)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			rep, err := filestore.Check(path)
+			if err != nil {
+				return storeCommandError(cmd, path, err)
+			}
+			if asJSON(cmd) {
+				if err := writeJSON(cmd.OutOrStdout(), struct {
+					*filestore.Report
+					Damaged bool `json:"damaged"`
+				}{rep, rep.Damaged()}); err != nil {
+					return err
+				}
+			} else {
+				printReport(cmd.OutOrStdout(), rep)
+			}
+			if rep.Damaged() {
+				if asJSON(cmd) {
+					cmd.SilenceErrors = true
+				}
+				return fmt.Errorf("%s is damaged", path)
+			}
+			return nil
+		},
+	}
+	repair := &cobra.Command{
+		Use: "repair <path>", Short: "Rewrites a file store with every readable record, keeping the original beside it", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			res, err := filestore.Repair(path, time.Now())
+			if err != nil {
+				return storeCommandError(cmd, path, err)
+			}
+			if asJSON(cmd) {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			printRepair(cmd.OutOrStdout(), res)
+			return nil
+		},
+	}
+	st.AddCommand(check, repair)
+	for _, c := range []*cobra.Command{check, repair} {
+		c.SilenceUsage = true
+		c.Flags().Bool("json", false, "Print the result as JSON")
+	}
+}
+
+func asJSON(cmd *cobra.Command) bool {
+	v, _ := cmd.Flags().GetBool("json")
+	return v
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// storeCommandError words a failure to read or lock the file; with --json
+// it is printed as {"path", "error", "pid"} too.
+func storeCommandError(cmd *cobra.Command, path string, err error) error {
+	var locked *filestore.LockedError
+	if errors.As(err, &locked) {
+		holder := "another process"
+		if locked.PID > 0 {
+			holder = fmt.Sprintf("another process (PID %d)", locked.PID)
+		}
+		err = fmt.Errorf("%s is in use: %s has it open, most likely a running gateway; stop it first, then run this again", path, holder)
+	}
+	if asJSON(cmd) {
+		out := struct {
+			Path  string `json:"path"`
+			Error string `json:"error"`
+			PID   int    `json:"pid,omitempty"`
+		}{Path: path, Error: err.Error()}
+		if locked != nil {
+			out.PID = locked.PID
+		}
+		_ = writeJSON(cmd.OutOrStdout(), out)
+		cmd.SilenceErrors = true
+	}
+	return err
+}
+
+func printReport(w io.Writer, rep *filestore.Report) {
+	if rep.Damaged() {
+		fmt.Fprintf(w, "%s: DAMAGED: %d whole records readable in %d bytes\n", rep.Path, rep.Records, rep.Size)
+	} else {
+		fmt.Fprintf(w, "%s: sound: %d records in %d bytes\n", rep.Path, rep.Records, rep.Size)
+	}
+	for _, d := range rep.Damage {
+		fmt.Fprintf(w, "  at byte %d: %d bytes unreadable (%s), %s\n", d.Offset, d.Length, d.Reason, recordCount(d.Records))
+	}
+	if t := rep.PartialTail; t != nil {
+		fmt.Fprintf(w, "  at byte %d: a record cut short at the end (%d bytes), left by an interrupted write; the gateway cuts it off when it starts\n", t.Offset, t.Length)
+	}
+	if rep.Damaged() {
+		fmt.Fprintf(w, "Repair it, while no gateway runs on it, with:\n  caddy oauth store repair %s\n", rep.Path)
+	}
+}
+
+func recordCount(n int) string {
+	switch n {
+	case 0:
+		return "no record"
+	case 1:
+		return "1 record"
+	}
+	return fmt.Sprintf("about %d records", n)
+}
+
+func printRepair(w io.Writer, res *filestore.RepairResult) {
+	if !res.Repaired {
+		fmt.Fprintf(w, "%s: nothing to repair: %d records in %d bytes, none damaged\n", res.Path, res.Records, res.Size)
+		return
+	}
+	fmt.Fprintf(w, "%s repaired: kept %d records, dropped %d (%d bytes)\n", res.Path, res.Kept, res.Dropped, res.DroppedBytes)
+	for _, d := range res.Damage {
+		fmt.Fprintf(w, "  dropped at byte %d: %d bytes (%s), %s\n", d.Offset, d.Length, d.Reason, recordCount(d.Records))
+	}
+	if t := res.PartialTail; t != nil {
+		fmt.Fprintf(w, "  dropped at byte %d: a record cut short at the end (%d bytes)\n", t.Offset, t.Length)
+	}
+	if res.DeletedKeys > 0 {
+		fmt.Fprintf(w, "  %d key(s) whose record was damaged are deleted, not left at an earlier value: tokens among them must be issued again\n", res.DeletedKeys)
+	}
+	fmt.Fprintf(w, "The original is kept as %s\n", res.MovedTo)
 }

@@ -7,7 +7,6 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
-
 )
 
 // Default names of the identity headers oauth_protect sets.

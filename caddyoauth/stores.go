@@ -68,7 +68,9 @@ func openFilePooled(key, path string) (store.Store, error) {
 // FileStore is the embedded, persistent token store: a buntdb append-only
 // file that needs no other service. A sweeper deletes expired records from
 // it while it runs (100,000 keys a second), and the file is compacted as it
-// grows.
+// grows. One process at a time opens a file (a lock on <path>.lock holds
+// the owner's PID), and a file damaged in the middle stops the start, to be
+// repaired with `caddy oauth store repair <path>`.
 type FileStore struct {
 	// Path of the database file. Default: oauth/oauth.db under Caddy's
 	// data directory.
@@ -102,12 +104,19 @@ func (f *FileStore) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauth file store: %v", err)
 	}
 	f.poolKey = "file:" + abs
-	db, err := openFilePooled(f.poolKey, abs)
+	// The pool shares the open store, and with it the file's lock, with
+	// the config this one replaces; a second Open of the file in this
+	// process would be refused like one in another process.
+	db, loaded, err := openPooled(f.poolKey, func() (store.Store, error) { return filestore.Open(abs) })
 	if err != nil {
 		f.poolKey = ""
-		return fmt.Errorf("oauth file store %q: %v", abs, err)
+		return fmt.Errorf("oauth file store %q: %w", abs, err)
 	}
 	f.db = db
+	if fdb, ok := db.(*filestore.DB); ok && !loaded && fdb.CutTail() != nil {
+		ctx.Logger().Warn("file store: cut off a record that an interrupted write left incomplete",
+			zap.String("path", abs), zap.Int64("offset", fdb.CutTail().Offset), zap.Int64("bytes", fdb.CutTail().Length))
+	}
 	counters, err := openFilePooled(countersPoolKey, ":memory:")
 	if err != nil {
 		return err
