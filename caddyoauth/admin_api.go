@@ -31,9 +31,12 @@ func init() {
 //	POST   /oauth/clients/{id}/secret     rotate the secret
 //	DELETE /oauth/clients/{id}
 //	POST   /oauth/users/{user_id}/revoke  end a user's tokens, sessions and consents
+//	GET    /oauth/store/backup            a snapshot of the store (store_backup.go)
+//	POST   /oauth/store/restore           load a snapshot into the store
 //
 // Requests with a method that changes something and a body must say
-// Content-Type: application/json, which a browser cannot send cross-origin
+// Content-Type: application/json (a snapshot: application/x-ndjson),
+// which a browser cannot send cross-origin
 // without a preflight, so a web page cannot drive this API; Caddy's admin
 // endpoint refuses other origins' bodyless requests by their Origin header.
 type adminAPI struct {
@@ -57,7 +60,11 @@ func (a *adminAPI) Provision(ctx caddy.Context) error {
 
 // Routes implements caddy.AdminRouter.
 func (a *adminAPI) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{{Pattern: "/oauth/", Handler: caddy.AdminHandlerFunc(a.serve)}}
+	return []caddy.AdminRoute{
+		{Pattern: "/oauth/", Handler: caddy.AdminHandlerFunc(a.serve)},
+		{Pattern: "/oauth/store/backup", Handler: caddy.AdminHandlerFunc(a.serveBackup)},
+		{Pattern: "/oauth/store/restore", Handler: caddy.AdminHandlerFunc(a.serveRestore)},
+	}
 }
 
 // running is the oauth app of the running config, for the admin API,

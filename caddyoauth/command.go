@@ -23,7 +23,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "oauth",
-		Usage: "client add|list|show|update|rotate-secret|remove ... | user revoke <user_id>",
+		Usage: "client add|list|show|update|rotate-secret|remove ... | user revoke <user_id> | store backup|restore|copy ...",
 		Short: "Manages the OAuth clients and grants of a running gateway",
 		Long: `
 Manages OAuth clients and user grants through the admin API of a running
@@ -40,6 +40,11 @@ localhost:2019.
   caddy oauth client rotate-secret <client_id>
   caddy oauth client remove <client_id>
   caddy oauth user revoke <user_id>
+  caddy oauth store backup <file>|-
+  caddy oauth store restore <file> [--force]
+  caddy oauth store copy --from <store> --to <store> [--from-prefix <p>] [--to-prefix <p>] [--force]
+
+store copy works offline, on two stores it opens itself (see its --help).
 
 A new secret is printed once, by add and rotate-secret; the gateway keeps
 only its hash. --json prints the admin API's JSON answer instead of a table.
@@ -118,6 +123,7 @@ func buildOAuthCommand(root *cobra.Command) {
 	}
 	client.AddCommand(add, list, show, update, rotate, remove)
 	user.AddCommand(revoke)
+	addStoreBackupCommands(root)
 	for _, c := range []*cobra.Command{add, list, show, update, rotate, remove, revoke} {
 		c.SilenceUsage = true
 		c.Flags().String("address", "", "The admin API's address, if not the default")
