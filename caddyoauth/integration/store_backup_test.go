@@ -257,6 +257,44 @@ func backupUnderLoad(t *testing.T, storeLine, backend, consistency string) {
 	}
 }
 
+// TestStoreRestoreRevokesRemovedUsers: a snapshot restored into a gateway
+// whose config no longer names one of its users brings none of that
+// user's tokens back to life: the restore revokes them, as the start of a
+// config without the user does.
+func TestStoreRestoreRevokesRemovedUsers(t *testing.T) {
+	up := gt.StartUpstream(t)
+	bob := fmt.Sprintf("user bob %s user-bob", gt.BcryptHash(t, "bob-pw"))
+	a := gt.Start(t, gt.Config(backupOAuth(t, "store memory", bob), redisSite(up)))
+	aliceAccess, _ := passwordToken(t, a)
+	r := gt.PostForm(t, a.URL+"/oauth/token", "app", "app-secret", url.Values{
+		"grant_type": {"password"}, "username": {"bob"}, "password": {"bob-pw"}, "scope": {"read"}})
+	if r.Status != 200 {
+		t.Fatalf("bob's token: %d %s", r.Status, r.Body)
+	}
+	bobAccess, bobRefresh := r.Str("access_token"), r.Str("refresh_token")
+	snap := filepath.Join(t.TempDir(), "snap.jsonl")
+	if out, errOut, err := storeCLI(t, "backup", snap, "--address", a.Params.Admin); err != nil {
+		t.Fatalf("backup: %v\n%s%s", err, out, errOut)
+	}
+
+	b := gt.Start(t, gt.Config(backupOAuth(t, "store memory", ""), redisSite(up)))
+	if out, errOut, err := storeCLI(t, "restore", snap, "--address", b.Params.Admin); err != nil {
+		t.Fatalf("restore: %v\n%s%s", err, out, errOut)
+	}
+	if s := status(t, b, aliceAccess); s != 200 {
+		t.Fatalf("alice's token after the restore: %d, want 200", s)
+	}
+	if s := status(t, b, bobAccess); s != 401 {
+		t.Fatalf("the token of bob, whom the config no longer names, after the restore: %d, want 401", s)
+	}
+	if r := refreshOn(t, b, bobRefresh); r.Status != 400 || r.Str("error") != "invalid_grant" {
+		t.Fatalf("bob's refresh token after the restore: %d %s, want 400 invalid_grant", r.Status, r.Body)
+	}
+	if !strings.Contains(b.Logs(), "user removed from the config") {
+		t.Fatal("the restore did not log bob's revocation")
+	}
+}
+
 // TestStoreRestoreRefusesBadInput: the commands and the admin API refuse
 // what is not a whole snapshot, with a clear error and without writing
 // anything.
