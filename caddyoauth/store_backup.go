@@ -55,6 +55,7 @@ func backendName(s store.Store) string {
 	return ""
 }
 
+// serveBackup streams a snapshot of the store as Export lists it.
 func (a *adminAPI) serveBackup(w http.ResponseWriter, r *http.Request) error {
 	app, ok := storeAdminApp(w, r, http.MethodGet)
 	if !ok {
@@ -102,6 +103,8 @@ func (a *adminAPI) serveBackup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// serveRestore loads a snapshot into the store, checking each line before
+// it is written.
 func (a *adminAPI) serveRestore(w http.ResponseWriter, r *http.Request) error {
 	app, ok := storeAdminApp(w, r, http.MethodPost)
 	if !ok {
