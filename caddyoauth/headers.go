@@ -93,9 +93,11 @@ func (g *trailerGuard) Read(p []byte) (int, error) {
 }
 
 // stripTrailer deletes the trailers that dropped names.
+// Keys are trimmed as list elements are: a server that takes a name with
+// stray spaces would forward it under the trimmed name.
 func stripTrailer(t http.Header, names []string, authz bool) {
 	for key := range t {
-		if dropped(key, names, authz) {
+		if dropped(textproto.TrimString(key), names, authz) {
 			delete(t, key)
 		}
 	}
