@@ -211,7 +211,7 @@ func (p *page) authorized() ([]authorizedClient, error) {
 
 func (p *page) create() error {
 	form := readClientForm(p.r)
-	if max := p.h.cfg.MaxPerUser; max > 0 {
+	if limit := p.h.cfg.MaxPerUser; limit > 0 {
 		// Counted before the new one is stored: two creations racing may
 		// both pass, so the bound can be passed by the number of
 		// concurrent requests of one user, never more.
@@ -219,8 +219,15 @@ func (p *page) create() error {
 		if err != nil {
 			return p.unavailable(err)
 		}
-		if len(own) >= max {
-			return p.renderIndex(http.StatusBadRequest, form, fmt.Sprintf("You already have %d apps, the most allowed. Delete one to make another.", len(own)))
+		// Clients the operator gave the user do not count.
+		n := 0
+		for _, c := range own {
+			if c.UserRegistered() {
+				n++
+			}
+		}
+		if n >= limit {
+			return p.renderIndex(http.StatusBadRequest, form, fmt.Sprintf("You already have %d apps, the most allowed. Delete one to make another.", n))
 		}
 	}
 	c := new(clients.Client)
