@@ -326,7 +326,7 @@ func (a *App) parseUser(d *caddyfile.Dispenser) error {
 		return d.Errf("user '%s': the password hash is not a bcrypt hash (make one with `caddy hash-password`)", u.Username)
 	}
 	for _, id := range []string{u.Username, u.UserID} {
-		if err := authz.CheckUserID(id); err != nil {
+		if err := authz.CheckUserID(id); err != nil && id != "" {
 			return d.Errf("user '%s': %v", u.Username, err)
 		}
 	}

@@ -130,6 +130,10 @@ type Limits struct {
 	rates   map[string]limits.Rate // limits that are on
 	lockout *limits.Lockout        // nil when off
 	logger  *zap.Logger
+
+	// clientLockout counts failed checks of clients' secret_hash, with the
+	// lockout's policy; nil when off.
+	clientLockout *limits.Lockout
 }
 
 // Limits returns the gateway's rate limits and login lockout.
@@ -172,11 +176,13 @@ func (a *App) provisionLimits() error {
 		if lc.Window < 0 || lc.LockFor < 0 || lc.SlowAfter < 0 || lc.LockAfter < 0 || lc.AddressLockAfter < 0 || lc.AccountSlowAfter < 0 {
 			return fmt.Errorf("oauth: lockout settings must not be negative")
 		}
-		l.lockout = limits.NewLockout(a.counters, limits.LockoutPolicy{
+		policy := limits.LockoutPolicy{
 			Window: time.Duration(lc.Window), SlowAfter: lc.SlowAfter, LockAfter: lc.LockAfter,
 			LockFor: time.Duration(lc.LockFor), AddressLockAfter: lc.AddressLockAfter,
 			AccountSlowAfter: lc.AccountSlowAfter,
-		})
+		}
+		l.lockout = limits.NewLockout(a.counters, policy)
+		l.clientLockout = limits.NewClientLockout(a.counters, policy)
 	}
 	a.limits = l
 
@@ -206,6 +212,8 @@ func (a *App) provisionLimits() error {
 		TokenRefused: func(grant, _ string, code string) {
 			metrics.tokenErrors.WithLabelValues(grantLabel(grant), errorLabel(code)).Inc()
 		},
+		ClientLocked:     l.clientLocked,
+		ClientAuthResult: l.clientAuthResult,
 	})
 	return nil
 }
@@ -360,6 +368,42 @@ func (l *Limits) loginResult(r *http.Request, username string, ok bool, method s
 				zap.String("method", method), zap.String("remote_ip", ClientIP(r)),
 				zap.String("username_digest", authz.UsernameDigest(username)),
 				zap.Duration("lock_for", wait))
+		}
+	}
+	if err != nil {
+		l.logger.Error("lockout store error", zap.Error(err))
+	}
+}
+
+// clientLocked reports how long a check of a client's secret_hash from
+// this request's address must wait; 0 lets it go on.
+func (l *Limits) clientLocked(r *http.Request, clientID string) time.Duration {
+	if l.clientLockout == nil {
+		return 0
+	}
+	wait, err := l.clientLockout.Check(r.Context(), clientID, ClientIP(r))
+	if err != nil {
+		l.logger.Error("lockout store error; client authentication allowed", zap.Error(err))
+		return 0
+	}
+	return wait
+}
+
+// clientAuthResult feeds the outcome of a checked secret_hash to the
+// client lockout.
+func (l *Limits) clientAuthResult(r *http.Request, clientID string, ok bool) {
+	if l.clientLockout == nil {
+		return
+	}
+	var err error
+	if ok {
+		err = l.clientLockout.Succeeded(r.Context(), clientID, ClientIP(r))
+	} else {
+		var wait time.Duration
+		wait, err = l.clientLockout.Failed(r.Context(), clientID, ClientIP(r))
+		if err == nil && wait >= l.clientLockout.Policy().LockFor {
+			l.logger.Warn("client authentication locked after repeated failures",
+				zap.String("client_id", clientID), zap.String("remote_ip", ClientIP(r)), zap.Duration("lock_for", wait))
 		}
 	}
 	if err != nil {

@@ -91,7 +91,8 @@ func (c *Client) SetSecretDigest(d [sha256.Size]byte) {
 }
 
 // SetSecretBcrypt keeps a bcrypt hash of the secret (for a secret chosen by
-// a person); verifying it costs a bcrypt comparison per request.
+// a person). The endpoints verify it through the bounds and memory of
+// client_secret.go; VerifySecret itself costs a bcrypt comparison.
 func (c *Client) SetSecretBcrypt(hash []byte) { c.secretBcrypt = hash }
 
 // HasSecret reports whether a secret is configured.

@@ -38,6 +38,15 @@ type Hooks struct {
 	// LoginResult is told the outcome of every checked password.
 	LoginResult func(r *http.Request, method, username string, ok bool)
 
+	// ClientLocked is asked before a client's secret_hash (bcrypt) is
+	// checked, which happens only for a secret not verified recently; a
+	// positive wait refuses the attempt with invalid_client and
+	// Retry-After, without checking the secret.
+	ClientLocked func(r *http.Request, clientID string) (wait time.Duration)
+
+	// ClientAuthResult is told the outcome of every checked secret_hash.
+	ClientAuthResult func(r *http.Request, clientID string, ok bool)
+
 	// TokenIssued is told of every token response, by grant type.
 	TokenIssued func(grant, clientID string)
 

@@ -197,6 +197,24 @@ func (r *Registry) Client(ctx context.Context, id string) (*authz.Client, error)
 	return ac, err
 }
 
+// ClientsActingAs implements authz.ActingClientLister: the static clients
+// whose user is userID and the dynamic clients it owns.
+func (r *Registry) ClientsActingAs(ctx context.Context, userID string) ([]*authz.Client, error) {
+	out, _ := r.static.ClientsActingAs(ctx, userID)
+	owned, err := r.Owned(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range owned {
+		// One whose stored secret is unreadable authenticates nobody, and
+		// must not block a revocation.
+		if ac, err := c.Authz(); err == nil {
+			out = append(out, ac)
+		}
+	}
+	return out, nil
+}
+
 // Get returns a dynamic client, read authoritatively.
 func (r *Registry) Get(ctx context.Context, id string) (*Client, error) {
 	if !ValidID(id) {
@@ -446,4 +464,7 @@ func encode(c *Client) []byte {
 }
 
 // Interface guards
-var _ authz.ClientSource = (*Registry)(nil)
+var (
+	_ authz.ClientSource       = (*Registry)(nil)
+	_ authz.ActingClientLister = (*Registry)(nil)
+)

@@ -237,7 +237,7 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 		if !rules.Operator {
 			return BadMetadata("user_id cannot be set here")
 		}
-		if err := authz.CheckUserID(*m.UserID); err != nil {
+		if err := authz.CheckUserID(*m.UserID); err != nil && *m.UserID != "" {
 			return BadMetadata("user_id: %v", err)
 		}
 		c.UserID = *m.UserID

@@ -86,6 +86,7 @@ func (p LockoutPolicy) WithDefaults() LockoutPolicy {
 type Lockout struct {
 	store  store.Store
 	policy LockoutPolicy
+	ns     string // key namespace, so that two lockouts never share counts
 	// Now is the clock; tests replace it. Default: time.Now.
 	Now func() time.Time
 }
@@ -93,7 +94,17 @@ type Lockout struct {
 // NewLockout returns a lockout keeping its state in s; zero fields of p
 // take their defaults.
 func NewLockout(s store.Store, p LockoutPolicy) *Lockout {
-	return &Lockout{store: s, policy: p.WithDefaults(), Now: time.Now}
+	return &Lockout{store: s, policy: p.WithDefaults(), ns: "lo:", Now: time.Now}
+}
+
+// NewClientLockout is NewLockout for the authentication of clients
+// instead of people: the names it counts are client_ids, kept apart from
+// usernames, so failed sign-ins and failed client authentications never
+// lock each other.
+func NewClientLockout(s store.Store, p LockoutPolicy) *Lockout {
+	l := NewLockout(s, p)
+	l.ns = "lo:c:"
+	return l
 }
 
 // Policy returns the policy in force, defaults filled in.
@@ -132,7 +143,7 @@ func userAddr(username, addr string) string {
 func addrID(addr string) string        { return digest(AddressKey(addr)) }
 func accountID(username string) string { return digest("account", NormalizeUsername(username)) }
 
-func (l *Lockout) lockKey(id string) string { return "lo:lock:" + id }
+func (l *Lockout) lockKey(id string) string { return l.ns + "lock:" + id }
 
 // Check reports how long an attempt for username from addr must wait; 0
 // lets it go on. Call it before checking the password, and refuse the
@@ -163,15 +174,15 @@ func (l *Lockout) Check(ctx context.Context, username, addr string) (time.Durati
 func (l *Lockout) Failed(ctx context.Context, username, addr string) (time.Duration, error) {
 	p := l.policy
 	ua, a, acct := userAddr(username, addr), addrID(addr), accountID(username)
-	n, err := l.store.Incr(ctx, "lo:fail:"+ua, p.Window)
+	n, err := l.store.Incr(ctx, l.ns+"fail:"+ua, p.Window)
 	if err != nil {
 		return 0, err
 	}
-	na, err := l.store.Incr(ctx, "lo:afail:"+a, p.Window)
+	na, err := l.store.Incr(ctx, l.ns+"afail:"+a, p.Window)
 	if err != nil {
 		return 0, err
 	}
-	nu, err := l.store.Incr(ctx, "lo:ufail:"+acct, p.Window)
+	nu, err := l.store.Incr(ctx, l.ns+"ufail:"+acct, p.Window)
 	if err != nil {
 		return 0, err
 	}
@@ -218,5 +229,5 @@ func (l *Lockout) lock(ctx context.Context, id string, d time.Duration) error {
 // guessing that account from elsewhere.
 func (l *Lockout) Succeeded(ctx context.Context, username, addr string) error {
 	ua := userAddr(username, addr)
-	return l.store.Delete(ctx, "lo:fail:"+ua, l.lockKey(ua))
+	return l.store.Delete(ctx, l.ns+"fail:"+ua, l.lockKey(ua))
 }
