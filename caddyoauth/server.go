@@ -141,6 +141,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		return caddyhttp.Error(http.StatusNotFound, nil)
 	}
 	stripIdentity(r, s.app.identityHeaders(), false)
+	stripSessionCookie(r)
 	return next.ServeHTTP(w, r)
 }
 

@@ -67,6 +67,10 @@ type Client struct {
 	UserID       string   // owner: client_credentials tokens act as this user
 	Introspect   bool     // may introspect every token, not only its own
 	Consent      string   // when to ask the person: ConsentRemember (""), ConsentAlways or ConsentSkip
+	// UserRegistered: a user, not the operator, registered the client and
+	// its redirect URIs (a self-service app). Its invalid authorization
+	// requests are not redirected, and the consent screen says so.
+	UserRegistered bool
 
 	secretDigest [sha256.Size]byte
 	hasDigest    bool

@@ -22,6 +22,14 @@ type Hooks struct {
 	// budget.
 	AllowClient func(ctx context.Context, endpoint, clientID string) (retryAfter time.Duration, ok bool)
 
+	// ClientBudgetLeft is asked, without spending anything, whether a
+	// public client, which proves only its client_id, still has room at
+	// EndpointToken; ok=false refuses the request with 429 before its
+	// grant runs. ChargeClient spends one request of that budget once the
+	// grant succeeded, so that only the client's real users spend it.
+	ClientBudgetLeft func(ctx context.Context, endpoint, clientID string) (retryAfter time.Duration, ok bool)
+	ChargeClient     func(ctx context.Context, endpoint, clientID string)
+
 	// LoginLocked is asked before a password is checked; a positive wait
 	// refuses the attempt with 429 and Retry-After, without checking the
 	// password. method is LoginPasswordGrant or LoginForm.

@@ -47,7 +47,7 @@ func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, req, err)
 		return
 	}
-	if err := s.clientLimit(r.Context(), EndpointToken, req.client.ID, "token"); err != nil {
+	if err := s.tokenClientLimit(r.Context(), req.client); err != nil {
 		s.refuse(w, r, req, err)
 		return
 	}
@@ -56,6 +56,7 @@ func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, req, err)
 		return
 	}
+	s.chargePublicClient(r.Context(), req.client)
 	gt := req.get("grant_type")
 	msg := "token issued"
 	if gt == GrantRefreshToken {

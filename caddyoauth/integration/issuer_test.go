@@ -94,6 +94,9 @@ func checkIssuerUnderHost(t *testing.T, g *gt.Gateway, host, want string) {
 
 	b := newBrowser(t, g.URL)
 	b.host = host
+	if strings.HasPrefix(want, "https://") {
+		b.behindTLS() // the session cookie of an https issuer is Secure
+	}
 	params := url.Values{"response_type": {"code"}, "client_id": {"app"}, "redirect_uri": {"http://127.0.0.1/app/callback"},
 		"scope": {"read"}, "state": {"s1"}}
 	u := b.approve(params, "alice", "alice-pw")
