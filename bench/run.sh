@@ -411,6 +411,30 @@ row_def e "$REDIS_GW_PID" "http://127.0.0.1:$PROT_redis/" b BENCH_AUTH="Bearer $
 check_token_endpoint redis
 row_def h "$REDIS_GW_PID" "http://127.0.0.1:$PROT_redis/oauth/token" j "${CC[@]}"
 
+# (l) row h with replicas_ack 1: a primary and a replica of their own on
+# CPU 1 (row h's Redis has none), so every issuance waits for the replica's
+# acknowledgement (WAIT) over loopback.
+ACK_PORT=$(port) ACK_REPLICA_PORT=$(port)
+for p in "$ACK_PORT" "$ACK_REPLICA_PORT"; do
+	extra=()
+	[ "$p" = "$ACK_PORT" ] || extra=(--replicaof 127.0.0.1 "$ACK_PORT")
+	"${LOAD_CPU[@]}" redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no \
+		--repl-diskless-sync-delay 0 --dir "$W" --logfile "$W/redis-$p.log" "${extra[@]}" &
+	PIDS+=($!)
+done
+deadline=$((SECONDS + 30))
+until redis-cli -p "$ACK_PORT" info replication 2>/dev/null | grep -q "port=$ACK_REPLICA_PORT,state=online"; do
+	[ $SECONDS -lt $deadline ] || die "the replica of row l did not come online"
+	sleep 0.05
+done
+caddyfile redisack "redis redis://127.0.0.1:$ACK_PORT/0 {
+			replicas_ack 1
+		}"
+start_gateway redisack
+REDISACK_GW_PID=$GW_PID
+check_token_endpoint redisack
+row_def l "$REDISACK_GW_PID" "http://127.0.0.1:$PROT_redisack/oauth/token" j "${CC[@]}"
+
 # (f) JWT access tokens, when this build supports token_format jwt.
 ROWS=(a b k c d e)
 caddyfile jwt "file $W/jwt.db" "token_format jwt"
@@ -444,7 +468,36 @@ body=$(curl -s -H "Authorization: $BASIC" -d grant_type=refresh_token -d "refres
 case $body in *'"refresh_token":"'*) ;; *) die "check of i: refresh answered $body" ;; esac
 row_def i "$REFRESH_PID" "http://127.0.0.1:$PROT_refresh/oauth/token" j BENCH_MODE=refresh \
 	BENCH_TOKENS="$W/refresh-load.txt" BENCH_STATE="$W/refresh.pos" "BENCH_AUTH=$BASIC"
-ROWS+=(g h i j)
+ROWS+=(g h l i j)
+
+# (m, n) client authentication under a bcrypt flood: an attacker who knows
+# the client_id of a client configured with secret_hash (bcrypt, cost 14 as
+# `caddy hash-password` makes it) posts wrong secrets to /oauth/introspect
+# from its own address (127.0.0.2), as fast as the gateway answers, while
+# row n measures a good client's token issuance on the same gateway; row m
+# is the same issuance with no attacker, its ceiling.
+VICTIM_HASH=$("$CADDY" hash-password --plaintext "victim-$RANDOM$RANDOM")
+caddyfile flood memory "client victim {
+			secret_hash $VICTIM_HASH
+			grants client_credentials
+			scopes read
+		}"
+start_gateway flood
+FLOOD_PID=$GW_PID
+check_token_endpoint flood
+row_def m "$FLOOD_PID" "http://127.0.0.1:$PROT_flood/oauth/token" j "${CC[@]}"
+row_def n "$FLOOD_PID" "http://127.0.0.1:$PROT_flood/oauth/token" m "${CC[@]}"
+ATTACK_PID=""
+wait_attack() { [ -z "$ATTACK_PID" ] || wait "$ATTACK_PID" 2>/dev/null || true; ATTACK_PID=""; }
+start_attack() {
+	wait_attack
+	"${LOAD_CPU[@]}" "$TOOL" attack -url "http://127.0.0.1:$PROT_flood/oauth/introspect" -client victim \
+		-duration "${DURATION}s" -source 127.0.0.2 >>"$W/attack.log" 2>&1 &
+	ATTACK_PID=$!
+}
+R_BEFORE[n]=start_attack
+R_BEFORE[m]=wait_attack
+ROWS+=(m n)
 
 log "rows ${ROWS[*]}: $RUNS to $MAX_RUNS rounds of ${DURATION} s each"
 rounds "${ROWS[@]}"
@@ -454,7 +507,8 @@ fresh_fileg
 # function below, so they need more samples than the others.
 for id in b k c; do profile "$id" "$ADMIN_mem" 10; done
 for id in d g h; do profile "$id" "$(case $id in d) echo "$ADMIN_file" ;; g) echo "$ADMIN_fileg" ;; h) echo "$ADMIN_redis" ;; esac)"; done
-for pid in "$MEM_PID" "$FILE_PID" "$FILEG_PID" "$REDIS_GW_PID" "$REFRESH_PID" "$UPA_PID" ${JWT_PID:-}; do stop "$pid"; done
+wait_attack
+for pid in "$FLOOD_PID" "$MEM_PID" "$FILE_PID" "$FILEG_PID" "$REDIS_GW_PID" "$REDISACK_GW_PID" "$REFRESH_PID" "$UPA_PID" ${JWT_PID:-}; do stop "$pid"; done
 
 # --- 1,000,000 live tokens -------------------------------------------------
 declare -A BIGV
@@ -591,6 +645,7 @@ missed() {
 }
 MISS_PROT=$(missed "c:$(verdict c 0.95 0.3)" "d:$(verdict d 0.95 0.3)" "e:$(verdict e 0.90 0.3)" "f:$ver_f")
 MISS_ISSUE=$(missed "g:$(verdict g 0.25)" "h:$(verdict h 0.15)")
+MISS_FLOOD=$(missed "n:$(verdict n 0.90)")
 MISS_BIG=$(missed \
 	"start-up:$(awk -v s="${BIGV[startup_compact]}" 'BEGIN {print (s <= 5) ? "yes" : "no"}')" \
 	"RSS:$(awk -v s="${BIGV[rss_file]}" -v t="${BIGV[rss_file_log]}" 'BEGIN {print (s <= 1024 && t <= 1024) ? "yes" : "no"}')" \
@@ -622,8 +677,11 @@ target_line() { # target_line NAME MISSED EXPLANATION
 	line f "oauth_protect + reverse_proxy, JWT access tokens" "≥ 0.90, p99 +≤ 0.3" "$ver_f"
 	line g "POST /oauth/token client_credentials, file store" "≥ 0.25 of j" "$(verdict g 0.25)"
 	line h "POST /oauth/token client_credentials, Redis store" "≥ 0.15 of j" "$(verdict h 0.15)"
+	line l "POST /oauth/token client_credentials, Redis store with replicas_ack 1 (a replica on loopback)" "" ""
 	line i "POST /oauth/token refresh_token (rotation on), file store" "" ""
-	line j "bare respond" "ceiling of g-i" ""
+	line j "bare respond" "ceiling of g-i, l and m" ""
+	line m "POST /oauth/token client_credentials, memory store, beside a secret_hash client" "" ""
+	line n "the same as m, while an attacker sends wrong secrets for the secret_hash client" "≥ 0.90 of m" "$(verdict n 0.90)"
 	echo
 	echo "Row k sends the upstream exactly what c-f send it, with no authentication: its ratio is what forwarding the three identity headers costs Caddy's reverse_proxy. Against k (medians of requests/s): $(for id in c d e f; do [ -f "$W/rows/$id" ] && awk -v id="$id" -v r="$(col "$id" 1)" -v k="$(col k 1)" 'BEGIN {printf "%s %.3f  ", id, r / k}'; done)."
 	echo
@@ -648,7 +706,11 @@ target_line() { # target_line NAME MISSED EXPLANATION
 	echo
 	echo "Row g starts each run from an empty file store (its gateway restarted on a new file), so every round measures issuance into the same store: the tokens one ${DURATION} s run writes, not the tokens of all earlier rounds as well."
 	echo
+	echo "Row l is row h on a Redis primary with one replica (both on CPU 1) and \`replicas_ack 1\`: every issuance waits until the replica has acknowledged its writes (WAIT after them, on the same connection). Against h: $(awk -v l="$(col l 7)" -v h="$(col h 7)" 'BEGIN {printf "%.2f", l / h}') of its requests/s (their ratios to j), p50 $(col l 2) ms against $(col h 2) ms, gateway CPU $(col l 4) s against $(col h 4) s per 1,000 tokens."
+	echo
 	echo "Row i presents a refresh token never used before on every request (rotation on, the default): each connection chains the refresh tokens the responses hand out, starting from one of $MINT minted into the store beforehand with bench/tool through authz.Service.IssueTokens."
+	echo
+	echo "Rows m and n: the attacker (bench/tool attack, 8 connections from 127.0.0.2, on the load CPU) posted wrong secrets for a client whose secret is a bcrypt hash (cost 14) to /oauth/introspect during every run of row n: median $(cut -d' ' -f1 "$W/attack.log" | median) requests a run; the gateway's answers in the last run (status:count): $(tail -1 "$W/attack.log" | cut -d' ' -f2)."
 	[ ${#NOT_AVAILABLE[@]} -eq 0 ] || echo "Row f: this build does not accept \`token_format jwt\` (\`caddy adapt\` fails), so it was not measured."
 	echo
 	echo "## 1,000,000 live tokens"
@@ -682,6 +744,7 @@ target_line() { # target_line NAME MISSED EXPLANATION
 	echo
 	target_line "Protected requests (c and d ≥ 0.95 of b, e and f ≥ 0.90, p99 added ≤ 0.3 ms)" "$MISS_PROT" "What these rows cost over b is in \"Where the gateway's CPU goes in rows b, k and c\", and row k is the same forwarding without authentication."
 	target_line "Token issuance (g ≥ 0.25 of j, h ≥ 0.15)" "$MISS_ISSUE" "See the profiles g.pprof and h.pprof."
+	target_line "Client authentication under a bcrypt flood (n ≥ 0.90 of m)" "$MISS_FLOOD" "See attack.log."
 	target_line "1,000,000 live tokens (file store start-up ≤ 5 s, RSS ≤ 1 GiB, validation within 10 % of 1,000 tokens, expired tokens removed without a restart)" "$MISS_BIG" "See the heap profile 1m-file-heap.pprof."
 	echo
 	echo "CPU profiles (10 s under the load of rows b, k, c; 5 s under d, g, h) and the heap of the gateway holding 1M tokens in the file store: \`$(basename "$PROF")/\` (\`go tool pprof -top\` output in *.top.txt and *.cum.txt)."

@@ -175,6 +175,14 @@ type App struct {
 	// /oauth/apps. Default: authorization_code and refresh_token.
 	SelfServiceGrants []string `json:"apps_allowed_grants,omitempty"`
 
+	// The scopes users may give the clients they create at /oauth/apps.
+	// Those clients can use no other scope, whatever their records hold.
+	// Default: none, so users' clients get no scope.
+	SelfServiceScopes []string `json:"apps_allowed_scopes,omitempty"`
+
+	// How many clients one user may have at /oauth/apps. Default: 10.
+	AppsPerUser int `json:"apps_per_user,omitempty"`
+
 	authorizer  *authz.Authorizer
 	staticUsers authz.StaticUsers // users and users_file
 
@@ -348,6 +356,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionClientRoster(static); err != nil {
 		return err
 	}
+	a.registry.LimitUserScopes(a.SelfServiceScopes)
 	cfg := authz.Config{
 		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL: time.Duration(*a.RefreshTokenTTL),
@@ -522,6 +531,7 @@ func (a *App) provisionAuthorize() error {
 		PKCERequired:   a.PKCERequired,
 		PKCEAllowPlain: a.PKCEAllowPlain,
 		Pages:          pages,
+		SecureRequest:  a.secureRequest,
 	})
 	return nil
 }
@@ -631,6 +641,10 @@ func (a *App) tokenConfig(cfg *authz.Config) error {
 // adds no strength to a guessable secret.
 const minKeyEncryptionKey = 32
 
+// DefaultAppsPerUser is how many clients one user may have at /oauth/apps
+// unless apps_per_user says otherwise.
+const DefaultAppsPerUser = 10
+
 // defaultSelfServiceGrants are the grants of self-service clients unless
 // apps_allowed_grants says otherwise.
 var defaultSelfServiceGrants = []string{authz.GrantAuthorizationCode, authz.GrantRefreshToken}
@@ -651,6 +665,17 @@ func (a *App) checkClientManagement() error {
 		if _, ok := authz.ParseScope(s); !ok || strings.Contains(s, " ") {
 			return fmt.Errorf("oauth: scopes: %q is not a valid scope", s)
 		}
+	}
+	for _, s := range a.SelfServiceScopes {
+		if _, ok := authz.ParseScope(s); !ok || strings.Contains(s, " ") {
+			return fmt.Errorf("oauth: apps_allowed_scopes: %q is not a valid scope", s)
+		}
+	}
+	if a.AppsPerUser < 0 {
+		return fmt.Errorf("oauth: apps_per_user must not be negative")
+	}
+	if a.AppsPerUser == 0 {
+		a.AppsPerUser = DefaultAppsPerUser
 	}
 	if len(a.SelfServiceGrants) == 0 {
 		a.SelfServiceGrants = defaultSelfServiceGrants

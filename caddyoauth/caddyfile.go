@@ -92,6 +92,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		scopes <scope> ...                   # scopes dynamic clients may get, besides the static clients'
 //		self_service                         # serve /oauth/apps to signed-in users
 //		apps_allowed_grants <grant> ...      # default: authorization_code refresh_token
+//		apps_allowed_scopes <scope> ...      # the only scopes users' apps may get; default: none
+//		apps_per_user <n>                    # default 10
 //
 //		# Abuse protection
 //		rate_limit off
@@ -100,6 +102,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			login      <events>/<period> [burst <n>] | off   # default 10/m burst 20
 //			introspect <events>/<period> [burst <n>] | off   # default 100/s burst 200
 //			revoke     <events>/<period> [burst <n>] | off   # default 100/s burst 200
+//			authorize  <events>/<period> [burst <n>] | off   # default 10/s burst 30
 //		}
 //		lockout off
 //		lockout {
@@ -108,6 +111,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			lock_after <n>                   # default 10
 //			lock_for   <duration>            # default 15m
 //			address_lock_after <n>           # failures from one address; default 100
+//			account_slow_after <n>           # failures of one username from anywhere; default 20
 //		}
 //	}
 //
@@ -197,6 +201,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("%v", err)
 				}
 			}
+		case "apps_allowed_scopes":
+			if err = parseList(d, &a.SelfServiceScopes); err == nil {
+				for _, s := range a.SelfServiceScopes {
+					if _, ok := authz.ParseScope(s); !ok || strings.Contains(s, " ") {
+						return d.Errf("'%s' is not a valid scope", s)
+					}
+				}
+			}
+		case "apps_per_user":
+			err = parsePositiveInt(d, &a.AppsPerUser)
 
 		case "rate_limit":
 			a.RateLimit, err = parseRateLimit(d)
@@ -317,7 +331,7 @@ func (a *App) parseUser(d *caddyfile.Dispenser) error {
 		return d.Errf("user '%s': the password hash is not a bcrypt hash (make one with `caddy hash-password`)", u.Username)
 	}
 	for _, id := range []string{u.Username, u.UserID} {
-		if err := authz.CheckUserID(id); err != nil {
+		if err := authz.CheckUserID(id); err != nil && id != "" {
 			return d.Errf("user '%s': %v", u.Username, err)
 		}
 	}
@@ -426,8 +440,10 @@ func parseRateLimit(d *caddyfile.Dispenser) (*RateLimitConfig, error) {
 			dst = &cfg.Introspect
 		case LimitRevoke:
 			dst = &cfg.Revoke
+		case LimitAuthorize:
+			dst = &cfg.Authorize
 		default:
-			return nil, d.Errf("unrecognized rate_limit option '%s' (want token, login, introspect or revoke)", name)
+			return nil, d.Errf("unrecognized rate_limit option '%s' (want token, login, introspect, revoke or authorize)", name)
 		}
 		if seen[name] {
 			return nil, d.Errf("rate_limit %s is given twice", name)
@@ -510,6 +526,8 @@ func parseLockout(d *caddyfile.Dispenser) (*LockoutConfig, error) {
 			err = parsePositiveInt(d, &cfg.LockAfter)
 		case "address_lock_after":
 			err = parsePositiveInt(d, &cfg.AddressLockAfter)
+		case "account_slow_after":
+			err = parsePositiveInt(d, &cfg.AccountSlowAfter)
 		default:
 			return nil, d.Errf("unrecognized lockout option '%s'", name)
 		}

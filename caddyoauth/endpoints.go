@@ -147,7 +147,8 @@ func serveSelfService(s *Server, w http.ResponseWriter, r *http.Request) error {
 	}
 	return selfservice.New(selfservice.Config{
 		Registry: s.app.registry, Service: s.svc, Authorizer: s.app.authorizer,
-		Grants: s.app.SelfServiceGrants, Scopes: s.app.configuredScopes(),
+		Grants: s.app.SelfServiceGrants, Scopes: s.app.SelfServiceScopes,
+		MaxPerUser: s.app.AppsPerUser, ReservedNames: s.app.registry.StaticNames(),
 		Logger: s.logger, SignInLogger: s.app.logger,
 	}).ServeHTTP(w, r)
 }

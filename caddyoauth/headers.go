@@ -2,6 +2,8 @@ package caddyoauth
 
 import (
 	"fmt"
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"io"
 	"net/http"
 	"net/textproto"
@@ -93,9 +95,11 @@ func (g *trailerGuard) Read(p []byte) (int, error) {
 }
 
 // stripTrailer deletes the trailers that dropped names.
+// Keys are trimmed as list elements are: a server that takes a name with
+// stray spaces would forward it under the trimmed name.
 func stripTrailer(t http.Header, names []string, authz bool) {
 	for key := range t {
-		if dropped(key, names, authz) {
+		if dropped(textproto.TrimString(key), names, authz) {
 			delete(t, key)
 		}
 	}
@@ -217,4 +221,57 @@ func checkIdentityHeader(name string) error {
 		return fmt.Errorf("'%s' cannot carry an identity: HTTP or a proxy would remove or rewrite it", name)
 	}
 	return nil
+}
+
+// secureRequest reports whether a browser reached the gateway over HTTPS,
+// for the session cookie (Secure, __Host-): over TLS; whenever the issuer
+// is https, as browsers then come by https whatever terminates it; or
+// through a proxy in the server's trusted_proxies that says
+// X-Forwarded-Proto: https. An untrusted peer's X-Forwarded-Proto counts
+// for nothing.
+func (a *App) secureRequest(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if iss, err := a.issuer(); err == nil && strings.HasPrefix(iss, "https://") {
+		return true
+	}
+	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted {
+		// The proxy nearest the browser wrote the first value.
+		proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+		return strings.EqualFold(strings.TrimSpace(proto), "https")
+	}
+	return false
+}
+
+// stripSessionCookie removes the authorization server's session cookie
+// from a request oauth_server passes on. Over HTTPS the cookie has Path=/
+// (the __Host- prefix requires it), so browsers send it with every
+// request to the site; an upstream has no use for it and could leak it
+// into its logs. Other cookies are kept, in order.
+func stripSessionCookie(r *http.Request) {
+	lines := r.Header.Values("Cookie")
+	found := false
+	for _, l := range lines {
+		found = found || strings.Contains(l, authz.SessionCookie) // both names contain it
+	}
+	if !found {
+		return
+	}
+	var kept []string
+	for _, l := range lines {
+		for part := range strings.SplitSeq(l, ";") {
+			part = strings.TrimSpace(part)
+			name, _, _ := strings.Cut(part, "=")
+			if part == "" || name == authz.SessionCookie || name == authz.SecureSessionCookie {
+				continue
+			}
+			kept = append(kept, part)
+		}
+	}
+	if len(kept) == 0 {
+		r.Header.Del("Cookie")
+		return
+	}
+	r.Header.Set("Cookie", strings.Join(kept, "; "))
 }

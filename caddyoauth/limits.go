@@ -36,6 +36,11 @@ const (
 	// whatever the token, and an unknown token is answered 200 (RFC 7009
 	// §2.2), so nothing else slows a flood of them down.
 	LimitRevoke = "revoke"
+	// LimitAuthorize counts the requests that start a sign-in (GET
+	// /oauth/authorize and GET /oauth/apps/login), per source address:
+	// each valid authorization request stores a pending request until the
+	// person signs in.
+	LimitAuthorize = "authorize"
 )
 
 // Default rates. They stop floods, not normal use: an integration may
@@ -46,6 +51,10 @@ var defaultRates = map[string]limits.Rate{
 	LimitLogin:      {Events: 10, Per: time.Minute, Burst: 20},
 	LimitIntrospect: {Events: 100, Per: time.Second, Burst: 200},
 	LimitRevoke:     {Events: 100, Per: time.Second, Burst: 200},
+	// A browser makes one authorization request per sign-in; pending
+	// requests live 15 minutes, so this bounds what one address keeps in
+	// the store.
+	LimitAuthorize: {Events: 10, Per: time.Second, Burst: 30},
 }
 
 // RateLimitConfig sets the rate limits. Counters live in the token store,
@@ -65,6 +74,9 @@ type RateLimitConfig struct {
 	// Revoke limits /oauth/revoke per authenticated client and,
 	// separately, per source address. Default: 100/s burst 200.
 	Revoke *RateConfig `json:"revoke,omitempty"`
+	// Authorize limits GET /oauth/authorize and GET /oauth/apps/login per
+	// source address. Default: 10/s burst 30.
+	Authorize *RateConfig `json:"authorize,omitempty"`
 }
 
 // RateConfig is one rate limit: Events per Per on average, with bursts of
@@ -81,8 +93,9 @@ type RateConfig struct {
 }
 
 // LockoutConfig sets the login lockout of the password grant and the
-// login form. Failures are counted per username and source address and
-// per address; see limits.LockoutPolicy.
+// login form. Failures are counted per username and source address, per
+// address, and per username from any address; an address is an IPv4
+// address or an IPv6 /64. See limits.LockoutPolicy.
 type LockoutConfig struct {
 	// Off turns the lockout off. Default: false.
 	Off bool `json:"off,omitempty"`
@@ -99,6 +112,11 @@ type LockoutConfig struct {
 	// AddressLockAfter failures from one address, over all usernames, lock
 	// that address for LockFor. Default: 100.
 	AddressLockAfter int `json:"address_lock_after,omitempty"`
+	// AccountSlowAfter failures of one username within the window, from
+	// any address, make every further attempt on it wait 1s, 2s, 4s... up
+	// to 30s, answered 429 without checking the password: slowed, never
+	// locked. Default: 20.
+	AccountSlowAfter int `json:"account_slow_after,omitempty"`
 }
 
 // Limits is the gateway's abuse protection: rate limits and the login
@@ -112,6 +130,10 @@ type Limits struct {
 	rates   map[string]limits.Rate // limits that are on
 	lockout *limits.Lockout        // nil when off
 	logger  *zap.Logger
+
+	// clientLockout counts failed checks of clients' secret_hash, with the
+	// lockout's policy; nil when off.
+	clientLockout *limits.Lockout
 }
 
 // Limits returns the gateway's rate limits and login lockout.
@@ -134,7 +156,7 @@ func (a *App) provisionLimits() error {
 		cfg = new(RateLimitConfig)
 	}
 	if !cfg.Off {
-		for name, rc := range map[string]*RateConfig{LimitToken: cfg.Token, LimitLogin: cfg.Login, LimitIntrospect: cfg.Introspect, LimitRevoke: cfg.Revoke} {
+		for name, rc := range map[string]*RateConfig{LimitToken: cfg.Token, LimitLogin: cfg.Login, LimitIntrospect: cfg.Introspect, LimitRevoke: cfg.Revoke, LimitAuthorize: cfg.Authorize} {
 			switch {
 			case rc == nil:
 				l.rates[name] = defaultRates[name]
@@ -151,13 +173,16 @@ func (a *App) provisionLimits() error {
 		if lc == nil {
 			lc = new(LockoutConfig)
 		}
-		if lc.Window < 0 || lc.LockFor < 0 || lc.SlowAfter < 0 || lc.LockAfter < 0 || lc.AddressLockAfter < 0 {
+		if lc.Window < 0 || lc.LockFor < 0 || lc.SlowAfter < 0 || lc.LockAfter < 0 || lc.AddressLockAfter < 0 || lc.AccountSlowAfter < 0 {
 			return fmt.Errorf("oauth: lockout settings must not be negative")
 		}
-		l.lockout = limits.NewLockout(a.counters, limits.LockoutPolicy{
+		policy := limits.LockoutPolicy{
 			Window: time.Duration(lc.Window), SlowAfter: lc.SlowAfter, LockAfter: lc.LockAfter,
 			LockFor: time.Duration(lc.LockFor), AddressLockAfter: lc.AddressLockAfter,
-		})
+			AccountSlowAfter: lc.AccountSlowAfter,
+		}
+		l.lockout = limits.NewLockout(a.counters, policy)
+		l.clientLockout = limits.NewClientLockout(a.counters, policy)
 	}
 	a.limits = l
 
@@ -171,6 +196,12 @@ func (a *App) provisionLimits() error {
 		AllowClient: func(ctx context.Context, endpoint, clientID string) (time.Duration, bool) {
 			return l.AllowClient(ctx, endpoint, clientID)
 		},
+		ClientBudgetLeft: func(ctx context.Context, endpoint, clientID string) (time.Duration, bool) {
+			return l.ClientBudgetLeft(ctx, endpoint, clientID)
+		},
+		ChargeClient: func(ctx context.Context, endpoint, clientID string) {
+			l.ChargeClient(ctx, endpoint, clientID)
+		},
 		LoginLocked: func(r *http.Request, method, username string) time.Duration {
 			return l.loginLockedAs(r, method, username)
 		},
@@ -181,6 +212,8 @@ func (a *App) provisionLimits() error {
 		TokenRefused: func(grant, _ string, code string) {
 			metrics.tokenErrors.WithLabelValues(grantLabel(grant), errorLabel(code)).Inc()
 		},
+		ClientLocked:     l.clientLocked,
+		ClientAuthResult: l.clientAuthResult,
 	})
 	return nil
 }
@@ -229,10 +262,44 @@ func (l *Limits) AllowClient(ctx context.Context, limit, clientID string) (time.
 	return wait, ok
 }
 
-// AllowAddress is Allow keyed by the request's source address.
+// ClientBudgetLeft reports, without spending anything, whether an
+// unauthenticated client (a public one, known by its client_id alone)
+// still has room under limit; ChargeClient spends it once the request has
+// proved itself (its grant succeeded). So a stranger sending the client_id
+// spends nothing of the client's.
+func (l *Limits) ClientBudgetLeft(ctx context.Context, limit, clientID string) (time.Duration, bool) {
+	r, on := l.rates[limit]
+	if !on {
+		return 0, true
+	}
+	d, err := l.limiter.Peek(ctx, limit, r, "client\x00"+clientID)
+	if err != nil {
+		l.logger.Error("rate limit store error; request allowed", zap.String("limit", limit), zap.Error(err))
+		return 0, true
+	}
+	if !d.Allowed {
+		metrics.rateLimited.WithLabelValues(limit, "client").Inc()
+		l.logger.Info("rate limited", zap.String("limit", limit), zap.String("client_id", clientID))
+	}
+	return d.RetryAfter, d.Allowed
+}
+
+// ChargeClient spends one request of a client's budget under limit.
+func (l *Limits) ChargeClient(ctx context.Context, limit, clientID string) {
+	r, on := l.rates[limit]
+	if !on {
+		return
+	}
+	if err := l.limiter.Charge(ctx, limit, r, "client\x00"+clientID); err != nil {
+		l.logger.Error("rate limit store error", zap.String("limit", limit), zap.Error(err))
+	}
+}
+
+// AllowAddress is Allow keyed by the request's source address: an IPv4
+// address, or the /64 of an IPv6 one (limits.AddressKey).
 func (l *Limits) AllowAddress(r *http.Request, limit string) (time.Duration, bool) {
 	ip := ClientIP(r)
-	wait, ok := l.Allow(r.Context(), limit, "addr\x00"+ip)
+	wait, ok := l.Allow(r.Context(), limit, "addr\x00"+limits.AddressKey(ip))
 	if !ok {
 		metrics.rateLimited.WithLabelValues(limit, "address").Inc()
 		l.logger.Info("rate limited", zap.String("limit", limit), zap.String("remote_ip", ip))
@@ -308,6 +375,42 @@ func (l *Limits) loginResult(r *http.Request, username string, ok bool, method s
 	}
 }
 
+// clientLocked reports how long a check of a client's secret_hash from
+// this request's address must wait; 0 lets it go on.
+func (l *Limits) clientLocked(r *http.Request, clientID string) time.Duration {
+	if l.clientLockout == nil {
+		return 0
+	}
+	wait, err := l.clientLockout.Check(r.Context(), clientID, ClientIP(r))
+	if err != nil {
+		l.logger.Error("lockout store error; client authentication allowed", zap.Error(err))
+		return 0
+	}
+	return wait
+}
+
+// clientAuthResult feeds the outcome of a checked secret_hash to the
+// client lockout.
+func (l *Limits) clientAuthResult(r *http.Request, clientID string, ok bool) {
+	if l.clientLockout == nil {
+		return
+	}
+	var err error
+	if ok {
+		err = l.clientLockout.Succeeded(r.Context(), clientID, ClientIP(r))
+	} else {
+		var wait time.Duration
+		wait, err = l.clientLockout.Failed(r.Context(), clientID, ClientIP(r))
+		if err == nil && wait >= l.clientLockout.Policy().LockFor {
+			l.logger.Warn("client authentication locked after repeated failures",
+				zap.String("client_id", clientID), zap.String("remote_ip", ClientIP(r)), zap.Duration("lock_for", wait))
+		}
+	}
+	if err != nil {
+		l.logger.Error("lockout store error", zap.Error(err))
+	}
+}
+
 // WriteTooManyRequests sets Retry-After and returns the 429 error for a
 // handler to return, so handle_errors can render it.
 func WriteTooManyRequests(w http.ResponseWriter, retryAfter time.Duration) error {
@@ -340,10 +443,15 @@ func (s *Server) limitEndpoint(w http.ResponseWriter, r *http.Request) (done boo
 	}
 	switch r.URL.Path {
 	case PathPrefix + "authorize", PathPrefix + "login", selfservice.Path + "/login":
+		limit := LimitLogin
 		if r.Method != http.MethodPost {
-			return false, nil
+			if r.URL.Path == PathPrefix+"login" {
+				return false, nil
+			}
+			// Starting a sign-in: a pending request, or a sign-in form.
+			limit = LimitAuthorize
 		}
-		if wait, ok := l.AllowAddress(r, LimitLogin); !ok {
+		if wait, ok := l.AllowAddress(r, limit); !ok {
 			return true, WriteTooManyRequests(w, wait)
 		}
 	}

@@ -303,6 +303,15 @@ func (s *instrumentedStore) WriteBatch(ctx context.Context, writes []store.Write
 	return err
 }
 
+// Export implements store.Exporter, passing the listing on to the wrapped
+// store; its duration is the whole listing's.
+func (s *instrumentedStore) Export(ctx context.Context, fn func(store.Record) error) error {
+	start := time.Now()
+	err := store.Export(ctx, s.next, fn)
+	s.observe("export", start, err)
+	return err
+}
+
 // Close implements store.Store. The wrapped store belongs to its backend
 // module, which closes it in its Cleanup (pooled across reloads), so the
 // decorator leaves it open.
@@ -313,4 +322,5 @@ var (
 	_ store.Store     = (*instrumentedStore)(nil)
 	_ store.Batcher   = (*instrumentedStore)(nil)
 	_ store.Compactor = (*instrumentedStore)(nil)
+	_ store.Exporter  = (*instrumentedStore)(nil)
 )

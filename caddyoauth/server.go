@@ -152,6 +152,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 		return caddyhttp.Error(http.StatusNotFound, nil)
 	}
 	stripIdentity(r, s.app.identityHeaders(), false)
+	stripSessionCookie(r)
 	return next.ServeHTTP(w, r)
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -67,7 +68,9 @@ func openFilePooled(key, path string) (store.Store, error) {
 // FileStore is the embedded, persistent token store: a buntdb append-only
 // file that needs no other service. A sweeper deletes expired records from
 // it while it runs (100,000 keys a second), and the file is compacted as it
-// grows.
+// grows. One process at a time opens a file (a lock on <path>.lock holds
+// the owner's PID), and a file damaged in the middle stops the start, to be
+// repaired with `caddy oauth store repair <path>`.
 type FileStore struct {
 	// Path of the database file. Default: oauth/oauth.db under Caddy's
 	// data directory.
@@ -103,15 +106,22 @@ func (f *FileStore) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauth file store: %v", err)
 	}
 	f.poolKey = "file:" + abs
-	db, _, err := openPooled(f.poolKey, func() (store.Store, error) {
+	// The pool shares the open store, and with it the file's lock, with
+	// the config this one replaces; a second Open of the file in this
+	// process would be refused like one in another process.
+	db, loaded, err := openPooled(f.poolKey, func() (store.Store, error) {
 		f.warnIfShared(abs)
 		return filestore.Open(abs)
 	})
 	if err != nil {
 		f.poolKey = ""
-		return fmt.Errorf("oauth file store %q: %v", abs, err)
+		return fmt.Errorf("oauth file store %q: %w", abs, err)
 	}
 	f.db = db
+	if fdb, ok := db.(*filestore.DB); ok && !loaded && fdb.CutTail() != nil {
+		ctx.Logger().Warn("file store: cut off a record that an interrupted write left incomplete",
+			zap.String("path", abs), zap.Int64("offset", fdb.CutTail().Offset), zap.Int64("bytes", fdb.CutTail().Length))
+	}
 	counters, err := openFilePooled(countersPoolKey, ":memory:")
 	if err != nil {
 		return err
@@ -265,6 +275,20 @@ type RedisStore struct {
 	// changes it. Default: 30s.
 	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
 
+	// ReplicasAck is how many replicas must have each write that issues,
+	// changes or revokes a grant (tokens, codes, refresh rotation,
+	// revocation) before the gateway answers: the store sends WAIT after
+	// the write, and when fewer replicas acknowledge it within
+	// ReplicasAckTimeout, the write fails and the client gets 503
+	// temporarily_unavailable instead of a token that a failover could
+	// lose. Rate-limit and sign-in counters never wait. Default: 0, no
+	// wait (Redis replicates asynchronously).
+	ReplicasAck int `json:"replicas_ack,omitempty"`
+
+	// ReplicasAckTimeout bounds how long a write waits for ReplicasAck
+	// replicas; only with ReplicasAck. Default: 1s.
+	ReplicasAckTimeout caddy.Duration `json:"replicas_ack_timeout,omitempty"`
+
 	store   store.Store
 	poolKey string
 	logger  *zap.Logger
@@ -290,7 +314,8 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 // options are the store's settings as written, placeholders unexpanded.
 func (r *RedisStore) options() redisstore.Options {
 	return redisstore.Options{URL: r.URL, TLS: r.TLS, Sentinel: r.Sentinel, Cluster: r.Cluster,
-		KeyPrefix: r.KeyPrefix, CacheTTL: time.Duration(r.CacheTTL)}
+		KeyPrefix: r.KeyPrefix, CacheTTL: time.Duration(r.CacheTTL),
+		ReplicasAck: r.ReplicasAck, ReplicasAckTimeout: time.Duration(r.ReplicasAckTimeout)}
 }
 
 // Provision expands placeholders and opens the store, or shares the one
@@ -328,10 +353,17 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	// included (a new password must give a new connection), yet reveals
 	// none of it.
 	mac := hmac.New(sha256.New, redisPoolSalt)
-	_ = json.NewEncoder(mac).Encode([]any{rawURL, r.TLS, sentinel, cluster, prefix, cacheTTL})
+	_ = json.NewEncoder(mac).Encode([]any{rawURL, r.TLS, sentinel, cluster, prefix, cacheTTL, r.ReplicasAck, r.ReplicasAckTimeout})
 	key := "redis:" + hex.EncodeToString(mac.Sum(nil))
 
-	s, loaded, err := openPooled(key, func() (store.Store, error) { return redisstore.Open(opt, prefix, cacheTTL) })
+	s, loaded, err := openPooled(key, func() (store.Store, error) {
+		s, err := redisstore.Open(opt, prefix, cacheTTL)
+		if err != nil {
+			return nil, err
+		}
+		s.SetReplicasAck(r.ReplicasAck, time.Duration(r.ReplicasAckTimeout))
+		return s, nil
+	})
 	if err != nil {
 		return fmt.Errorf("oauth redis store %s: %s", redisstore.Describe(opt), redisstore.Scrub(err.Error(), opt.Password))
 	}
@@ -339,7 +371,8 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	if !loaded {
 		r.logger.Info("redis store connected",
 			zap.Strings("addresses", opt.InitAddress),
-			zap.String("key_prefix", prefix))
+			zap.String("key_prefix", prefix),
+			zap.Int("replicas_ack", r.ReplicasAck))
 	}
 	return nil
 }
@@ -376,10 +409,13 @@ func (r *RedisStore) Cleanup() error {
 //		sentinel <master> [<addr>...]
 //		cluster <addr>...
 //		cache_ttl <duration>
+//		replicas_ack <n> [<timeout>]
 //	}
 //
 // A url or a cluster is required. Write secrets as {env.NAME}: they are
-// expanded only when the store is provisioned.
+// expanded only when the store is provisioned. replicas_ack makes every
+// write of a grant wait until n replicas have it, for at most timeout
+// (default 1s).
 func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "redis"
 	if d.NextArg() {
@@ -429,6 +465,25 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("cache_ttl must be positive")
 			}
 			r.CacheTTL = caddy.Duration(dur)
+		case "replicas_ack":
+			if len(args) < 1 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return d.Errf("replicas_ack: want a number of replicas of at least 1, got %q", args[0])
+			}
+			r.ReplicasAck = n
+			if len(args) == 2 {
+				dur, err := caddy.ParseDuration(args[1])
+				if err != nil {
+					return d.Errf("replicas_ack timeout: %v", err)
+				}
+				if dur < time.Millisecond {
+					return d.Errf("replicas_ack timeout must be at least 1ms")
+				}
+				r.ReplicasAckTimeout = caddy.Duration(dur)
+			}
 		default:
 			return d.Errf("unrecognized subdirective '%s'", sub)
 		}

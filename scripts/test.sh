@@ -3,7 +3,8 @@
 # missing (redis-server and redis-cli for the Redis store, Chromium for the
 # browser tests; Debian packages), then runs gofmt, go vet, the whole test
 # suite with the race detector, and a short run of every fuzz target.
-# The tests start their own redis-server processes on free loopback ports.
+# The tests start their own redis-server processes on free loopback ports,
+# Sentinels included (redis-server --sentinel: no other package needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -3,6 +3,7 @@
 //	tool port                 print a free TCP port on 127.0.0.1
 //	tool seed [flags]         fill a file or Redis store with live tokens
 //	tool aof <file>           count the live records of a buntdb file
+//	tool attack [flags]       send wrong client secrets as fast as it can
 //
 // seed writes through authz.Service.IssueTokens, the code path of the token
 // endpoint, so the records are byte for byte what the gateway writes; it
@@ -16,7 +17,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,7 +35,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fatalf("usage: tool port|seed|aof ...")
+		fatalf("usage: tool port|seed|aof|attack ...")
 	}
 	switch os.Args[1] {
 	case "port":
@@ -44,6 +47,8 @@ func main() {
 		l.Close()
 	case "seed":
 		seed(os.Args[2:])
+	case "attack":
+		attack(os.Args[2:])
 	case "aof":
 		if len(os.Args) != 3 {
 			fatalf("usage: tool aof <file>")
@@ -236,4 +241,58 @@ func readCommand(rd *bufio.Reader) ([]string, error) {
 		out[i] = string(buf[:size])
 	}
 	return out, nil
+}
+
+// attack plays an attacker who knows a client_id and guesses its secret:
+// it posts to url with HTTP Basic credentials of client and a wrong secret
+// from conns connections, as fast as the gateway answers, for duration,
+// from its own loopback address (so the gateway counts it apart from the
+// load it runs beside), and prints how the gateway answered.
+func attack(args []string) {
+	fs := flag.NewFlagSet("attack", flag.ExitOnError)
+	target := fs.String("url", "", "endpoint to post to, e.g. http://127.0.0.1:PORT/oauth/introspect")
+	client := fs.String("client", "", "client_id to authenticate as")
+	duration := fs.Duration("duration", 3*time.Second, "how long to attack")
+	conns := fs.Int("conns", 8, "concurrent connections")
+	source := fs.String("source", "127.0.0.2", "local address to send from")
+	_ = fs.Parse(args)
+	if *target == "" || *client == "" {
+		fatalf("attack needs -url and -client")
+	}
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(*source)}, Timeout: 5 * time.Second}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: dialer.DialContext, MaxIdleConnsPerHost: *conns}}
+	deadline := time.Now().Add(*duration)
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for i := 0; i < *conns; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for n := 0; time.Now().Before(deadline); n++ {
+				req, _ := http.NewRequest(http.MethodPost, *target, strings.NewReader("token=guess"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(*client, fmt.Sprintf("wrong-%d-%d", i, n))
+				status := 0
+				if resp, err := hc.Do(req); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					status = resp.StatusCode
+				}
+				mu.Lock()
+				statuses[status]++
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	total := 0
+	var parts []string
+	for code, n := range statuses {
+		total += n
+		parts = append(parts, fmt.Sprintf("%d:%d", code, n))
+	}
+	sort.Strings(parts)
+	fmt.Printf("%d %s\n", total, strings.Join(parts, ","))
 }

@@ -33,6 +33,17 @@ const DefaultSessionTTL = time.Hour
 // maxFormBody caps the login, consent and logout form bodies.
 const maxFormBody = 16 << 10
 
+// Bounds of an authorization request. Its state is stored with the
+// pending request and echoed to the client; nothing else it carries is
+// stored without being checked against the client.
+const (
+	// MaxAuthorizeQuery caps the query of an authorization request; a
+	// longer one is an error page.
+	MaxAuthorizeQuery = 8 << 10
+	// MaxState caps the state parameter; a longer one is invalid_request.
+	MaxState = 1 << 10
+)
+
 // AuthorizeConfig configures the authorization code flow.
 type AuthorizeConfig struct {
 	// BasePath is the path the endpoints live under, ending in a slash:
@@ -45,6 +56,10 @@ type AuthorizeConfig struct {
 	PKCEAllowPlain bool
 	// Pages renders the screens. Default: the embedded templates.
 	Pages *Pages
+	// SecureRequest reports whether a request reached the gateway over
+	// HTTPS, which makes the session cookie Secure and __Host- prefixed.
+	// Default: whether it came over TLS.
+	SecureRequest func(*http.Request) bool
 }
 
 // Authorizer serves the authorization endpoint (RFC 6749 §4.1) with its
@@ -90,6 +105,10 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if len(r.URL.RawQuery) > MaxAuthorizeQuery {
+		a.errorPage(w, http.StatusBadRequest, "Invalid request", "The authorization request is too long.")
+		return
+	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		a.errorPage(w, http.StatusBadRequest, "Invalid request", "The authorization request is not valid URL encoding.")
@@ -129,33 +148,40 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	p := &pendingRequest{ClientID: client.ID, RedirectURI: redirectURI, RedirectGiven: q.Has("redirect_uri"), State: q.Get("state")}
 
-	// From here on every error goes back to the client (§4.1.2.1).
+	// From here on every error goes back to the client (§4.1.2.1), unless
+	// a user registered its redirect URI (refuseRequest). Nothing is
+	// written to the store before the request has passed every check.
+	if len(p.State) > MaxState {
+		p.State = ""
+		a.refuseRequest(w, r, p, client, "invalid_request", "state is longer than 1024 bytes")
+		return
+	}
 	for name, vals := range q {
 		if len(vals) > 1 {
-			a.redirectError(w, r, p, "invalid_request", "parameter "+safeName(name)+" is given more than once")
+			a.refuseRequest(w, r, p, client, "invalid_request", "parameter "+safeName(name)+" is given more than once")
 			return
 		}
 	}
 	switch rt := q.Get("response_type"); {
 	case rt == "":
-		a.redirectError(w, r, p, "invalid_request", "response_type is missing")
+		a.refuseRequest(w, r, p, client, "invalid_request", "response_type is missing")
 		return
 	case rt != "code":
-		a.redirectError(w, r, p, "unsupported_response_type", "only response_type=code is supported")
+		a.refuseRequest(w, r, p, client, "unsupported_response_type", "only response_type=code is supported")
 		return
 	}
 	if !client.AllowsGrant(GrantAuthorizationCode) {
-		a.redirectError(w, r, p, "unauthorized_client", "the client may not use the authorization code grant")
+		a.refuseRequest(w, r, p, client, "unauthorized_client", "the client may not use the authorization code grant")
 		return
 	}
 	scope, ok := client.grantScope(q.Get("scope"))
 	if !ok {
-		a.redirectError(w, r, p, "invalid_scope", "the requested scope is malformed or not allowed for this client")
+		a.refuseRequest(w, r, p, client, "invalid_scope", "the requested scope is malformed or not allowed for this client")
 		return
 	}
 	p.Scope = scope
 	if code, desc := a.checkPKCE(client, q.Get("code_challenge"), q.Get("code_challenge_method")); code != "" {
-		a.redirectError(w, r, p, code, desc)
+		a.refuseRequest(w, r, p, client, code, desc)
 		return
 	}
 	if p.Challenge = q.Get("code_challenge"); p.Challenge != "" {
@@ -165,6 +191,8 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	// A browser without a session gets an anonymous one: a cookie only,
+	// nothing stored (see newSession).
 	sid, sess, err := a.loadSession(r)
 	if err == nil && sess == nil {
 		sid, sess, err = a.newSession(ctx, w, r, "", "")
@@ -298,6 +326,24 @@ func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendin
 	}
 	a.log.Info("authorization code issued", zap.String("client_id", p.ClientID), zap.String("user_id", userID), zap.String("scope", p.Scope))
 	a.redirect(w, r, withParams(p.RedirectURI, "code", ti.GetCode(), "state", p.State, "iss", iss))
+}
+
+// refuseRequest answers an authorization request that failed a check.
+// The error goes back to the client (RFC 6749 §4.1.2.1), except for a
+// client whose redirect URIs a user registered (a self-service app):
+// redirecting to them with no interaction would let anyone use the
+// gateway as an open redirector to any URI a user can register (RFC 9700
+// §4.11.2), so the browser is shown an error page instead. Errors after
+// the request was found valid (the person denied, the store failed) are
+// redirected for every client.
+func (a *Authorizer) refuseRequest(w http.ResponseWriter, r *http.Request, p *pendingRequest, c *Client, code, desc string) {
+	if c.UserRegistered {
+		a.log.Info("authorization refused", zap.String("client_id", p.ClientID), zap.String("error", code))
+		a.errorPage(w, http.StatusBadRequest, "Invalid request",
+			"The application sent an invalid authorization request ("+code+": "+desc+"), so you are not sent back to it.")
+		return
+	}
+	a.redirectError(w, r, p, code, desc)
 }
 
 // redirectError sends an authorization error back to the client (RFC 6749

@@ -21,8 +21,9 @@ func testAuthorizer(t testing.TB, cfg AuthorizeConfig) *Authorizer {
 	return svc.NewAuthorizer(cfg)
 }
 
-// TestSessionCookieSecureOverTLS: the session cookie is Secure when the
-// request came over TLS, and HttpOnly and SameSite=Lax always.
+// TestSessionCookieSecureOverTLS: over TLS the session cookie is
+// __Host-oauth_session, Secure with Path=/; over plain HTTP it is
+// oauth_session on /oauth/; HttpOnly and SameSite=Lax always.
 func TestSessionCookieSecureOverTLS(t *testing.T) {
 	a := testAuthorizer(t, AuthorizeConfig{})
 	for _, tlsOn := range []bool{true, false} {
@@ -40,12 +41,16 @@ func TestSessionCookieSecureOverTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
+		name, path := SessionCookie, "/oauth/"
+		if tlsOn {
+			name, path = SecureSessionCookie, "/"
+		}
 		cookies := resp.Cookies()
-		if len(cookies) != 1 || cookies[0].Name != SessionCookie {
+		if len(cookies) != 1 || cookies[0].Name != name {
 			t.Fatalf("tls=%v: cookies %v", tlsOn, cookies)
 		}
 		ck := cookies[0]
-		if ck.Secure != tlsOn || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.MaxAge != 3600 {
+		if ck.Secure != tlsOn || ck.Path != path || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.MaxAge != 3600 || ck.Domain != "" {
 			t.Fatalf("tls=%v: cookie %+v", tlsOn, ck)
 		}
 	}

@@ -75,6 +75,11 @@ type Client struct {
 	// from the config, or deleted) and are refused. Zero: none are.
 	Since time.Time
 
+	// UserRegistered: a user, not the operator, registered the client and
+	// its redirect URIs (a self-service app). Its invalid authorization
+	// requests are not redirected, and the consent screen says so.
+	UserRegistered bool
+
 	secretDigest [sha256.Size]byte
 	hasDigest    bool
 	secretBcrypt []byte
@@ -94,7 +99,8 @@ func (c *Client) SetSecretDigest(d [sha256.Size]byte) {
 }
 
 // SetSecretBcrypt keeps a bcrypt hash of the secret (for a secret chosen by
-// a person); verifying it costs a bcrypt comparison per request.
+// a person). The endpoints verify it through the bounds and memory of
+// client_secret.go; VerifySecret itself costs a bcrypt comparison.
 func (c *Client) SetSecretBcrypt(hash []byte) { c.secretBcrypt = hash }
 
 // HasSecret reports whether a secret is configured.

@@ -51,13 +51,13 @@ func asOAuthError(err error) *Error {
 		return e
 	}
 	switch err {
+	// One answer for every failed code exchange, a redirect_uri the client
+	// never registered included: none may tell whether the code is live.
 	case oerrors.ErrInvalidAuthorizeCode, oerrors.ErrInvalidCodeChallenge,
 		oerrors.ErrMissingCodeVerifier, oerrors.ErrMissingCodeChallenge,
 		oerrors.ErrInvalidRefreshToken, oerrors.ErrExpiredRefreshToken,
-		oerrors.ErrInvalidGrant:
+		oerrors.ErrInvalidGrant, oerrors.ErrInvalidRedirectURI:
 		return errInvalidGrant("the grant is invalid, expired, revoked, or was issued to another client or redirect_uri")
-	case oerrors.ErrInvalidRedirectURI:
-		return errInvalidGrant("redirect_uri does not match the one the code was issued to")
 	case oerrors.ErrInvalidClient:
 		return errInvalidClient("client authentication failed")
 	case oerrors.ErrUnauthorizedClient:

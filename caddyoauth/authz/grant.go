@@ -32,6 +32,45 @@ type record struct {
 	// used, which ends this one's grace period (refresh.go).
 	Parent        string `json:"prt,omitempty"`
 	SuccessorUsed bool   `json:"sused,omitempty"`
+	// Grant is the grant type the tokens of this record's family came
+	// from, so a use can be refused once the client loses it; none in
+	// records written before it was kept (never in JSON ones), and for
+	// tokens IssueTokens made.
+	Grant grantKind `json:"-"`
+}
+
+// grantKind is a grant type in one byte, which fits in the record's
+// padding: Validate decodes a record on every request.
+type grantKind uint8
+
+const (
+	grantNone grantKind = iota
+	grantCode
+	grantPassword
+	grantClientCredentials
+	grantRefresh
+	grantKinds // the number of kinds
+)
+
+var grantNames = [grantKinds]string{grantCode: GrantAuthorizationCode, grantPassword: GrantPassword,
+	grantClientCredentials: GrantClientCredentials, grantRefresh: GrantRefreshToken}
+
+// kindOf is the kind of a grant type name; grantNone for another name.
+func kindOf(name string) grantKind {
+	for k, n := range grantNames {
+		if k != 0 && n == name {
+			return grantKind(k)
+		}
+	}
+	return grantNone
+}
+
+// String is the grant type's name; empty for grantNone.
+func (k grantKind) String() string {
+	if k < grantKinds {
+		return grantNames[k]
+	}
+	return ""
 }
 
 func (r *record) expired(now time.Time) bool {

@@ -22,6 +22,14 @@ type Hooks struct {
 	// budget.
 	AllowClient func(ctx context.Context, endpoint, clientID string) (retryAfter time.Duration, ok bool)
 
+	// ClientBudgetLeft is asked, without spending anything, whether a
+	// public client, which proves only its client_id, still has room at
+	// EndpointToken; ok=false refuses the request with 429 before its
+	// grant runs. ChargeClient spends one request of that budget once the
+	// grant succeeded, so that only the client's real users spend it.
+	ClientBudgetLeft func(ctx context.Context, endpoint, clientID string) (retryAfter time.Duration, ok bool)
+	ChargeClient     func(ctx context.Context, endpoint, clientID string)
+
 	// LoginLocked is asked before a password is checked; a positive wait
 	// refuses the attempt with 429 and Retry-After, without checking the
 	// password. method is LoginPasswordGrant or LoginForm.
@@ -29,6 +37,15 @@ type Hooks struct {
 
 	// LoginResult is told the outcome of every checked password.
 	LoginResult func(r *http.Request, method, username string, ok bool)
+
+	// ClientLocked is asked before a client's secret_hash (bcrypt) is
+	// checked, which happens only for a secret not verified recently; a
+	// positive wait refuses the attempt with invalid_client and
+	// Retry-After, without checking the secret.
+	ClientLocked func(r *http.Request, clientID string) (wait time.Duration)
+
+	// ClientAuthResult is told the outcome of every checked secret_hash.
+	ClientAuthResult func(r *http.Request, clientID string, ok bool)
 
 	// TokenIssued is told of every token response, by grant type.
 	TokenIssued func(grant, clientID string)

@@ -72,8 +72,10 @@ func (s *Service) ServeIntrospect(w http.ResponseWriter, r *http.Request) {
 }
 
 // Introspect describes token to client c (RFC 7662 §2.2). An unknown,
-// expired, revoked, rotated or foreign token, or one of a client no longer
-// configured, is inactive. Only a store that cannot answer is an error.
+// expired, revoked, rotated or foreign token, one of a client no longer
+// configured, or one its client could no longer use (token_current.go),
+// is inactive; the scope is what the client still has of the token's.
+// Only a store that cannot answer is an error.
 func (s *Service) Introspect(ctx context.Context, c *Client, token, hint string) (*Introspection, error) {
 	inactive := &Introspection{}
 	if token == "" || len(token) > MaxTokenLength {
@@ -100,14 +102,18 @@ func (s *Service) Introspect(ctx context.Context, c *Client, token, hint string)
 	if !c.Introspect && rec.ClientID != c.ID {
 		return inactive, nil
 	}
-	if owner, err := s.clients.Client(ctx, rec.ClientID); errors.Is(err, ErrUnknownClient) {
+	owner, err := s.clients.Client(ctx, rec.ClientID)
+	if errors.Is(err, ErrUnknownClient) {
 		return inactive, nil
 	} else if err != nil {
 		return nil, err
 	} else if owner.predates(rec.IssuedAt) {
 		return inactive, nil
 	}
-	out := &Introspection{Active: true, Scope: rec.Scope, ClientID: rec.ClientID, Sub: rec.UserID,
+	if !owner.stillGrants(rec) || (kind == HintRefreshToken && !owner.AllowsGrant(GrantRefreshToken)) {
+		return inactive, nil
+	}
+	out := &Introspection{Active: true, Scope: owner.allowedScope(rec.Scope), ClientID: rec.ClientID, Sub: rec.UserID,
 		Iat: time.Unix(0, rec.IssuedAt).Unix(), JTI: rec.JTI, Iss: rec.Issuer, Aud: rec.Audience}
 	if out.Sub == "" {
 		out.Sub = rec.ClientID

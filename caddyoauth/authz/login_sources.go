@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -153,6 +155,42 @@ func addFileUser(users StaticUsers, u fileUser) error {
 		return fmt.Errorf("user %q: %v", u.Username, err)
 	}
 	users[u.Username] = &User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), UserID: u.UserID}
+	return nil
+}
+
+// MaxUserIDLength bounds a user ID, in bytes.
+const MaxUserIDLength = 256
+
+// CheckUserID refuses a user ID the gateway would not hand to an upstream
+// in X-User-ID. Wherever a user ID enters (user lines, users_file, a
+// client's user, login_upstream, the admin API's user_id) it must be 1 to
+// MaxUserIDLength bytes of UTF-8 whose characters are all printable
+// (letters, marks, numbers, punctuation, symbols and the ASCII space; no
+// control or invisible formatting characters), with no comma, which
+// upstreams take for a list separator, and no space at either end, which
+// header parsing drops.
+func CheckUserID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("user ID is empty")
+	case len(id) > MaxUserIDLength:
+		return fmt.Errorf("user ID is longer than %d bytes", MaxUserIDLength)
+	case !utf8.ValidString(id):
+		return errors.New("user ID is not valid UTF-8")
+	case id[0] == ' ' || id[len(id)-1] == ' ':
+		return errors.New("user ID starts or ends with a space")
+	}
+	for _, r := range id {
+		if r == ',' {
+			return errors.New("user ID has a comma")
+		}
+		if unicode.IsControl(r) {
+			return errors.New("user ID has a control character")
+		}
+		if !unicode.IsPrint(r) {
+			return errors.New("user ID has an invisible character")
+		}
+	}
 	return nil
 }
 

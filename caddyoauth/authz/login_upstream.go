@@ -95,38 +95,76 @@ func (u *UpstreamLogin) Authenticate(ctx context.Context, username, password str
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return "", ErrBadCredentials
 	}
-	id, ok := u.userID(answer)
-	if !ok {
-		u.warn("login upstream answered 2xx without a usable user ID; treated as a failed login")
+	id, why := u.userID(answer)
+	if why != "" {
+		// The upstream's fault, not the person's: logged as such, never
+		// with the answer, which may echo what was sent.
+		u.warn("login upstream answered 2xx with an unusable user ID (" + why + "); treated as a failed login")
 		return "", ErrBadCredentials
 	}
 	return id, nil
 }
 
-func (u *UpstreamLogin) userID(answer []byte) (string, bool) {
+// userID reads the user ID from a 2xx answer: the ID field of a JSON
+// object, given once, as a string or number that CheckUserID accepts. why
+// says what is wrong when there is none.
+func (u *UpstreamLogin) userID(answer []byte) (id, why string) {
 	field := u.IDField
 	if field == "" {
 		field = "id"
 	}
 	dec := json.NewDecoder(bytes.NewReader(answer))
 	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		return "", false
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", "the answer is not a JSON object"
 	}
-	var id string
-	switch v := obj[field].(type) {
+	var val any
+	found := false
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", "the answer is not valid JSON"
+		}
+		key, _ := t.(string)
+		if key != field {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return "", "the answer is not valid JSON"
+			}
+			continue
+		}
+		// A second ID field could make two parsers see two users.
+		if found {
+			return "", "the ID field is given twice"
+		}
+		found = true
+		if err := dec.Decode(&val); err != nil {
+			return "", "the answer is not valid JSON"
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return "", "the answer is not valid JSON"
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return "", "the answer has more after its JSON object"
+	}
+	switch v := val.(type) {
 	case string:
 		id = v
 	case json.Number:
 		id = v.String()
+	case nil:
+		if !found {
+			return "", "the ID field is missing"
+		}
+		return "", "the ID field is null"
 	default:
-		return "", false
+		return "", "the ID field is neither a string nor a number"
 	}
-	if id == "" || CheckUserID(id) != nil {
-		return "", false
+	if err := CheckUserID(id); err != nil {
+		return "", err.Error()
 	}
-	return id, true
+	return id, ""
 }
 
 func (u *UpstreamLogin) warn(msg string) {

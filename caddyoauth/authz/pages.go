@@ -31,6 +31,11 @@ type PageData struct {
 	Username string
 	// Scopes are the scopes asked for.
 	Scopes []string
+	// RedirectTo is where the browser is sent back to: the host of the
+	// redirect URI (with its port), or its scheme for an app's own scheme.
+	RedirectTo string
+	// UserRegistered: a user, not the operator, registered the app.
+	UserRegistered bool
 	// RequestID and CSRFToken go into hidden fields request_id and
 	// csrf_token of every form.
 	RequestID, CSRFToken string

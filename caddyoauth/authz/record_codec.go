@@ -22,6 +22,7 @@ import (
 //	  Parent: likewise, the digest under fieldParentRefresh, else a
 //	  string under fieldParent
 //	  SuccessorUsed: the flag alone
+//	  Grant: uvarint, a grantKind other than grantNone
 //
 // A field left out is empty or zero. Records written before this format
 // are JSON objects, which never start with recordV1, and still decode.
@@ -48,6 +49,7 @@ const (
 	fieldParent
 	fieldParentRefresh
 	fieldSuccessorUsed
+	fieldGrant
 	fieldsKnown = 1<<iota - 1
 )
 
@@ -134,8 +136,11 @@ func (r *record) encode() []byte {
 	if r.SuccessorUsed {
 		flags |= fieldSuccessorUsed
 	}
+	if r.Grant != grantNone {
+		flags |= fieldGrant
+	}
 
-	n := 1 + binary.MaxVarintLen64*6 + len(r.Pair) + len(r.Parent)
+	n := 1 + binary.MaxVarintLen64*7 + len(r.Pair) + len(r.Parent)
 	for _, p := range r.strFields() {
 		n += binary.MaxVarintLen64 + len(*p)
 	}
@@ -182,6 +187,9 @@ func (r *record) encode() []byte {
 		b = putStr(r.Parent)
 	case flags&fieldParentRefresh != 0:
 		b = append(b, pd[:]...)
+	}
+	if r.Grant != grantNone {
+		b = binary.AppendUvarint(b, uint64(r.Grant))
 	}
 	return b
 }
@@ -272,6 +280,14 @@ func decodeV1(b []byte) (*record, error) {
 		r.Parent, bad = digestKey(b, &pos, prefixRefresh)
 	}
 	r.SuccessorUsed = flags&fieldSuccessorUsed != 0
+	if flags&fieldGrant != 0 && !bad {
+		k, n := binary.Uvarint(b[pos:])
+		if n <= 0 || k == uint64(grantNone) || k >= uint64(grantKinds) {
+			return nil, errBadRecord
+		}
+		pos += n
+		r.Grant = grantKind(k)
+	}
 	if bad || pos != len(b) {
 		return nil, errBadRecord
 	}

@@ -14,8 +14,10 @@ var errBadRefresh = errInvalidGrant("the refresh token is invalid, expired, revo
 
 // refresh runs the refresh_token grant (RFC 6749 §6). The refresh token is
 // bound to its client: another client presenting it, even with valid
-// credentials of its own, gets invalid_grant. The new access token's scope
-// may narrow, never widen. With rotation on, each use returns a new refresh
+// credentials of its own, gets invalid_grant, and so does a client that no
+// longer has the grant type the family came from. The new access token's
+// scope may narrow, never widen, and never holds a scope the client has
+// lost. With rotation on, each use returns a new refresh
 // token, and a rotated one presented again revokes the whole family
 // (RFC 9700 §4.14.2) unless it comes within the grace period and no token
 // rotated from it has been used yet: only then can it be a retry of a lost
@@ -40,13 +42,14 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 			return nil, err
 		}
 		now := time.Now()
-		if rt.expired(now) || rt.ClientID != c.ID || c.predates(rt.IssuedAt) {
+		if rt.expired(now) || rt.ClientID != c.ID || c.predates(rt.IssuedAt) || !c.stillGrants(rt) {
 			return nil, errBadRefresh
 		}
-		newScope := rt.Scope
+		// The scopes the client has lost since are gone from the grant.
+		newScope := c.allowedScope(rt.Scope)
 		if scope != "" {
 			req, ok := ParseScope(scope)
-			have, _ := ParseScope(rt.Scope)
+			have, _ := ParseScope(newScope)
 			if !ok || !subset(req, have) {
 				return nil, errInvalidScope("a refresh may narrow the scope, never widen it")
 			}
@@ -140,9 +143,9 @@ func (s *Service) rotate(ctx context.Context, c *Client, key string, rt *record,
 		return nil, err
 	}
 	refresh := randomToken()
-	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family,
+	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family, Grant: rt.Grant,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
-	next := &record{ClientID: c.ID, UserID: rt.UserID, Scope: rt.Scope, Family: rt.Family, Parent: key,
+	next := &record{ClientID: c.ID, UserID: rt.UserID, Scope: rt.Scope, Family: rt.Family, Parent: key, Grant: rt.Grant,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.RefreshTokenTTL)}
 	if err := s.saveTokens(ctx, access, at, refresh, next); err != nil {
 		return nil, err
@@ -159,7 +162,7 @@ func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key strin
 		return nil, err
 	}
 	ak := accessKey(access)
-	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family, Pair: key,
+	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family, Pair: key, Grant: rt.Grant,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
 	at.noteJWT(access)
 	// The new access token is written before the refresh record names it,
@@ -192,6 +195,9 @@ func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key strin
 		}
 	}
 	if err := s.withdrawIfRevoked(ctx, rt.Family, ak); err != nil {
+		return nil, err
+	}
+	if err := s.withdrawIfUserRevoked(ctx, rt.UserID, at.IssuedAt, ak); err != nil {
 		return nil, err
 	}
 	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTokenTTL / time.Second),

@@ -15,16 +15,32 @@ func ParseScope(s string) ([]string, bool) {
 	}
 	parts := strings.Split(s, " ")
 	out := make([]string, 0, len(parts))
+	// A set once the list is long, so that a parameter of many scopes
+	// costs linear time.
+	var seen map[string]bool
+	if len(parts) > smallScopeList {
+		seen = make(map[string]bool, len(parts))
+	}
 	for _, p := range parts {
 		if !validScopeToken(p) {
 			return nil, false
 		}
-		if !slices.Contains(out, p) {
-			out = append(out, p)
+		if seen != nil {
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+		} else if slices.Contains(out, p) {
+			continue
 		}
+		out = append(out, p)
 	}
 	return out, true
 }
+
+// smallScopeList is the length up to which scope lists are searched
+// rather than hashed.
+const smallScopeList = 16
 
 func validScopeToken(t string) bool {
 	if t == "" {
@@ -42,10 +58,23 @@ func validScopeToken(t string) bool {
 // JoinScope is the inverse of ParseScope.
 func JoinScope(s []string) string { return strings.Join(s, " ") }
 
-// subset reports whether every element of a is in b.
+// subset reports whether every element of a is in b, in time linear in
+// their lengths.
 func subset(a, b []string) bool {
+	if len(a) <= smallScopeList || len(b) <= smallScopeList {
+		for _, x := range a {
+			if !slices.Contains(b, x) {
+				return false
+			}
+		}
+		return true
+	}
+	set := make(map[string]bool, len(b))
+	for _, x := range b {
+		set[x] = true
+	}
 	for _, x := range a {
-		if !slices.Contains(b, x) {
+		if !set[x] {
 			return false
 		}
 	}

@@ -228,13 +228,15 @@ func (a *Authorizer) consentURL(rid string) string {
 
 func (a *Authorizer) pageData(c *Client, p *pendingRequest, sid, rid string, sess *session) *PageData {
 	d := &PageData{
-		AppName:    c.Name,
-		ClientID:   c.ID,
-		RequestID:  rid,
-		CSRFToken:  csrfToken(sid),
-		LoginURL:   a.cfg.BasePath + "login",
-		ConsentURL: a.cfg.BasePath + "consent",
-		LogoutURL:  a.cfg.BasePath + "logout",
+		AppName:        c.Name,
+		ClientID:       c.ID,
+		RedirectTo:     redirectTarget(p.RedirectURI),
+		UserRegistered: c.UserRegistered,
+		RequestID:      rid,
+		CSRFToken:      csrfToken(sid),
+		LoginURL:       a.cfg.BasePath + "login",
+		ConsentURL:     a.cfg.BasePath + "consent",
+		LogoutURL:      a.cfg.BasePath + "logout",
 	}
 	d.Scopes, _ = ParseScope(p.Scope)
 	if d.AppName == "" {
@@ -244,6 +246,20 @@ func (a *Authorizer) pageData(c *Client, p *pendingRequest, sid, rid string, ses
 		d.Username = sess.Username
 	}
 	return d
+}
+
+// redirectTarget names where a redirect URI leads, for a person to judge:
+// its host and port, or its scheme when it has no host (an app's own
+// scheme, RFC 8252 §7.1).
+func redirectTarget(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return ""
+	}
+	if u.Host != "" {
+		return u.Host
+	}
+	return u.Scheme + ":"
 }
 
 func (a *Authorizer) expiredPage(w http.ResponseWriter) {

@@ -45,7 +45,7 @@ type Service struct {
 	log     *zap.Logger
 	hooks   Hooks
 	keys    *keyRing // JWT signing keys; nil for opaque tokens
-
+	secrets *secretGuard
 }
 
 // New builds a Service. users may be nil when no grant needs a person.
@@ -56,7 +56,7 @@ func New(cfg Config, s store.Store, clients ClientSource, users Authenticator, l
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
-	svc := &Service{cfg: cfg, store: s, clients: clients, users: users, log: log}
+	svc := &Service{cfg: cfg, store: s, clients: clients, users: users, log: log, secrets: newSecretGuard()}
 	if cfg.TokenFormat == FormatJWT {
 		svc.keys = &keyRing{svc: svc}
 		if cfg.SigningKey != nil {
@@ -109,6 +109,9 @@ func exactRedirectURI(registered, uri string) error {
 type clientStore struct{ src ClientSource }
 
 func (c clientStore) GetByID(ctx context.Context, id string) (oauth2.ClientInfo, error) {
+	if g := grantOf(ctx); g != nil && g.client.ID == id {
+		return authenticatedClient{g.client}, nil
+	}
 	cl, err := c.src.Client(ctx, id)
 	if errors.Is(err, ErrUnknownClient) {
 		return nil, oerrors.ErrInvalidClient
@@ -127,7 +130,7 @@ type accessGenerator struct{ svc *Service }
 func (g accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic, genRefresh bool) (string, string, error) {
 	refresh := ""
 	if genRefresh {
-		if c, ok := data.Client.(*Client); !ok || c.AllowsGrant(GrantRefreshToken) {
+		if c, ok := asClient(data.Client); !ok || c.AllowsGrant(GrantRefreshToken) {
 			refresh = randomToken()
 		}
 	}
@@ -196,7 +199,10 @@ func (s *Service) saveTokens(ctx context.Context, access string, at *record, ref
 	if err := store.WriteBatch(ctx, s.store, writes); err != nil {
 		return err
 	}
-	return s.withdrawIfRevoked(ctx, at.Family, keys...)
+	if err := s.withdrawIfRevoked(ctx, at.Family, keys...); err != nil {
+		return err
+	}
+	return s.withdrawIfUserRevoked(ctx, at.UserID, at.IssuedAt, keys...)
 }
 
 // withdrawIfRevoked deletes keys just added to family when the family was
@@ -246,10 +252,16 @@ func (s *Service) RevokeFamily(ctx context.Context, userID, family string) error
 // racing the revocation cannot leave a working token behind.
 //
 // It also ends the user's sign-in sessions and unredeemed authorization
-// codes (user_revocation.go): the mark that refuses them is written first,
-// so nothing the user holds outlives a revocation that returned nil.
+// codes, suspends the clients acting as the user, and withdraws tokens
+// issued to the user while it runs (user_revocation.go): the mark that
+// refuses them is written first, so nothing the user holds outlives a
+// revocation that returned nil.
 func (s *Service) RevokeUser(ctx context.Context, userID string) error {
-	if err := s.markUserRevoked(ctx, userID, time.Now()); err != nil {
+	began := time.Now()
+	if err := s.markUserRevoked(ctx, userID, began); err != nil {
+		return err
+	}
+	if err := s.suspendActingClients(ctx, userID); err != nil {
 		return err
 	}
 	n, _, err := s.revokeMatching(ctx, userSet(userID), nil)
@@ -257,6 +269,9 @@ func (s *Service) RevokeUser(ctx context.Context, userID string) error {
 		return err
 	}
 	if err := s.store.DeleteSet(ctx, userSet(userID)); err != nil {
+		return err
+	}
+	if err := s.markUserRevocationDone(ctx, userID, began); err != nil {
 		return err
 	}
 	s.log.Info("tokens revoked", zap.String("reason", "user"), zap.String("user_id", userID), zap.Int("tokens", n))

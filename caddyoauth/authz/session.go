@@ -14,8 +14,15 @@ import (
 )
 
 // SessionCookie names the cookie holding a person's session id at the
-// authorization server.
+// authorization server, on plain HTTP. Over HTTPS the cookie is
+// SecureSessionCookie.
 const SessionCookie = "oauth_session"
+
+// SecureSessionCookie names the session cookie over HTTPS. Browsers take a
+// __Host- cookie only when it is Secure, has Path=/ and no Domain, so no
+// other site (a sibling subdomain, a plain-HTTP page of this host) can set
+// or overwrite it.
+const SecureSessionCookie = "__Host-oauth_session"
 
 // Store key prefixes of the authorization code flow. Session and request
 // ids appear only as digests.
@@ -29,8 +36,11 @@ const (
 // sign in and decide.
 const pendingTTL = 15 * time.Minute
 
-// session is what the store keeps for a browser: nothing before sign-in,
-// the person after it.
+// session is what the store keeps for a browser once a person signed in.
+// Before that a browser's session is its cookie alone: an anonymous
+// session binds forms and pending requests to the browser through its id
+// and the CSRF token derived from it, and needs no record, so a visitor
+// who never signs in costs the store nothing but a pending request.
 type session struct {
 	UserID    string `json:"uid,omitempty"`
 	Username  string `json:"un,omitempty"`
@@ -57,42 +67,84 @@ func validCSRF(sessionID, presented string) bool {
 	return presented != "" && subtle.ConstantTimeCompare([]byte(want), []byte(presented)) == 1
 }
 
-// loadSession returns the session named by the request's cookie, or an
-// empty id and nil when there is none or it has expired.
+// loadSession returns the session named by the request's cookie: the
+// stored one of a signed-in person, or an anonymous one (an empty session
+// with the cookie's id) when the store has none under that id, or it has
+// expired or its user was revoked. With no usable cookie it returns an
+// empty id and nil.
 func (a *Authorizer) loadSession(r *http.Request) (string, *session, error) {
-	c, err := r.Cookie(SessionCookie)
-	if err != nil || c.Value == "" || len(c.Value) > 128 {
+	id, ok := a.sessionID(r)
+	if !ok {
 		return "", nil, nil
 	}
-	b, err := a.svc.store.Get(r.Context(), sessionKey(c.Value))
+	b, err := a.svc.store.Get(r.Context(), sessionKey(id))
 	if errors.Is(err, store.ErrNotFound) {
-		return "", nil, nil
+		return id, new(session), nil
 	} else if err != nil {
 		return "", nil, err
 	}
 	s := new(session)
 	if err := json.Unmarshal(b, s); err != nil || time.Now().UnixNano() >= s.ExpiresAt {
-		return "", nil, nil
+		return id, new(session), nil
 	}
 	// A session of a user revoked since it began is over.
 	if revoked, err := a.svc.revokedSince(r.Context(), s.UserID, s.IssuedAt); err != nil {
 		return "", nil, err
 	} else if revoked {
-		return "", nil, a.svc.store.Delete(r.Context(), sessionKey(c.Value))
+		return id, new(session), a.svc.store.Delete(r.Context(), sessionKey(id))
 	}
-	return c.Value, s, nil
+	return id, s, nil
 }
 
-// newSession stores a fresh session under a new random id and sets its
-// cookie. A session is never upgraded in place: signing in makes a new one,
-// so an id planted before sign-in is worth nothing after it.
+// sessionID returns the session id of the request's cookie. A request
+// carrying the cookie more than once (one set by another site for a wider
+// path or domain, say) has none: which copy is whose cannot be told, so
+// it is treated as signed out. An id must look like one the gateway made.
+func (a *Authorizer) sessionID(r *http.Request) (string, bool) {
+	name := a.cookieName(r)
+	var id string
+	n := 0
+	for _, c := range r.Cookies() {
+		if c.Name == name {
+			id = c.Value
+			n++
+		}
+	}
+	if n != 1 || !wellFormedID(id) {
+		return "", false
+	}
+	return id, true
+}
+
+// wellFormedID reports whether id has the form of randomToken's output:
+// 43 characters of unpadded base64url.
+func wellFormedID(id string) bool {
+	if len(id) != 43 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// newSession starts a session under a new random id and sets its cookie;
+// only a signed-in person's session is stored. A session is never
+// upgraded in place: signing in makes a new one, so an id planted before
+// sign-in is worth nothing after it.
 func (a *Authorizer) newSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID, username string) (string, *session, error) {
 	id := randomToken()
 	now := time.Now()
-	s := &session{UserID: userID, Username: username, IssuedAt: now.UnixNano(), ExpiresAt: now.Add(a.svc.cfg.SessionTTL).UnixNano()}
-	b, _ := json.Marshal(s)
-	if err := a.svc.store.Put(ctx, sessionKey(id), b, a.svc.cfg.SessionTTL); err != nil {
-		return "", nil, err
+	s := new(session)
+	if userID != "" {
+		s = &session{UserID: userID, Username: username, IssuedAt: now.UnixNano(), ExpiresAt: now.Add(a.svc.cfg.SessionTTL).UnixNano()}
+		b, _ := json.Marshal(s)
+		if err := a.svc.store.Put(ctx, sessionKey(id), b, a.svc.cfg.SessionTTL); err != nil {
+			return "", nil, err
+		}
 	}
 	http.SetCookie(w, a.cookie(r, id, int(a.svc.cfg.SessionTTL/time.Second)))
 	return id, s, nil
@@ -107,16 +159,36 @@ func (a *Authorizer) endSession(ctx context.Context, w http.ResponseWriter, r *h
 	return a.svc.store.Delete(ctx, sessionKey(id))
 }
 
+// secure reports whether the browser reached the gateway over HTTPS
+// (AuthorizeConfig.SecureRequest).
+func (a *Authorizer) secure(r *http.Request) bool {
+	if a.cfg.SecureRequest != nil {
+		return a.cfg.SecureRequest(r)
+	}
+	return r.TLS != nil
+}
+
+func (a *Authorizer) cookieName(r *http.Request) string {
+	if a.secure(r) {
+		return SecureSessionCookie
+	}
+	return SessionCookie
+}
+
 func (a *Authorizer) cookie(r *http.Request, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
+	c := &http.Cookie{
 		Name:     SessionCookie,
 		Value:    value,
 		Path:     a.cfg.BasePath,
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
 		SameSite: http.SameSiteLaxMode,
 	}
+	if a.secure(r) {
+		// The __Host- prefix requires Secure, Path=/ and no Domain.
+		c.Name, c.Path, c.Secure = SecureSessionCookie, "/", true
+	}
+	return c
 }
 
 // consentGiven reports whether the user already approved the client for

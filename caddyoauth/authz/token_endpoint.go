@@ -47,7 +47,7 @@ func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, req, err)
 		return
 	}
-	if err := s.clientLimit(r.Context(), EndpointToken, req.client.ID, "token"); err != nil {
+	if err := s.tokenClientLimit(r.Context(), req.client); err != nil {
 		s.refuse(w, r, req, err)
 		return
 	}
@@ -56,6 +56,7 @@ func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, req, err)
 		return
 	}
+	s.chargePublicClient(r.Context(), req.client)
 	gt := req.get("grant_type")
 	msg := "token issued"
 	if gt == GrantRefreshToken {
@@ -246,8 +247,8 @@ func (s *Service) AuthenticateClient(ctx context.Context, r *http.Request, form 
 		}
 		return c, false, nil
 	}
-	if !c.VerifySecret(secret) {
-		return nil, basic, errInvalidClient("client authentication failed")
+	if err := s.verifySecret(r, c, secret); err != nil {
+		return nil, basic, err
 	}
 	return c, basic, nil
 }
@@ -288,15 +289,17 @@ func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request)
 	if !c.AllowsGrant(gt) {
 		return nil, errUnauthorizedClient("the client may not use the " + gt + " grant")
 	}
-	tgr := &oauth2.TokenGenerateRequest{ClientID: c.ID, ClientSecret: req.get("client_secret"), Request: r}
-	if req.basic {
-		_, tgr.ClientSecret, _ = r.BasicAuth()
-		tgr.ClientSecret, _ = url.QueryUnescape(tgr.ClientSecret)
-	}
+	// The manager's own secret check passes for the client authenticated
+	// above (authenticatedClient), so the secret is not handed to it.
+	ctx = withGrant(ctx, c, gt)
+	tgr := &oauth2.TokenGenerateRequest{ClientID: c.ID, Request: r}
 	switch gt {
 	case GrantClientCredentials:
 		if c.Public {
 			return nil, errUnauthorizedClient("a public client cannot use client_credentials")
+		}
+		if err := s.checkActing(ctx, c); err != nil {
+			return nil, err
 		}
 		scope, ok := c.grantScope(req.get("scope"))
 		if !ok {

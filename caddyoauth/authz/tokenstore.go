@@ -54,6 +54,10 @@ func (ts tokenStore) Create(ctx context.Context, ti oauth2.TokenInfo) error {
 		}
 		return ts.svc.store.Create(ctx, codeKey(code), r.encode(), r.ttl(now))
 	}
+	var grant grantKind
+	if g := grantOf(ctx); g != nil {
+		grant = kindOf(g.grant)
+	}
 	at := &record{
 		ClientID:  ti.GetClientID(),
 		UserID:    ti.GetUserID(),
@@ -61,6 +65,7 @@ func (ts tokenStore) Create(ctx context.Context, ti oauth2.TokenInfo) error {
 		Family:    fam,
 		IssuedAt:  ti.GetAccessCreateAt().UnixNano(),
 		ExpiresAt: expiresAt(ti.GetAccessCreateAt(), ti.GetAccessExpiresIn()),
+		Grant:     grant,
 	}
 	var rt *record
 	if ti.GetRefresh() != "" {
@@ -71,6 +76,7 @@ func (ts tokenStore) Create(ctx context.Context, ti oauth2.TokenInfo) error {
 			Family:    fam,
 			IssuedAt:  ti.GetRefreshCreateAt().UnixNano(),
 			ExpiresAt: expiresAt(ti.GetRefreshCreateAt(), ti.GetRefreshExpiresIn()),
+			Grant:     grant,
 		}
 		if rt.Family == "" {
 			rt.Family = newFamily()
@@ -146,6 +152,10 @@ func (ts tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenIn
 		return nil, oerrors.ErrInvalidAuthorizeCode
 	}
 	t := r.token()
+	// A scope the client lost since the code was issued is not granted.
+	if g := grantOf(ctx); g != nil && g.client.ID == r.ClientID {
+		t.Scope = g.client.allowedScope(t.Scope)
+	}
 	t.Code = code
 	t.CodeCreateAt = time.Unix(0, r.IssuedAt)
 	t.CodeExpiresIn = time.Duration(r.ExpiresAt - r.IssuedAt)

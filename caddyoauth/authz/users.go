@@ -3,7 +3,6 @@ package authz
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 
@@ -26,19 +25,6 @@ type User struct {
 	Username     string
 	PasswordHash []byte // bcrypt
 	UserID       string
-}
-
-// CheckUserID refuses a user ID that could not travel in a header value.
-func CheckUserID(id string) error {
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x20 || id[i] == 0x7f {
-			return fmt.Errorf("user ID has a control character")
-		}
-	}
-	if len(id) > 256 {
-		return fmt.Errorf("user ID is longer than 256 bytes")
-	}
-	return nil
 }
 
 // IsBcrypt reports whether s looks like a bcrypt hash.

@@ -55,18 +55,19 @@ func (s *Service) Validate(ctx context.Context, token string) (*Identity, error)
 	if err := s.checkIssuedJWT(ctx, token, r); err != nil {
 		return nil, err
 	}
-	// A client removed from the config takes its tokens with it, and
-	// does not get them back if it returns.
+	// A client removed from the config takes its tokens with it and does
+	// not get them back if it returns; one changed in it changes what they
+	// carry (token_current.go).
 	c, err := s.clients.Client(ctx, r.ClientID)
 	if errors.Is(err, ErrUnknownClient) {
 		return nil, ErrTokenInvalid
 	} else if err != nil {
 		return nil, err
 	}
-	if c.predates(r.IssuedAt) {
+	if c.predates(r.IssuedAt) || !c.stillGrants(r) {
 		return nil, ErrTokenInvalid
 	}
-	id := &Identity{UserID: r.UserID, ClientID: r.ClientID, Scope: r.Scope, IssuedAt: time.Unix(0, r.IssuedAt)}
+	id := &Identity{UserID: r.UserID, ClientID: r.ClientID, Scope: c.allowedScope(r.Scope), IssuedAt: time.Unix(0, r.IssuedAt)}
 	if r.ExpiresAt != 0 {
 		id.ExpiresAt = time.Unix(0, r.ExpiresAt)
 	}

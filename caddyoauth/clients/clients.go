@@ -68,6 +68,31 @@ type Client struct {
 	SecretSHA256 string   `json:"secret_sha256,omitempty"` // base64url digest
 	CreatedAt    int64    `json:"created_at"`              // unix seconds
 	UpdatedAt    int64    `json:"updated_at"`              // unix seconds
+	// RegisteredBy is who registered the client, and so chose its redirect
+	// URIs: ByOperator or ByUser. Records of earlier versions have none;
+	// see UserRegistered.
+	RegisteredBy string `json:"registered_by,omitempty"`
+}
+
+// Who registered a client (Client.RegisteredBy).
+const (
+	// ByOperator: the admin API or the `caddy oauth` commands.
+	ByOperator = "operator"
+	// ByUser: a user, on the self-service pages.
+	ByUser = "user"
+)
+
+// UserRegistered reports whether a user, not the operator, registered the
+// client. A record of an earlier version, which does not say, counts as a
+// user's when it has an owner: self-service apps always do.
+func (c *Client) UserRegistered() bool {
+	switch c.RegisteredBy {
+	case ByUser:
+		return true
+	case ByOperator:
+		return false
+	}
+	return c.UserID != ""
 }
 
 // Authz returns the client as the authorization server sees it.
@@ -75,7 +100,7 @@ func (c *Client) Authz() (*authz.Client, error) {
 	ac := &authz.Client{
 		ID: c.ID, Name: c.Name, Public: c.Public,
 		RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
-		UserID: c.UserID, Consent: c.Consent,
+		UserID: c.UserID, Consent: c.Consent, UserRegistered: c.UserRegistered(),
 	}
 	if ac.Name == "" {
 		ac.Name = c.ID
@@ -101,11 +126,38 @@ type Registry struct {
 	store  store.Store
 	static authz.StaticClients
 	now    func() time.Time
+	// userScopes, when limitUser is set, are the only scopes a client a
+	// user registered may use, whatever its record says.
+	userScopes []string
+	limitUser  bool
 }
 
 // New returns a registry over s with the config's static clients.
 func New(s store.Store, static authz.StaticClients) *Registry {
 	return &Registry{store: s, static: static, now: time.Now}
+}
+
+// LimitUserScopes makes the clients that users registered usable with
+// these scopes only (none when empty), whatever their records hold: a
+// record written before the rule, or by an earlier version, gets no
+// scope the operator does not allow users' clients now. Call it before
+// the registry serves.
+func (r *Registry) LimitUserScopes(scopes []string) {
+	r.userScopes, r.limitUser = slices.Clone(scopes), true
+}
+
+// StaticNames returns the names and client_ids of the static clients, the
+// names a user's client may not take (see NameKey).
+func (r *Registry) StaticNames() []string {
+	out := make([]string, 0, 2*len(r.static))
+	for id, c := range r.static {
+		out = append(out, id)
+		if c.Name != "" && c.Name != id {
+			out = append(out, c.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Static returns the static client with this id, if there is one.
@@ -142,7 +194,29 @@ func (r *Registry) Client(ctx context.Context, id string) (*authz.Client, error)
 	if err != nil {
 		return nil, err
 	}
-	return c.Authz()
+	ac, err := c.Authz()
+	if err == nil && r.limitUser && ac.UserRegistered {
+		ac.Scopes = slices.DeleteFunc(slices.Clone(ac.Scopes), func(s string) bool { return !slices.Contains(r.userScopes, s) })
+	}
+	return ac, err
+}
+
+// ClientsActingAs implements authz.ActingClientLister: the static clients
+// whose user is userID and the dynamic clients it owns.
+func (r *Registry) ClientsActingAs(ctx context.Context, userID string) ([]*authz.Client, error) {
+	out, _ := r.static.ClientsActingAs(ctx, userID)
+	owned, err := r.Owned(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range owned {
+		// One whose stored secret is unreadable authenticates nobody, and
+		// must not block a revocation.
+		if ac, err := c.Authz(); err == nil {
+			out = append(out, ac)
+		}
+	}
+	return out, nil
 }
 
 // Get returns a dynamic client, read authoritatively.
@@ -394,4 +468,7 @@ func encode(c *Client) []byte {
 }
 
 // Interface guards
-var _ authz.ClientSource = (*Registry)(nil)
+var (
+	_ authz.ClientSource       = (*Registry)(nil)
+	_ authz.ActingClientLister = (*Registry)(nil)
+)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 )
 
@@ -117,12 +119,17 @@ const (
 )
 
 // Rules are what a caller may set: operators anything known, users of the
-// self-service pages only the allowed grants and no consent skip.
+// self-service pages only the allowed grants and scopes, no consent skip,
+// and no name of an operator's client.
 type Rules struct {
 	Grants      []string // allowed grant types
-	Scopes      []string // configured scopes
+	Scopes      []string // scopes the caller may give
 	Operator    bool     // may set user_id, consent and client_id
 	DefaultUser string   // owner of clients this caller creates
+	// ReservedNames are names a user's client may not take, compared by
+	// NameKey: those of the operator's clients, which a look-alike could
+	// otherwise impersonate on the consent screen.
+	ReservedNames []string
 }
 
 // Apply sets the fields of m onto c and checks the result with the same
@@ -141,12 +148,23 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 		}
 		c.UserID = rules.DefaultUser
 		c.Consent = authz.ConsentRemember
+		c.RegisteredBy = ByUser
+		if rules.Operator {
+			c.RegisteredBy = ByOperator
+		}
 		c.Grants = []string{authz.GrantAuthorizationCode} // RFC 7591 §2
 	}
 	if m.ClientName != nil {
 		name := strings.TrimSpace(*m.ClientName)
 		if len(name) > maxClientName || strings.IndexFunc(name, unicode.IsControl) >= 0 {
 			return BadMetadata("client_name must be at most %d characters with no control characters", maxClientName)
+		}
+		if !rules.Operator {
+			for _, reserved := range rules.ReservedNames {
+				if NameKey(name) == NameKey(reserved) {
+					return BadMetadata("client_name %q is the name of another application; choose another", safeText(name))
+				}
+			}
 		}
 		c.Name = name
 	}
@@ -203,8 +221,14 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 			return BadMetadata("scope is malformed")
 		}
 		for _, s := range sc {
-			if !slices.Contains(rules.Scopes, s) {
+			switch {
+			case slices.Contains(rules.Scopes, s):
+			case rules.Operator:
 				return BadMetadata("scope %q is not configured (configured: %s)", s, strings.Join(rules.Scopes, " "))
+			case len(rules.Scopes) == 0:
+				return BadMetadata("scope %q is not allowed here (no scope is)", s)
+			default:
+				return BadMetadata("scope %q is not allowed here (allowed: %s)", s, strings.Join(rules.Scopes, " "))
 			}
 		}
 		c.Scopes = sc
@@ -213,7 +237,7 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 		if !rules.Operator {
 			return BadMetadata("user_id cannot be set here")
 		}
-		if err := authz.CheckUserID(*m.UserID); err != nil {
+		if err := authz.CheckUserID(*m.UserID); err != nil && *m.UserID != "" {
 			return BadMetadata("user_id: %v", err)
 		}
 		c.UserID = *m.UserID
@@ -244,6 +268,13 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 		return BadMetadata("%s", msg)
 	}
 	return nil
+}
+
+// NameKey is the form in which client names are compared: Unicode NFKC,
+// lower case, runs of spaces as one, no surrounding spaces. Names equal
+// under it look alike on a consent screen.
+func NameKey(name string) string {
+	return strings.Join(strings.Fields(strings.ToLower(norm.NFKC.String(name))), " ")
 }
 
 // safeText keeps caller-supplied text printable and short in an error.

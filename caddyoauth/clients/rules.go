@@ -45,7 +45,7 @@ func (c *Settings) Check() error {
 	if c.SecretHash != "" && !authz.IsBcrypt(c.SecretHash) {
 		return fmt.Errorf("oauth: client %q: secret_hash is not a bcrypt hash", c.ID)
 	}
-	if err := authz.CheckUserID(c.User); err != nil {
+	if err := authz.CheckUserID(c.User); err != nil && c.User != "" {
 		return fmt.Errorf("oauth: client %q: user: %v", c.ID, err)
 	}
 	if c.Introspect && c.Public {

@@ -23,6 +23,7 @@ oauth {
 	scopes read write
 	self_service
 	apps_allowed_grants authorization_code refresh_token password
+	apps_allowed_scopes read write
 	user alice %s
 	user bob %s
 }`, gt.BcryptHash(t, "alice-pw"), gt.BcryptHash(t, "bob-pw"))

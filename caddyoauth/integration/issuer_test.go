@@ -1,16 +1,11 @@
 package integration
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +94,9 @@ func checkIssuerUnderHost(t *testing.T, g *gt.Gateway, host, want string) {
 
 	b := newBrowser(t, g.URL)
 	b.host = host
+	if strings.HasPrefix(want, "https://") {
+		b.behindTLS() // the session cookie of an https issuer is Secure
+	}
 	params := url.Values{"response_type": {"code"}, "client_id": {"app"}, "redirect_uri": {"http://127.0.0.1/app/callback"},
 		"scope": {"read"}, "state": {"s1"}}
 	u := b.approve(params, "alice", "alice-pw")
@@ -117,22 +115,8 @@ func checkIssuerUnderHost(t *testing.T, g *gt.Gateway, host, want string) {
 // with an error containing msg.
 func runRefused(t *testing.T, caddyfile, msg string) {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, gt.Binary(t), "run", "--config", path, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "HOME="+dir)
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("the gateway kept running:\n%s", out)
-	}
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || !strings.Contains(string(out), msg) {
-		t.Fatalf("want an exit with %q, got %v:\n%s", msg, err, out)
+	if out := gt.RunRefused(t, caddyfile, t.TempDir()); !strings.Contains(out, msg) {
+		t.Fatalf("want an exit with %q, got:\n%s", msg, out)
 	}
 }
 

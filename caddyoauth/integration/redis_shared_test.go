@@ -344,6 +344,8 @@ var redisKeyLifetimes = map[string]time.Duration{
 	// revoked user's mark refuses their older sessions and codes.
 	"k:roster:":  0,
 	"k:userrev:": redisSessionTTL + time.Minute,
+	// A client acting as a revoked user stays suspended until changed.
+	"k:ccoff:": 0,
 }
 
 // digestKinds are keyed by the SHA-256 digest of a token or code.

@@ -3,9 +3,12 @@ package limits
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
@@ -17,14 +20,23 @@ const (
 	DefaultLockAfter        = 10
 	DefaultLockFor          = 15 * time.Minute
 	DefaultAddressLockAfter = 100
+	DefaultAccountSlowAfter = 20
 )
+
+// AccountMaxWait caps the wait of the per-account slowdown, so that an
+// attacker can slow an account down but never lock its owner out.
+const AccountMaxWait = 30 * time.Second
 
 // LockoutPolicy says how failed sign-ins slow down and then lock further
 // attempts. Failures are counted per username and source address, so an
-// attacker locks a user out only from the attacker's own address, and per
-// address alone, so one address cannot try many usernames either. The
-// lockout treats every username alike, existing or not, and so reveals
-// nothing about which exist.
+// attacker locks a user out only from the attacker's own address; per
+// address alone, so one address cannot try many usernames either; and per
+// username across addresses, which only slows attempts down (at most
+// AccountMaxWait each), so that many addresses cannot guess one password
+// quickly, nor lock its owner out. An address is an IPv4 address or an
+// IPv6 /64 (AddressKey); a username is counted in its normal form
+// (NormalizeUsername). The lockout treats every username alike, existing
+// or not, and so reveals nothing about which exist.
 type LockoutPolicy struct {
 	// Window is how long failures are counted from the first one.
 	Window time.Duration
@@ -40,6 +52,11 @@ type LockoutPolicy struct {
 	// AddressLockAfter is the number of failures from one address, over
 	// all usernames, after which that address is locked for LockFor.
 	AddressLockAfter int
+	// AccountSlowAfter is the number of failures of one username within
+	// Window, from any address, after which each further failure makes
+	// every attempt on that username wait: 1s, then 2s, 4s, and so on up to
+	// AccountMaxWait.
+	AccountSlowAfter int
 }
 
 // WithDefaults fills the zero fields of p with the defaults.
@@ -59,6 +76,9 @@ func (p LockoutPolicy) WithDefaults() LockoutPolicy {
 	if p.AddressLockAfter <= 0 {
 		p.AddressLockAfter = DefaultAddressLockAfter
 	}
+	if p.AccountSlowAfter <= 0 {
+		p.AccountSlowAfter = DefaultAccountSlowAfter
+	}
 	return p
 }
 
@@ -66,6 +86,7 @@ func (p LockoutPolicy) WithDefaults() LockoutPolicy {
 type Lockout struct {
 	store  store.Store
 	policy LockoutPolicy
+	ns     string // key namespace, so that two lockouts never share counts
 	// Now is the clock; tests replace it. Default: time.Now.
 	Now func() time.Time
 }
@@ -73,18 +94,56 @@ type Lockout struct {
 // NewLockout returns a lockout keeping its state in s; zero fields of p
 // take their defaults.
 func NewLockout(s store.Store, p LockoutPolicy) *Lockout {
-	return &Lockout{store: s, policy: p.WithDefaults(), Now: time.Now}
+	return &Lockout{store: s, policy: p.WithDefaults(), ns: "lo:", Now: time.Now}
+}
+
+// NewClientLockout is NewLockout for the authentication of clients
+// instead of people: the names it counts are client_ids, kept apart from
+// usernames, so failed sign-ins and failed client authentications never
+// lock each other.
+func NewClientLockout(s store.Store, p LockoutPolicy) *Lockout {
+	l := NewLockout(s, p)
+	l.ns = "lo:c:"
+	return l
 }
 
 // Policy returns the policy in force, defaults filled in.
 func (l *Lockout) Policy() LockoutPolicy { return l.policy }
 
-// Usernames are compared case-insensitively, so an attacker cannot get a
-// fresh count by changing the case of a name that a legacy system matches
-// without case.
-func userAddr(username, addr string) string { return digest(strings.ToLower(username), addr) }
+// NormalizeUsername is the form in which the lockout counts a username:
+// Unicode NFKC, without surrounding spaces, in lower case. Spellings that
+// a legacy system may take for one account (ALICE, " alice", fullwidth
+// ａｌｉｃｅ) share one count.
+func NormalizeUsername(username string) string {
+	return strings.ToLower(strings.TrimSpace(norm.NFKC.String(username)))
+}
 
-func (l *Lockout) lockKey(id string) string { return "lo:lock:" + id }
+// AddressKey is what the limits count as one source address: an IPv4
+// address (mapped into IPv6 or not), or the /64 of an IPv6 address, the
+// block one subscriber gets, so that rotating addresses inside it gives no
+// fresh budget. Anything that is not an IP address counts as written.
+func AddressKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
+}
+
+// The ids the lockout counts under: a username at an address, an address,
+// a username from anywhere.
+func userAddr(username, addr string) string {
+	return digest(NormalizeUsername(username), AddressKey(addr))
+}
+func addrID(addr string) string        { return digest(AddressKey(addr)) }
+func accountID(username string) string { return digest("account", NormalizeUsername(username)) }
+
+func (l *Lockout) lockKey(id string) string { return l.ns + "lock:" + id }
 
 // Check reports how long an attempt for username from addr must wait; 0
 // lets it go on. Call it before checking the password, and refuse the
@@ -92,7 +151,7 @@ func (l *Lockout) lockKey(id string) string { return "lo:lock:" + id }
 func (l *Lockout) Check(ctx context.Context, username, addr string) (time.Duration, error) {
 	now := l.Now()
 	var wait time.Duration
-	for _, id := range []string{userAddr(username, addr), digest(addr)} {
+	for _, id := range []string{userAddr(username, addr), addrID(addr), accountID(username)} {
 		b, err := l.store.Get(ctx, l.lockKey(id))
 		if errors.Is(err, store.ErrNotFound) {
 			continue
@@ -114,12 +173,16 @@ func (l *Lockout) Check(ctx context.Context, username, addr string) (time.Durati
 // must wait (0: none).
 func (l *Lockout) Failed(ctx context.Context, username, addr string) (time.Duration, error) {
 	p := l.policy
-	ua, a := userAddr(username, addr), digest(addr)
-	n, err := l.store.Incr(ctx, "lo:fail:"+ua, p.Window)
+	ua, a, acct := userAddr(username, addr), addrID(addr), accountID(username)
+	n, err := l.store.Incr(ctx, l.ns+"fail:"+ua, p.Window)
 	if err != nil {
 		return 0, err
 	}
-	na, err := l.store.Incr(ctx, "lo:afail:"+a, p.Window)
+	na, err := l.store.Incr(ctx, l.ns+"afail:"+a, p.Window)
+	if err != nil {
+		return 0, err
+	}
+	nu, err := l.store.Incr(ctx, l.ns+"ufail:"+acct, p.Window)
 	if err != nil {
 		return 0, err
 	}
@@ -141,6 +204,14 @@ func (l *Lockout) Failed(ctx context.Context, username, addr string) (time.Durat
 		}
 		wait = p.LockFor
 	}
+	if int(nu) >= p.AccountSlowAfter {
+		// Slowed, never locked: the account's own lock is short.
+		d := min(time.Second<<min(int(nu)-p.AccountSlowAfter, 30), AccountMaxWait)
+		if err := l.lock(ctx, acct, d); err != nil {
+			return 0, err
+		}
+		wait = max(wait, d)
+	}
 	if wait > 0 {
 		return roundUp(wait), nil
 	}
@@ -152,10 +223,11 @@ func (l *Lockout) lock(ctx context.Context, id string, d time.Duration) error {
 	return l.store.Put(ctx, l.lockKey(id), []byte(strconv.FormatInt(until, 10)), d)
 }
 
-// Succeeded clears the failures of username from addr. The address's own
-// count stays, so that one known password does not reset a spraying
-// attacker's count.
+// Succeeded clears the failures of username from addr. The address's and
+// the account's counts stay, so that one known password does not reset a
+// spraying attacker's count, nor a real sign-in the count of an attacker
+// guessing that account from elsewhere.
 func (l *Lockout) Succeeded(ctx context.Context, username, addr string) error {
 	ua := userAddr(username, addr)
-	return l.store.Delete(ctx, "lo:fail:"+ua, l.lockKey(ua))
+	return l.store.Delete(ctx, l.ns+"fail:"+ua, l.lockKey(ua))
 }

@@ -148,13 +148,38 @@ func digest(parts ...string) string {
 // between them. A store error is returned with an allowing decision, for
 // the caller to log: a broken counter must not take the service down.
 func (l *Limiter) Allow(ctx context.Context, name string, r Rate, key string) (Decision, error) {
+	return l.decide(ctx, name, r, key, true)
+}
+
+// Peek is Allow without counting: whether one more event would be allowed
+// now. With Charge after the event, it spends the budget only on events
+// that turn out to deserve it (a grant that succeeded), at the price of
+// letting racing callers pass a little over the limit.
+func (l *Limiter) Peek(ctx context.Context, name string, r Rate, key string) (Decision, error) {
+	return l.decide(ctx, name, r, key, false)
+}
+
+// Charge counts one event for key under the named limit, allowed or not.
+func (l *Limiter) Charge(ctx context.Context, name string, r Rate, key string) error {
+	w := r.window()
+	if w <= 0 {
+		return nil
+	}
+	idx := l.Now().UnixNano() / int64(w)
+	_, err := l.store.Incr(ctx, rateKey(name, key)+strconv.FormatInt(idx, 10), 2*w)
+	return err
+}
+
+func rateKey(name, key string) string { return "rl:" + name + ":" + digest(key) + ":" }
+
+func (l *Limiter) decide(ctx context.Context, name string, r Rate, key string, count bool) (Decision, error) {
 	w := r.window()
 	if w <= 0 {
 		return Decision{Allowed: true}, nil
 	}
 	now := l.Now()
 	idx := now.UnixNano() / int64(w)
-	base := "rl:" + name + ":" + digest(key) + ":"
+	base := rateKey(name, key)
 	curKey := base + strconv.FormatInt(idx, 10)
 	prev, err := l.count(ctx, base+strconv.FormatInt(idx-1, 10), true)
 	if err != nil {
@@ -168,6 +193,9 @@ func (l *Limiter) Allow(ctx context.Context, name string, r Rate, key string) (D
 	limit := float64(r.burst())
 	weighted := float64(prev) * (1 - elapsed)
 	if weighted+float64(cur)+1 <= limit {
+		if !count {
+			return Decision{Allowed: true}, nil
+		}
 		n, err := l.store.Incr(ctx, curKey, 2*w)
 		if err != nil {
 			return Decision{Allowed: true}, err

@@ -7,6 +7,7 @@ package selfservice
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -47,6 +48,12 @@ type Config struct {
 	Grants []string
 	// Scopes are the scopes users may give their clients.
 	Scopes []string
+	// MaxPerUser is how many clients one user may have; 0 means no
+	// limit.
+	MaxPerUser int
+	// ReservedNames are names users' clients may not take (clients.NameKey
+	// compares them): those of the operator's clients.
+	ReservedNames []string
 	// Logger logs what users do to their clients, and store failures.
 	Logger *zap.Logger
 	// SignInLogger logs store failures of the sign-in. Default: Logger.
@@ -137,7 +144,7 @@ func (p *page) only(method string, f func() error) error {
 }
 
 func (p *page) rules() clients.Rules {
-	return clients.Rules{Grants: p.h.cfg.Grants, Scopes: p.h.cfg.Scopes, DefaultUser: p.uid}
+	return clients.Rules{Grants: p.h.cfg.Grants, Scopes: p.h.cfg.Scopes, DefaultUser: p.uid, ReservedNames: p.h.cfg.ReservedNames}
 }
 
 // authorizedClient is a row of the "authorized apps" list.
@@ -204,6 +211,25 @@ func (p *page) authorized() ([]authorizedClient, error) {
 
 func (p *page) create() error {
 	form := readClientForm(p.r)
+	if limit := p.h.cfg.MaxPerUser; limit > 0 {
+		// Counted before the new one is stored: two creations racing may
+		// both pass, so the bound can be passed by the number of
+		// concurrent requests of one user, never more.
+		own, err := p.h.cfg.Registry.Owned(p.ctx, p.uid)
+		if err != nil {
+			return p.unavailable(err)
+		}
+		// Clients the operator gave the user do not count.
+		n := 0
+		for _, c := range own {
+			if c.UserRegistered() {
+				n++
+			}
+		}
+		if n >= limit {
+			return p.renderIndex(http.StatusBadRequest, form, fmt.Sprintf("You already have %d apps, the most allowed. Delete one to make another.", n))
+		}
+	}
 	c := new(clients.Client)
 	if err := form.metadata(true).Apply(c, p.rules(), true); err != nil {
 		return p.renderIndex(http.StatusBadRequest, form, describe(err))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -66,13 +67,22 @@ func (l *sessionSignIn) serve(w http.ResponseWriter, r *http.Request) (bool, err
 	return false, nil
 }
 
-// safeNext keeps the return path on these pages: no open redirect.
+// safeNext keeps the return path on these pages: no open redirect. The
+// path is cleaned first, so dot segments cannot climb out of Path; one
+// with anything but printable ASCII (the pages' paths have nothing else),
+// a backslash, a query or a fragment is refused.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, Path) || strings.ContainsAny(next, "\\\r\n") || strings.Contains(next, "//") {
+	if next == "" || next[0] != '/' || strings.ContainsAny(next, "\\?#") || strings.IndexFunc(next, notPrintableASCII) >= 0 {
 		return Path
 	}
-	return next
+	clean := path.Clean(next)
+	if clean != Path && !strings.HasPrefix(clean, Path+"/") {
+		return Path
+	}
+	return clean
 }
+
+func notPrintableASCII(r rune) bool { return r <= ' ' || r > '~' }
 
 func (l *sessionSignIn) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.URL.Query().Get("next"))

@@ -7,6 +7,7 @@ package gatewaytest
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -395,4 +396,31 @@ func ValidateConfig(t testing.TB, path string) (string, bool) {
 var HTTPClient = &http.Client{
 	Timeout:       10 * time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// RunRefused runs `caddy run` on a Caddyfile with dataDir as its data
+// folder, wants the process to exit with a failure within a minute,
+// without serving, and returns what it printed.
+func RunRefused(t testing.TB, caddyfile, dataDir string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Binary(t), "run", "--config", path, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dataDir, "XDG_CONFIG_HOME="+dataDir, "HOME="+dataDir)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the gateway kept running:\n%s", out)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("the gateway exited with %v, want a failure:\n%s", err, out)
+	}
+	if strings.Contains(string(out), ready) {
+		t.Fatalf("the gateway served before it exited:\n%s", out)
+	}
+	return string(out)
 }

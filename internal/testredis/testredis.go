@@ -1,6 +1,7 @@
 // Package testredis runs real redis-server processes for tests: a standalone
-// server (which a test may stop and restart to simulate an outage) and a
-// three-master Redis Cluster, all on free loopback ports in temp dirs.
+// server (which a test may stop and restart to simulate an outage), its
+// replicas, Sentinels (redis-server --sentinel) and a three-master Redis
+// Cluster, all on free loopback ports in temp dirs.
 //
 // The binaries come from the Debian packages redis-server and redis-tools.
 // A missing binary fails the test rather than skipping it, so a machine
@@ -47,7 +48,10 @@ type Server struct {
 // "--requirepass", "secret") are passed to redis-server.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	return start(t, &Server{args: extra})
+	// A replica's full sync starts at once rather than after the default
+	// 5 s wait for more replicas.
+	args := append([]string{"--repl-diskless-sync-delay", "0"}, extra...)
+	return start(t, &Server{args: args})
 }
 
 // StartSentinel starts a Redis Sentinel that monitors master under the
@@ -253,28 +257,14 @@ func waitReady(addr string, done <-chan struct{}, log *bytes.Buffer) error {
 // command sends one command over a fresh connection and returns a simple or
 // bulk string reply; it is just enough RESP for PING and CLUSTER INFO.
 func command(addr string, args ...string) (string, error) {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	conn, r, err := send(addr, args...)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	var req bytes.Buffer
-	fmt.Fprintf(&req, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&req, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := conn.Write(req.Bytes()); err != nil {
-		return "", err
-	}
-	r := bufio.NewReader(conn)
-	line, err := r.ReadString('\n')
+	line, err := readLine(r)
 	if err != nil {
 		return "", err
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return "", errors.New("empty reply")
 	}
 	switch line[0] {
 	case '+':
@@ -282,15 +272,39 @@ func command(addr string, args ...string) (string, error) {
 	case '-':
 		return "", errors.New(line[1:])
 	case '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return "", fmt.Errorf("bad bulk reply %q", line)
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return "", err
-		}
-		return string(buf[:n]), nil
+		return readBulk(r, line)
 	}
 	return "", fmt.Errorf("unexpected reply %q", line)
+}
+
+// send opens a connection to addr with a deadline and sends one command.
+func send(addr string, args ...string) (net.Conn, *bufio.Reader, error) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	var req bytes.Buffer
+	fmt.Fprintf(&req, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&req, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := conn.Write(req.Bytes()); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, bufio.NewReader(conn), nil
+}
+
+// readBulk reads the body of a bulk string whose header line is line.
+func readBulk(r *bufio.Reader, line string) (string, error) {
+	n, err := strconv.Atoi(line[1:])
+	if err != nil || n < 0 {
+		return "", fmt.Errorf("bad bulk reply %q", line)
+	}
+	buf := make([]byte, n+2)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }

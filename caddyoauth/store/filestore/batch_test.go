@@ -13,7 +13,8 @@ import (
 
 // TestUnbatchedContract runs the contract on a store that hides WriteBatch,
 // so store.WriteBatch's one-call-per-write fallback (the path of a backend
-// without store.Batcher) is held to the same behaviour.
+// without store.Batcher) is held to the same behaviour. It keeps Export,
+// which the contract needs.
 func TestUnbatchedContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		db, err := Open(":memory:")
@@ -21,7 +22,10 @@ func TestUnbatchedContract(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return struct{ store.Store }{db}
+		return struct {
+			store.Store
+			store.Exporter
+		}{db, db}
 	})
 }
 

@@ -21,20 +21,79 @@ import (
 type DB struct {
 	db         *buntdb.DB
 	path       string // "" in memory
+	lock       *fileLock
+	cut        *Tail // the record cut short that Open cut off the file
 	cache      *lookupCache
 	sweep      *sweeper
 	compaction compaction // filemode.go
 }
 
 // Open opens (or creates) the buntdb database at path; ":memory:" keeps
-// everything in memory. A file written before values carried their own
-// expiry is upgraded first (stored_value.go).
+// everything in memory. A file holds one open store at a time: Open takes
+// its lock (lock.go) and fails with a *LockedError when another process,
+// or another DB in this process, has it. It reads the file through before
+// buntdb loads it (scan.go): a record that an interrupted write cut short
+// at the end is cut off (CutTail reports it), and a damaged file is refused
+// with a *DamagedError that names the damage and the repair command, where
+// buntdb would fail without saying where, or cut everything after a broken
+// length prefix. A file written before values carried their own expiry is
+// upgraded first (stored_value.go).
 func Open(path string) (*DB, error) {
-	if path != ":memory:" {
-		if err := createPrivate(path); err != nil {
+	if path == ":memory:" {
+		return open(path)
+	}
+	lock, err := lockStore(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := createPrivate(path); err != nil {
+		lock.release()
+		return nil, err
+	}
+	cut, err := prepareFile(path)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	d, err := open(path)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	d.lock, d.cut = lock, cut
+	return d, nil
+}
+
+// prepareFile scans the file at path, if there is one, refuses it when
+// damaged, and cuts off a record cut short at its end.
+func prepareFile(path string) (*Tail, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rep, err := scanFile(f, path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the file: %w", err)
+	}
+	if rep.Damaged() {
+		return nil, &DamagedError{Path: path, Report: rep}
+	}
+	if rep.PartialTail != nil {
+		if err := f.Truncate(rep.PartialTail.Offset); err != nil {
+			return nil, err
+		}
+		if err := f.Sync(); err != nil {
 			return nil, err
 		}
 	}
+	return rep.PartialTail, nil
+}
+
+func open(path string) (*DB, error) {
 	db, err := buntdb.Open(path)
 	if err != nil {
 		return nil, err
@@ -45,7 +104,10 @@ func Open(path string) (*DB, error) {
 		return nil, err
 	}
 	// Flush to disk once a second, as Redis' appendfsync everysec does: an
-	// fsync per token would cap issuance at the disk's sync rate.
+	// fsync per token would cap issuance at the disk's sync rate. Each
+	// commit is written to the file before it returns, so a crash of the
+	// process loses nothing; a crash of the machine, at most the last
+	// second.
 	cfg.SyncPolicy = buntdb.EverySecond
 	// The store compacts the file itself, keeping its mode (filemode.go).
 	cfg.AutoShrinkDisabled = true
@@ -65,6 +127,10 @@ func Open(path string) (*DB, error) {
 	d.sweep = startSweeper(d)
 	return d, nil
 }
+
+// CutTail reports the record cut short at the end of the file that Open
+// cut off (a write the process or the machine did not finish), or nil.
+func (d *DB) CutTail() *Tail { return d.cut }
 
 // Set members are kept as keys of their own under a prefix that no plain
 // key can share, because plain keys never start with the NUL byte.
@@ -366,7 +432,9 @@ func (d *DB) Close() error {
 			_ = d.compact() // a failed compaction leaves the log as it was
 		}
 	}
-	return d.db.Close()
+	err := d.db.Close()
+	// The lock goes last, once nothing more is written to the file.
+	return errors.Join(err, d.lock.release())
 }
 
 // Interface guards

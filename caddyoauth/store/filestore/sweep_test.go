@@ -17,7 +17,10 @@ import (
 // several sweep chunks and checks the running store deletes every expired
 // one, and only those, without a restart.
 func TestSweeperDeletesExpiredRecords(t *testing.T) {
-	defer func(i time.Duration, c, n int) { sweepInterval, sweepChunk, sweepChunksPerTick = i, c, n }(sweepInterval, sweepChunk, sweepChunksPerTick)
+	// Restored in a cleanup registered before the store's, so after the
+	// store's sweeper, which reads them, has stopped.
+	i, c, n := sweepInterval, sweepChunk, sweepChunksPerTick
+	t.Cleanup(func() { sweepInterval, sweepChunk, sweepChunksPerTick = i, c, n })
 	sweepInterval, sweepChunk, sweepChunksPerTick = 10*time.Millisecond, 7, 2 // a pass spans several ticks
 
 	ctx := context.Background()

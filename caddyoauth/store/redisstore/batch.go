@@ -2,8 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"strconv"
 
 	"github.com/redis/rueidis"
@@ -11,33 +9,28 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
-// addScriptSHA names addScript for EVALSHA in a pipeline.
-var addScriptSHA = func() string {
-	d := sha1.Sum([]byte(addScriptSrc))
-	return hex.EncodeToString(d[:])
-}()
-
 // WriteBatch implements store.Batcher: the writes of one token response go
 // to Redis as one pipeline, one round trip instead of one per record. The
 // set additions run addScript by its SHA-1; a server that does not have
 // the script cached (restarted, or a new cluster node) answers NOSCRIPT for
 // those, and they are redone one by one through AddMember, which loads it.
+// With replicas_ack the pipeline ends with WAIT (see replicas.go).
 func (s *Store) WriteBatch(ctx context.Context, writes []store.Write) error {
 	if len(writes) == 0 {
 		return nil
 	}
-	bctx, cancel := bound(ctx)
+	bctx, cancel := s.boundWrite(ctx)
 	defer cancel()
 	cmds := make(rueidis.Commands, 0, len(writes))
 	for _, w := range writes {
 		if w.Set != "" {
-			cmds = append(cmds, s.c.B().Evalsha().Sha1(addScriptSHA).Numkeys(1).Key(s.set(w.Set)).
-				Arg(w.Key, strconv.FormatInt(millis(max(w.TTL, 0)), 10)).Build())
+			cmds = append(cmds, addScript.evalsha(s.c, s.set(w.Set), w.Key, strconv.FormatInt(millis(max(w.TTL, 0)), 10)))
 			continue
 		}
 		cmds = append(cmds, s.setCmd(w.Key, w.Value, w.TTL))
 	}
-	for i, r := range s.c.DoMulti(bctx, cmds...) {
+	rs, ackErr := s.doMulti(bctx, cmds)
+	for i, r := range rs {
 		err := r.Error()
 		if re, ok := rueidis.IsRedisErr(err); ok && re.IsNoScript() {
 			if err := s.AddMember(ctx, writes[i].Set, writes[i].Key, writes[i].TTL); err != nil {
@@ -49,7 +42,7 @@ func (s *Store) WriteBatch(ctx context.Context, writes []store.Write) error {
 			return wrap(err)
 		}
 	}
-	return nil
+	return ackErr
 }
 
 var _ store.Batcher = (*Store)(nil)

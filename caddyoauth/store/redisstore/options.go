@@ -37,6 +37,15 @@ type Options struct {
 	// CacheTTL bounds how long Lookup keeps a value cached. Default:
 	// DefaultCacheTTL.
 	CacheTTL time.Duration
+
+	// ReplicasAck is how many replicas must acknowledge each write of a
+	// grant before it counts as done (Store.SetReplicasAck). Default: 0,
+	// none waited for.
+	ReplicasAck int
+
+	// ReplicasAckTimeout bounds that wait. Default:
+	// DefaultReplicasAckTimeout.
+	ReplicasAckTimeout time.Duration
 }
 
 // Sentinel names the master set and the Sentinels to ask for its address.
@@ -62,6 +71,12 @@ func (o Options) Check() error {
 		return errors.New("oauth redis store: sentinel needs the name of the master set")
 	case o.CacheTTL < 0:
 		return errors.New("oauth redis store: cache_ttl must not be negative")
+	case o.ReplicasAck < 0:
+		return errors.New("oauth redis store: replicas_ack must not be negative")
+	case o.ReplicasAckTimeout < 0:
+		return errors.New("oauth redis store: replicas_ack_timeout must not be negative")
+	case o.ReplicasAckTimeout > 0 && o.ReplicasAck == 0:
+		return errors.New("oauth redis store: replicas_ack_timeout needs replicas_ack")
 	}
 	return nil
 }

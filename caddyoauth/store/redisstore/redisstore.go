@@ -44,6 +44,7 @@ type Store struct {
 	prefix         string
 	cacheTTL       time.Duration
 	lookupDeadline lookupDeadline
+	ack            replicasAck // see replicas.go
 }
 
 // Open connects to Redis as opt says (see rueidis.ParseURL) and returns a
@@ -116,9 +117,13 @@ func value(r rueidis.RedisResult) ([]byte, error) {
 
 // Put implements store.Store. A ttl of 0 drops any expiry the key had.
 func (s *Store) Put(ctx context.Context, key string, v []byte, ttl time.Duration) error {
-	ctx, cancel := bound(ctx)
+	ctx, cancel := s.boundWrite(ctx)
 	defer cancel()
-	return wrap(s.c.Do(ctx, s.setCmd(key, v, ttl)).Error())
+	r, ackErr := s.do(ctx, s.setCmd(key, v, ttl))
+	if err := r.Error(); err != nil {
+		return wrap(err)
+	}
+	return ackErr
 }
 
 // setCmd is Put's SET. string(v) copies: rueidis may still hold the command
@@ -132,7 +137,7 @@ func (s *Store) setCmd(key string, v []byte, ttl time.Duration) rueidis.Complete
 
 // Create implements store.Store with SET NX.
 func (s *Store) Create(ctx context.Context, key string, v []byte, ttl time.Duration) error {
-	ctx, cancel := bound(ctx)
+	ctx, cancel := s.boundWrite(ctx)
 	defer cancel()
 	var cmd rueidis.Completed
 	if ttl > 0 {
@@ -140,11 +145,15 @@ func (s *Store) Create(ctx context.Context, key string, v []byte, ttl time.Durat
 	} else {
 		cmd = s.c.B().Set().Key(s.key(key)).Value(string(v)).Nx().Build()
 	}
-	err := s.c.Do(ctx, cmd).Error()
+	r, ackErr := s.do(ctx, cmd)
+	err := r.Error()
 	if rueidis.IsRedisNil(err) { // NX refused: the key exists
 		return store.ErrConflict
 	}
-	return wrap(err)
+	if err != nil {
+		return wrap(err)
+	}
+	return ackErr
 }
 
 // Get implements store.Store. It always asks Redis, never the cache.
@@ -168,15 +177,23 @@ func (s *Store) Lookup(_ context.Context, key string) ([]byte, error) {
 // Take implements store.Store with GETDEL: Redis runs it as one command,
 // so of racing callers exactly one gets the value.
 func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
-	ctx, cancel := bound(ctx)
+	ctx, cancel := s.boundWrite(ctx)
 	defer cancel()
-	return value(s.c.Do(ctx, s.c.B().Getdel().Key(s.key(key)).Build()))
+	r, ackErr := s.do(ctx, s.c.B().Getdel().Key(s.key(key)).Build())
+	v, err := value(r)
+	if err != nil {
+		return nil, err
+	}
+	if ackErr != nil {
+		return nil, ackErr
+	}
+	return v, nil
 }
 
 // swapScript compares and sets in one step. ARGV: prev, next, ttl in ms
 // (0: no expiry). Returns 0 when the key is missing, 1 on a conflict and 2
 // when it swapped.
-var swapScript = rueidis.NewLuaScript(`
+var swapScript = newScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
 if cur ~= ARGV[1] then return 1 end
@@ -190,10 +207,10 @@ return 2
 
 // Swap implements store.Store.
 func (s *Store) Swap(ctx context.Context, key string, prev, next []byte, ttl time.Duration) error {
-	ctx, cancel := bound(ctx)
+	ctx, cancel := s.boundWrite(ctx)
 	defer cancel()
-	n, err := swapScript.Exec(ctx, s.c, []string{s.key(key)},
-		[]string{string(prev), string(next), fmt.Sprint(millis(max(ttl, 0)))}).AsInt64()
+	r, ackErr := s.run(ctx, swapScript, s.key(key), string(prev), string(next), fmt.Sprint(millis(max(ttl, 0))))
+	n, err := r.AsInt64()
 	switch {
 	case err != nil:
 		return wrap(err)
@@ -202,7 +219,7 @@ func (s *Store) Swap(ctx context.Context, key string, prev, next []byte, ttl tim
 	case n == 1:
 		return store.ErrConflict
 	}
-	return nil
+	return ackErr
 }
 
 // Delete implements store.Store with one DEL per key: the keys may sit on
@@ -212,17 +229,21 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	ctx, cancel := bound(ctx)
+	ctx, cancel := s.boundWrite(ctx)
 	defer cancel()
 	cmds := make(rueidis.Commands, len(keys))
 	for i, k := range keys {
 		cmds[i] = s.c.B().Del().Key(s.key(k)).Build()
 	}
+	rs, ackErr := s.doMulti(ctx, cmds)
 	var errs []error
-	for _, r := range s.c.DoMulti(ctx, cmds...) {
+	for _, r := range rs {
 		errs = append(errs, r.Error())
 	}
-	return wrap(errors.Join(errs...))
+	if err := errors.Join(errs...); err != nil {
+		return wrap(err)
+	}
+	return ackErr
 }
 
 // incrScript counts in one step and gives a new counter its expiry.

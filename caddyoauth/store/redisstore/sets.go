@@ -27,9 +27,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 // ones and sets the key's expiry. ARGV: member, ttl in ms (0: until
 // deleted). Scores are formatted with %.0f: Lua's default number format
 // would round them.
-var addScript = rueidis.NewLuaScript(addScriptSrc)
-
-const addScriptSrc = setNow + `
+var addScript = newScript(setNow + `
 local ttl = tonumber(ARGV[2])
 local score = '+inf'
 if ttl > 0 then
@@ -48,7 +46,7 @@ else
 	redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.max(1, tonumber(top[2]) - now)))
 end
 return 0
-`
+`)
 
 // membersScript lists the members that have not expired.
 var membersScript = rueidis.NewLuaScript(setNow + `
@@ -58,17 +56,24 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now), '
 // AddMember implements store.Store. The member lives ttl from now (0:
 // until removed), and the set as long as its longest-lived member.
 func (s *Store) AddMember(ctx context.Context, set, member string, ttl time.Duration) error {
-	ctx, cancel := bound(ctx)
+	ctx, cancel := s.boundWrite(ctx)
 	defer cancel()
-	return wrap(addScript.Exec(ctx, s.c, []string{s.set(set)},
-		[]string{member, fmt.Sprint(millis(max(ttl, 0)))}).Error())
+	r, ackErr := s.run(ctx, addScript, s.set(set), member, fmt.Sprint(millis(max(ttl, 0))))
+	if err := r.Error(); err != nil {
+		return wrap(err)
+	}
+	return ackErr
 }
 
 // RemoveMember implements store.Store.
 func (s *Store) RemoveMember(ctx context.Context, set, member string) error {
-	ctx, cancel := bound(ctx)
+	ctx, cancel := s.boundWrite(ctx)
 	defer cancel()
-	return wrap(s.c.Do(ctx, s.c.B().Zrem().Key(s.set(set)).Member(member).Build()).Error())
+	r, ackErr := s.do(ctx, s.c.B().Zrem().Key(s.set(set)).Member(member).Build())
+	if err := r.Error(); err != nil {
+		return wrap(err)
+	}
+	return ackErr
 }
 
 // Members implements store.Store: only the members still alive.
@@ -81,7 +86,11 @@ func (s *Store) Members(ctx context.Context, set string) ([]string, error) {
 
 // DeleteSet implements store.Store.
 func (s *Store) DeleteSet(ctx context.Context, set string) error {
-	ctx, cancel := bound(ctx)
+	ctx, cancel := s.boundWrite(ctx)
 	defer cancel()
-	return wrap(s.c.Do(ctx, s.c.B().Del().Key(s.set(set)).Build()).Error())
+	r, ackErr := s.do(ctx, s.c.B().Del().Key(s.set(set)).Build())
+	if err := r.Error(); err != nil {
+		return wrap(err)
+	}
+	return ackErr
 }

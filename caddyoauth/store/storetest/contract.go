@@ -23,6 +23,7 @@ import (
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	runLifecycle(t, open)
+	runExport(t, open)
 	t.Run("PutGetDelete", func(t *testing.T) {
 		s := open(t)
 		if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
