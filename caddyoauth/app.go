@@ -21,12 +21,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/caddyoauth/gateway/caddyoauth/authz"
-	"github.com/caddyoauth/gateway/caddyoauth/clients"
-	"github.com/caddyoauth/gateway/caddyoauth/store"
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 	"net/url"
 	"os"
 	"slices"
@@ -34,6 +28,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clients"
+	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
 func init() {

@@ -2,13 +2,15 @@ package caddyoauth
 
 import (
 	"fmt"
-	"github.com/caddyoauth/gateway/caddyoauth/authz"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"io"
 	"net/http"
 	"net/textproto"
 	"slices"
 	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
 )
 
 // Default names of the identity headers oauth_protect sets.
