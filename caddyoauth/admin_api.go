@@ -5,12 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/caddyoauth/gateway/caddyoauth/authz"
-	"github.com/caddyoauth/gateway/caddyoauth/clients"
-	"github.com/caddyoauth/gateway/caddyoauth/limits"
-	"github.com/caddyoauth/gateway/caddyoauth/store"
-	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 	"io"
 	"mime"
 	"net/http"
@@ -19,6 +13,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clients"
+	"github.com/caddyoauth/gateway/caddyoauth/limits"
+	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
 func init() {

@@ -6,13 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/caddyoauth/gateway/caddyoauth/clients"
-	"github.com/caddyoauth/gateway/caddyoauth/store"
-	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
-	"github.com/caddyoauth/gateway/caddyoauth/store/redisstore"
-	"github.com/caddyserver/caddy/v2"
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/spf13/cobra"
 	"io"
 	"net"
 	"net/http"
@@ -24,6 +17,15 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/caddyoauth/gateway/caddyoauth/clients"
+	"github.com/caddyoauth/gateway/caddyoauth/store"
+	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
+	"github.com/caddyoauth/gateway/caddyoauth/store/redisstore"
 )
 
 func init() {
