@@ -473,7 +473,8 @@ ROWS+=(g h l i j)
 # (m, n) client authentication under a bcrypt flood: an attacker who knows
 # the client_id of a client configured with secret_hash (bcrypt, cost 14 as
 # `caddy hash-password` makes it) posts wrong secrets to /oauth/introspect
-# from its own address (127.0.0.2), as fast as the gateway answers, while
+# from its own address (127.0.0.2) at that endpoint's per-address limit
+# (100 a second, the default), while
 # row n measures a good client's token issuance on the same gateway; row m
 # is the same issuance with no attacker, its ceiling.
 VICTIM_HASH=$("$CADDY" hash-password --plaintext "victim-$RANDOM$RANDOM")
@@ -710,7 +711,7 @@ target_line() { # target_line NAME MISSED EXPLANATION
 	echo
 	echo "Row i presents a refresh token never used before on every request (rotation on, the default): each connection chains the refresh tokens the responses hand out, starting from one of $MINT minted into the store beforehand with bench/tool through authz.Service.IssueTokens."
 	echo
-	echo "Rows m and n: the attacker (bench/tool attack, 8 connections from 127.0.0.2, on the load CPU) posted wrong secrets for a client whose secret is a bcrypt hash (cost 14) to /oauth/introspect during every run of row n: median $(cut -d' ' -f1 "$W/attack.log" | median) requests a run; the gateway's answers in the last run (status:count): $(tail -1 "$W/attack.log" | cut -d' ' -f2)."
+	echo "Rows m and n: the attacker (bench/tool attack, 8 connections from 127.0.0.2 at 100 requests a second, introspection's per-address limit, on the load CPU) posted wrong secrets for a client whose secret is a bcrypt hash (cost 14) to /oauth/introspect during every run of row n: median $(cut -d' ' -f1 "$W/attack.log" | median) requests a run; the gateway's answers in the last run (status:count): $(tail -1 "$W/attack.log" | cut -d' ' -f2)."
 	[ ${#NOT_AVAILABLE[@]} -eq 0 ] || echo "Row f: this build does not accept \`token_format jwt\` (\`caddy adapt\` fails), so it was not measured."
 	echo
 	echo "## 1,000,000 live tokens"

@@ -245,9 +245,10 @@ func readCommand(rd *bufio.Reader) ([]string, error) {
 
 // attack plays an attacker who knows a client_id and guesses its secret:
 // it posts to url with HTTP Basic credentials of client and a wrong secret
-// from conns connections, as fast as the gateway answers, for duration,
-// from its own loopback address (so the gateway counts it apart from the
-// load it runs beside), and prints how the gateway answered.
+// from conns connections, at rate requests a second (the per-address limit
+// of the endpoint: more would only be answered 429), for duration, from
+// its own loopback address (so the gateway counts it apart from the load
+// it runs beside), and prints how the gateway answered.
 func attack(args []string) {
 	fs := flag.NewFlagSet("attack", flag.ExitOnError)
 	target := fs.String("url", "", "endpoint to post to, e.g. http://127.0.0.1:PORT/oauth/introspect")
@@ -255,6 +256,7 @@ func attack(args []string) {
 	duration := fs.Duration("duration", 3*time.Second, "how long to attack")
 	conns := fs.Int("conns", 8, "concurrent connections")
 	source := fs.String("source", "127.0.0.2", "local address to send from")
+	rate := fs.Int("rate", 100, "requests a second, over all connections")
 	_ = fs.Parse(args)
 	if *target == "" || *client == "" {
 		fatalf("attack needs -url and -client")
@@ -263,6 +265,8 @@ func attack(args []string) {
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: dialer.DialContext, MaxIdleConnsPerHost: *conns}}
 	deadline := time.Now().Add(*duration)
+	tick := time.NewTicker(time.Second / time.Duration(max(*rate, 1)))
+	defer tick.Stop()
 	var mu sync.Mutex
 	statuses := map[int]int{}
 	var wg sync.WaitGroup
@@ -271,6 +275,7 @@ func attack(args []string) {
 		go func(i int) {
 			defer wg.Done()
 			for n := 0; time.Now().Before(deadline); n++ {
+				<-tick.C
 				req, _ := http.NewRequest(http.MethodPost, *target, strings.NewReader("token=guess"))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.SetBasicAuth(*client, fmt.Sprintf("wrong-%d-%d", i, n))
