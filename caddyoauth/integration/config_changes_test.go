@@ -27,6 +27,7 @@ func caddyReload(t *testing.T, g *gt.Gateway, tmpl string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("caddy reload: %v\n%s", err, out)
 	}
+	g.Settle()
 }
 
 // TestUsersFileEditReachesReload: after an edit of the users_file alone,

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/caddyoauth/gateway/internal/poll"
 	"net"
 	"net/http"
 	"os"
@@ -139,6 +140,12 @@ func Start(t testing.TB, tmpl string, opts ...Option) *Gateway {
 	}
 	g.config = filepath.Join(t.TempDir(), "Caddyfile")
 	t.Cleanup(g.Stop)
+	// GATEWAY_LOGS=1 prints the log of a failed test's gateway.
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("GATEWAY_LOGS") != "" {
+			t.Logf("gateway log:\n%s", g.Logs())
+		}
+	})
 	// A port FreePort found free can be taken by another process (other
 	// test binaries run alongside) before the gateway binds it: the
 	// gateway then exits, and Start tries again on new ports.
@@ -189,7 +196,43 @@ func (g *Gateway) Reload(tmpl string, force bool) *Response {
 	if force {
 		req.Header.Set("Cache-Control", "must-revalidate")
 	}
-	return Do(g.t, req)
+	r := Do(g.t, req)
+	g.Settle()
+	return r
+}
+
+// Settle waits, after a reload, until the previous config's server has
+// let go of the site's port. Caddy binds the new config's listener next
+// to the old one (SO_REUSEPORT) and closes the old one after the load has
+// returned; a connection the kernel queued on the old socket in between
+// is reset. Idle connections to the old server are dropped too, so the
+// next requests reach the new one.
+func (g *Gateway) Settle() {
+	g.t.Helper()
+	poll.Until(g.t, 10*time.Second, "the previous config's listener to close", func() bool {
+		return listeningSockets(g.Params.Port) <= 1
+	})
+	HTTPClient.CloseIdleConnections()
+}
+
+// listeningSockets counts the TCP sockets listening on port, in this
+// network namespace.
+func listeningSockets(port int) int {
+	n := 0
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			// local_address is HEXADDR:HEXPORT; state 0A is LISTEN.
+			if len(f) > 3 && f[3] == "0A" && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", port)) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // Config wraps a site block with the global options every test gateway
