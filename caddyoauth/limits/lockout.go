@@ -100,9 +100,12 @@ func NewLockout(s store.Store, p LockoutPolicy) *Lockout {
 // NewClientLockout is NewLockout for the authentication of clients
 // instead of people: the names it counts are client_ids, kept apart from
 // usernames, so failed sign-ins and failed client authentications never
-// lock each other.
+// lock each other. A client's secret is never mistyped by a person, and
+// each check of a secret_hash costs a bcrypt comparison, so there is no
+// slow phase: the SlowAfter-th failure from an address locks at once.
 func NewClientLockout(s store.Store, p LockoutPolicy) *Lockout {
 	l := NewLockout(s, p)
+	l.policy.LockAfter = min(l.policy.LockAfter, l.policy.SlowAfter)
 	l.ns = "lo:c:"
 	return l
 }

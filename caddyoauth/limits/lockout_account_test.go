@@ -109,3 +109,39 @@ func TestLockoutAccountCeilingSlowsAcrossAddresses(t *testing.T) {
 		t.Fatalf("another account: wait %v, want none", d)
 	}
 }
+
+// TestClientLockoutLocksAtSlowAfter: a client's secret is never typed by
+// a person, so the client lockout has no slow phase: the slow_after-th
+// failure of a client from an address locks it for lock_for at once,
+// and no attempt in between is let through to a costly comparison.
+func TestClientLockoutLocksAtSlowAfter(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	lo := NewClientLockout(memStore(t), LockoutPolicy{SlowAfter: 3, LockAfter: 10, LockFor: time.Hour})
+	lo.Now = clk.now
+	for i := 1; i <= 2; i++ {
+		if d, err := lo.Failed(ctx, "partner", "192.0.2.1"); err != nil || d != 0 {
+			t.Fatalf("failure %d: wait %v, %v; want none", i, d, err)
+		}
+	}
+	if d, err := lo.Failed(ctx, "partner", "192.0.2.1"); err != nil || d != time.Hour {
+		t.Fatalf("failure 3 (slow_after): wait %v, %v; want the 1h lock", d, err)
+	}
+	clk.add(59 * time.Minute)
+	if d, _ := lo.Check(ctx, "partner", "192.0.2.1"); d <= 0 {
+		t.Fatal("the client is let through before lock_for ends")
+	}
+	if d, _ := lo.Check(ctx, "partner", "192.0.2.2"); d != 0 {
+		t.Fatalf("the client from another address: wait %v, want none", d)
+	}
+	// The users' lockout keeps its slow phase.
+	users := NewLockout(memStore(t), LockoutPolicy{SlowAfter: 3, LockAfter: 10, LockFor: time.Hour})
+	for range 2 {
+		if _, err := users.Failed(ctx, "alice", "192.0.2.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, _ := users.Failed(ctx, "alice", "192.0.2.1"); d != time.Second {
+		t.Fatalf("a user's third failure: wait %v, want 1s", d)
+	}
+}
