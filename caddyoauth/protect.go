@@ -61,7 +61,7 @@ type Protect struct {
 	strip     []string
 	challenge string
 	logger    *zap.Logger
-	accessLog *accessLog // access_log.go
+	accessLog *accessLog // redact.go
 	// Canonical forms of the three header names, so setting them on each
 	// request skips net/http's canonicalisation.
 	userKey, clientKey, scopeKey string
@@ -141,9 +141,7 @@ func oauthApp(ctx caddy.Context) (*App, error) {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if lw, logged := p.accessLog.takeOver(w, r); logged != nil {
-		err := p.serve(lw, r, next)
-		logged(err)
-		return err
+		return logged(p.serve(lw, r, next))
 	}
 	return p.serve(w, r, next)
 }

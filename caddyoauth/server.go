@@ -82,7 +82,7 @@ type Server struct {
 	// matched without building strings.
 	endpoints map[string]endpoint
 	subtrees  []endpoint
-	accessLog *accessLog // access_log.go
+	accessLog *accessLog // redact.go
 }
 
 // CaddyModule returns the Caddy module information.
@@ -125,9 +125,7 @@ func (s *Server) indexRoutes() {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if lw, logged := s.accessLog.takeOver(w, r); logged != nil {
-		err := s.serve(lw, r, next)
-		logged(err)
-		return err
+		return logged(s.serve(lw, r, next))
 	}
 	return s.serve(w, r, next)
 }
