@@ -180,9 +180,11 @@ reverse_proxy %s`, up.Addr())), gt.WithEnv("SSL_CERT_FILE="+certFile))
 	}
 
 	// Requests the gateway cannot trust get a page, never a redirect.
+	invalid := agentParams(clientID, agentCB, challenge)
+	invalid.Set("response_type", "token")
 	for name, params := range map[string]url.Values{
 		"a redirect URI the document does not list": agentParams(clientID, "http://127.0.0.1:9/evil", challenge),
-		"an invalid request":                        func() url.Values { p := agentParams(clientID, agentCB, challenge); p.Set("response_type", "token"); return p }(),
+		"an invalid request":                        invalid,
 		"a document that is not there":              agentParams(host.URL+"/missing.json", agentCB, challenge),
 	} {
 		if r := b.authorize(params); r.Status != 400 || r.Header.Get("Location") != "" {
