@@ -34,6 +34,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clientdoc"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
@@ -183,6 +184,9 @@ type App struct {
 	// How many clients one user may have at /oauth/apps. Default: 10.
 	AppsPerUser int `json:"apps_per_user,omitempty"`
 
+	// Clients that identify themselves at run time. Default: none.
+	DynamicClients *DynamicClients `json:"dynamic_clients,omitempty"`
+
 	authorizer  *authz.Authorizer
 	staticUsers authz.StaticUsers // users and users_file
 
@@ -204,6 +208,25 @@ type App struct {
 	// when it is provisioned; issuer derives the issuer from its routes.
 	httpApp *caddyhttp.App
 	issuer  func() (string, error)
+}
+
+// DynamicClients configures the clients nobody registered in advance.
+type DynamicClients struct {
+	// Whether a client_id that is an https URL is resolved by fetching
+	// the client ID metadata document there. Such clients are public and
+	// unvetted, and get at most the scopes of apps_allowed_scopes.
+	// Default: false.
+	MetadataDocuments bool `json:"metadata_documents,omitempty"`
+
+	// Whether the documents may be fetched from loopback, private,
+	// link-local and other special-use addresses: for tests and closed
+	// networks only. Default: false.
+	AllowPrivateAddresses bool `json:"allow_private_addresses,omitempty"`
+}
+
+// metadataDocuments reports whether client ID metadata documents are on.
+func (a *App) metadataDocuments() bool {
+	return a.DynamicClients != nil && a.DynamicClients.MetadataDocuments
 }
 
 // ClientConfig is a client registered in the config.
@@ -357,6 +380,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.registry.LimitUserScopes(a.SelfServiceScopes)
+	if a.metadataDocuments() {
+		a.registry.UseDocuments(clientdoc.New(clientdoc.Options{
+			AllowPrivateAddresses: a.DynamicClients.AllowPrivateAddresses,
+			Scopes:                a.SelfServiceScopes,
+			Logger:                a.logger,
+		}).Client)
+	}
 	cfg := authz.Config{
 		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL: time.Duration(*a.RefreshTokenTTL),

@@ -45,6 +45,9 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	md["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post"}
 	md["code_challenge_methods_supported"] = s.app.codeChallengeMethods()
 	md["authorization_response_iss_parameter_supported"] = true // RFC 9207
+	if s.app.metadataDocuments() {
+		md["client_id_metadata_document_supported"] = true
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
 	return json.NewEncoder(w).Encode(md)

@@ -126,7 +126,12 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client, err := a.svc.clients.Client(ctx, clientID)
-	if errors.Is(err, ErrUnknownClient) {
+	var lookup *ClientLookupError
+	if errors.As(err, &lookup) {
+		a.log.Info("authorize: client refused", zap.String("client_id", clientID), zap.String("reason", lookup.Reason))
+		a.errorPage(w, http.StatusBadRequest, "Unknown application", "The application that sent you here could not be identified: "+lookup.Reason+".")
+		return
+	} else if errors.Is(err, ErrUnknownClient) {
 		a.errorPage(w, http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered with this server.")
 		return
 	} else if err != nil {
@@ -337,7 +342,7 @@ func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendin
 // the request was found valid (the person denied, the store failed) are
 // redirected for every client.
 func (a *Authorizer) refuseRequest(w http.ResponseWriter, r *http.Request, p *pendingRequest, c *Client, code, desc string) {
-	if c.UserRegistered {
+	if c.UserRegistered || c.Unvetted {
 		a.log.Info("authorization refused", zap.String("client_id", p.ClientID), zap.String("error", code))
 		a.errorPage(w, http.StatusBadRequest, "Invalid request",
 			"The application sent an invalid authorization request ("+code+": "+desc+"), so you are not sent back to it.")
@@ -406,6 +411,16 @@ func (a *Authorizer) needsConsent(ctx context.Context, c *Client, userID string,
 	case ConsentAlways:
 		return true, nil
 	}
-	given, err := a.consentGiven(ctx, userID, c.ID, p.Scope)
+	given, err := a.consentGiven(ctx, userID, c.ID, p.Scope, consentRedirect(c, p))
 	return !given, err
+}
+
+// consentRedirect is the redirect URI a remembered consent is bound to:
+// p's for an unvetted client, whose redirect URIs change with a document
+// nobody checked, and none for the others.
+func consentRedirect(c *Client, p *pendingRequest) string {
+	if c.Unvetted {
+		return p.RedirectURI
+	}
+	return ""
 }

@@ -79,6 +79,13 @@ type Client struct {
 	// its redirect URIs (a self-service app). Its invalid authorization
 	// requests are not redirected, and the consent screen says so.
 	UserRegistered bool
+	// Unvetted: nobody vetted the client or its redirect URIs, as for one
+	// described by a client ID metadata document that Host serves. The
+	// consent screen names Host and says so, its invalid authorization
+	// requests are not redirected, and a remembered consent holds only
+	// for the redirect URI it was given for.
+	Unvetted bool
+	Host     string
 
 	secretDigest [sha256.Size]byte
 	hasDigest    bool

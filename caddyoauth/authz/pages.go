@@ -36,6 +36,10 @@ type PageData struct {
 	RedirectTo string
 	// UserRegistered: a user, not the operator, registered the app.
 	UserRegistered bool
+	// Unvetted: nobody vetted the app; ClientHost serves its description
+	// (a client ID metadata document).
+	Unvetted   bool
+	ClientHost string
 	// RequestID and CSRFToken go into hidden fields request_id and
 	// csrf_token of every form.
 	RequestID, CSRFToken string

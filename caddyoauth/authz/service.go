@@ -18,6 +18,16 @@ import (
 // know.
 var ErrUnknownClient = errors.New("unknown client")
 
+// ClientLookupError is an ErrUnknownClient that says why the client
+// could not be had, for the person at the authorization endpoint: Reason
+// names nothing secret and nothing a remote party chose.
+type ClientLookupError struct{ Reason string }
+
+func (e *ClientLookupError) Error() string { return "unknown client: " + e.Reason }
+
+// Is makes a ClientLookupError an ErrUnknownClient.
+func (e *ClientLookupError) Is(target error) bool { return target == ErrUnknownClient }
+
 // ClientSource finds clients by id.
 type ClientSource interface {
 	Client(ctx context.Context, id string) (*Client, error)

@@ -192,8 +192,9 @@ func (a *Authorizer) cookie(r *http.Request, value string, maxAge int) *http.Coo
 }
 
 // consentGiven reports whether the user already approved the client for
-// every scope in scope.
-func (a *Authorizer) consentGiven(ctx context.Context, userID, clientID, scope string) (bool, error) {
+// every scope in scope, and, when redirectURI is set, for that redirect
+// URI.
+func (a *Authorizer) consentGiven(ctx context.Context, userID, clientID, scope, redirectURI string) (bool, error) {
 	b, err := a.svc.store.Get(ctx, consentKey(userID, clientID))
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -201,7 +202,7 @@ func (a *Authorizer) consentGiven(ctx context.Context, userID, clientID, scope s
 		return false, err
 	}
 	var rec consentRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := json.Unmarshal(b, &rec); err != nil || rec.RedirectURI != redirectURI {
 		return false, nil
 	}
 	if gone, err := a.consentPredatesClient(ctx, clientID, rec); gone || err != nil {
@@ -213,8 +214,9 @@ func (a *Authorizer) consentGiven(ctx context.Context, userID, clientID, scope s
 }
 
 // rememberConsent records that the user approved the client for scope,
-// adding to what was approved before.
-func (a *Authorizer) rememberConsent(ctx context.Context, userID, clientID, scope string) error {
+// adding to what was approved before for the same redirectURI (see
+// consentRedirect).
+func (a *Authorizer) rememberConsent(ctx context.Context, userID, clientID, scope, redirectURI string) error {
 	key := consentKey(userID, clientID)
 	prev, err := a.svc.store.Get(ctx, key)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -224,8 +226,8 @@ func (a *Authorizer) rememberConsent(ctx context.Context, userID, clientID, scop
 	_ = json.Unmarshal(prev, &rec) // a missing or bad record starts afresh
 	if gone, err := a.consentPredatesClient(ctx, clientID, rec); err != nil {
 		return err
-	} else if gone {
-		rec = consentRecord{} // given to an earlier client of this ID
+	} else if gone || rec.RedirectURI != redirectURI {
+		rec = consentRecord{} // given to an earlier client of this ID, or for another redirect URI
 	}
 	old, _ := ParseScope(rec.Scope)
 	add, _ := ParseScope(scope)
@@ -235,7 +237,7 @@ func (a *Authorizer) rememberConsent(ctx context.Context, userID, clientID, scop
 		}
 	}
 	now := time.Now()
-	b, _ := json.Marshal(consentRecord{Scope: JoinScope(old), At: now.Unix(), AtNano: now.UnixNano()})
+	b, _ := json.Marshal(consentRecord{Scope: JoinScope(old), At: now.Unix(), AtNano: now.UnixNano(), RedirectURI: redirectURI})
 	if err := a.svc.store.Put(ctx, key, b, 0); err != nil {
 		return err
 	}
@@ -249,4 +251,7 @@ type consentRecord struct {
 	At    int64  `json:"at"` // unix seconds of the last approval
 	// AtNano is At in unix nanoseconds; 0 in records of earlier versions.
 	AtNano int64 `json:"atn,omitempty"`
+	// RedirectURI is the one redirect URI the consent holds for; empty
+	// for any of the client's.
+	RedirectURI string `json:"ru,omitempty"`
 }

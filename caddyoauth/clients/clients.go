@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
@@ -130,6 +131,15 @@ type Registry struct {
 	// user registered may use, whatever its record says.
 	userScopes []string
 	limitUser  bool
+	// documents resolves client_ids that are https URLs, when set.
+	documents func(ctx context.Context, id string) (*authz.Client, error)
+}
+
+// UseDocuments makes the registry resolve a client_id that is an https
+// URL, and no static client's, with resolve: a client ID metadata
+// document. Call it before the registry serves.
+func (r *Registry) UseDocuments(resolve func(ctx context.Context, id string) (*authz.Client, error)) {
+	r.documents = resolve
 }
 
 // New returns a registry over s with the config's static clients.
@@ -180,6 +190,9 @@ func (r *Registry) StaticIDs() []string {
 func (r *Registry) Client(ctx context.Context, id string) (*authz.Client, error) {
 	if c, ok := r.static[id]; ok {
 		return c, nil
+	}
+	if r.documents != nil && strings.HasPrefix(id, "https://") {
+		return r.documents(ctx, id)
 	}
 	if !ValidID(id) {
 		return nil, authz.ErrUnknownClient
