@@ -36,6 +36,9 @@ type PageData struct {
 	RedirectTo string
 	// UserRegistered: a user, not the operator, registered the app.
 	UserRegistered bool
+	// Unvetted: nobody vetted the app: AppName is the name it gave itself
+	// and RedirectTo the host it chose.
+	Unvetted bool
 	// RequestID and CSRFToken go into hidden fields request_id and
 	// csrf_token of every form.
 	RequestID, CSRFToken string
