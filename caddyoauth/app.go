@@ -19,6 +19,7 @@ package caddyoauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -184,7 +185,9 @@ type App struct {
 	// How many clients one user may have at /oauth/apps. Default: 10.
 	AppsPerUser int `json:"apps_per_user,omitempty"`
 
-	// Clients that identify themselves at run time. Default: none.
+	// Clients nobody vetted: those that register themselves (RFC 7591)
+	// and those described by a metadata document at their client_id.
+	// Default: neither.
 	DynamicClients *DynamicClients `json:"dynamic_clients,omitempty"`
 
 	authorizer  *authz.Authorizer
@@ -204,24 +207,13 @@ type App struct {
 
 	idHeaders *headerSet
 
+	// registration serves /oauth/register; nil when registration is off.
+	registration *clients.Registration
+
 	// httpApp is the http app of this config, which oauth_server records
 	// when it is provisioned; issuer derives the issuer from its routes.
 	httpApp *caddyhttp.App
 	issuer  func() (string, error)
-}
-
-// DynamicClients configures the clients nobody registered in advance.
-type DynamicClients struct {
-	// Whether a client_id that is an https URL is resolved by fetching
-	// the client ID metadata document there. Such clients are public and
-	// unvetted, and get at most the scopes of apps_allowed_scopes.
-	// Default: false.
-	MetadataDocuments bool `json:"metadata_documents,omitempty"`
-
-	// Whether the documents may be fetched from loopback, private,
-	// link-local and other special-use addresses: for tests and closed
-	// networks only. Default: false.
-	AllowPrivateAddresses bool `json:"allow_private_addresses,omitempty"`
 }
 
 // metadataDocuments reports whether client ID metadata documents are on.
@@ -380,12 +372,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.registry.LimitUserScopes(a.SelfServiceScopes)
-	if a.metadataDocuments() {
-		a.registry.UseDocuments(clientdoc.New(clientdoc.Options{
-			AllowPrivateAddresses: a.DynamicClients.AllowPrivateAddresses,
-			Scopes:                a.SelfServiceScopes,
-			Logger:                a.logger,
-		}).Client)
+	if err := a.provisionDynamicClients(); err != nil {
+		return err
 	}
 	cfg := authz.Config{
 		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
@@ -916,6 +904,124 @@ func (a *App) retireRemovedClients() error {
 			zap.String("client_id", id))
 	}
 	return a.registry.SaveRoster(ctx, a.clientRoster)
+}
+
+// DynamicClients configures the clients nobody vetted: the operator
+// learns of them only once they are in use.
+type DynamicClients struct {
+	// Who may register a client at /oauth/register (RFC 7591): off (the
+	// endpoint is not served), open (anyone) or token (whoever presents
+	// initial_access_token as a bearer token). Default: off.
+	Registration string `json:"registration,omitempty"`
+
+	// The initial access token of token registration. Placeholders such
+	// as {env.REGISTRATION_TOKEN} are expanded at Provision; only its
+	// SHA-256 digest is kept. At least 16 characters.
+	InitialAccessToken string `json:"initial_access_token,omitempty"`
+
+	// Whether an https client_id is read as the URL of the client's
+	// metadata document. Default: false.
+	MetadataDocuments bool `json:"metadata_documents,omitempty"`
+
+	// Whether metadata documents may be fetched from loopback and private
+	// addresses. Default: false.
+	AllowPrivateAddresses bool `json:"allow_private_addresses,omitempty"`
+
+	// The scopes such a client may ask for; a registration naming none
+	// gets all of them. Default: the oauth block's scopes (not the static
+	// clients' own).
+	Scopes []string `json:"scopes,omitempty"`
+
+	// The grant types such a client may use: authorization_code,
+	// refresh_token, and client_credentials with token registration only.
+	// Default: authorization_code and refresh_token.
+	Grants []string `json:"grants,omitempty"`
+
+	// How long a registered client issued no token lives after its
+	// registration or its last token; 0 keeps it until deleted. Default:
+	// 720h.
+	Lifetime *caddy.Duration `json:"lifetime,omitempty"`
+}
+
+// Registration modes of DynamicClients.
+const (
+	RegistrationOff   = "off"
+	RegistrationOpen  = "open"
+	RegistrationToken = "token"
+)
+
+// minInitialAccessToken is the shortest initial access token accepted.
+const minInitialAccessToken = 16
+
+// registrationOn reports whether /oauth/register is served.
+func (a *App) registrationOn() bool { return a.registration != nil }
+
+// provisionDynamicClients sets the policy of clients that register
+// themselves and builds the registration endpoint.
+func (a *App) provisionDynamicClients() error {
+	dc := a.DynamicClients
+	if dc == nil {
+		dc = new(DynamicClients)
+	}
+	policy := clients.DefaultRegistrationPolicy()
+	if len(dc.Grants) > 0 {
+		policy.Grants = dc.Grants
+	}
+	policy.Scopes = a.Scopes
+	if dc.Scopes != nil {
+		policy.Scopes = dc.Scopes
+	}
+	if dc.Lifetime != nil {
+		policy.Lifetime = time.Duration(*dc.Lifetime)
+	}
+	var digest []byte
+	switch dc.Registration {
+	case "", RegistrationOff, RegistrationOpen:
+		if dc.InitialAccessToken != "" {
+			return fmt.Errorf("oauth: dynamic_clients: an initial access token needs registration token")
+		}
+	case RegistrationToken:
+		tok, err := caddy.NewReplacer().ReplaceOrErr(dc.InitialAccessToken, true, true)
+		if err != nil || len(tok) < minInitialAccessToken {
+			return fmt.Errorf("oauth: dynamic_clients: registration token needs an initial access token of at least %d characters (its placeholder may have no value)", minInitialAccessToken)
+		}
+		if !strings.Contains(dc.InitialAccessToken, "{") {
+			a.logger.Warn("the initial access token is written in the config in plain text; use a placeholder such as {env.NAME}")
+		}
+		d := sha256.Sum256([]byte(tok))
+		digest = d[:]
+	default:
+		return fmt.Errorf("oauth: dynamic_clients: registration must be off, open or token, not %q", dc.Registration)
+	}
+	if err := policy.Check(dc.Registration == RegistrationToken); err != nil {
+		return fmt.Errorf("oauth: dynamic_clients: %v", err)
+	}
+	a.registry.SetRegistrationPolicy(policy)
+	if dc.MetadataDocuments {
+		a.registry.UseDocuments(clientdoc.New(clientdoc.Options{
+			AllowPrivateAddresses: dc.AllowPrivateAddresses,
+			Scopes:                policy.Scopes,
+			Logger:                a.logger,
+		}).Client)
+	}
+	a.registration = nil
+	if dc.Registration == RegistrationOpen || dc.Registration == RegistrationToken {
+		a.registration = &clients.Registration{
+			Registry: a.registry, Path: PathPrefix + "register", Issuer: a.issuer,
+			InitialTokenDigest: digest, Logger: a.logger,
+		}
+	}
+	return nil
+}
+
+// clientUsed notes that a client was issued a token, which keeps a
+// registered client from expiring.
+func (a *App) clientUsed(clientID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.registry.ClientUsed(ctx, clientID); err != nil {
+		a.logger.Warn("noting a registered client's use failed", zap.String("client_id", clientID), zap.Error(err))
+	}
 }
 
 // Interface guards

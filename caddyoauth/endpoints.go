@@ -35,6 +35,10 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 		grants = sortedUnion(grants, c.Grants)
 		scopes = sortedUnion(scopes, c.Scopes)
 	}
+	if s.app.registrationOn() {
+		policy := s.app.registry.RegistrationPolicy()
+		grants, scopes = sortedUnion(grants, policy.Grants), sortedUnion(scopes, policy.Scopes)
+	}
 	md["grant_types_supported"] = grants
 	md["scopes_supported"] = sortedUnion(scopes, s.app.Scopes)
 	md["response_types_supported"] = []string{"code"}
@@ -154,4 +158,11 @@ func serveSelfService(s *Server, w http.ResponseWriter, r *http.Request) error {
 		MaxPerUser: s.app.AppsPerUser, ReservedNames: s.app.registry.StaticNames(),
 		Logger: s.logger, SignInLogger: s.app.logger,
 	}).ServeHTTP(w, r)
+}
+
+// serveRegister serves client registration (RFC 7591) and management
+// (RFC 7592) when dynamic_clients turns registration on.
+func serveRegister(s *Server, w http.ResponseWriter, r *http.Request) error {
+	s.app.registration.ServeHTTP(w, r)
+	return nil
 }

@@ -50,6 +50,10 @@ func routeTable() []endpoint {
 		{path: PathPrefix + "consent", serve: screen((*authz.Authorizer).ServeConsent)},
 		{path: PathPrefix + "logout", serve: screen((*authz.Authorizer).ServeLogout)},
 		{path: selfservice.Path, serve: serveSelfService, subtree: true},
+		// Dynamic client registration (RFC 7591) and, below it, each
+		// registered client's configuration endpoint (RFC 7592).
+		{path: PathPrefix + "register", metadata: "registration_endpoint", serve: serveRegister,
+			enabled: (*App).registrationOn, subtree: true},
 	}
 }
 
@@ -117,7 +121,7 @@ func (s *Server) indexRoutes() {
 	for _, e := range routeTable() {
 		s.endpoints[e.path] = e
 		if e.subtree {
-			s.subtrees = append(s.subtrees, endpoint{path: e.path + "/", serve: e.serve})
+			s.subtrees = append(s.subtrees, endpoint{path: e.path + "/", serve: e.serve, enabled: e.enabled})
 		}
 	}
 }
@@ -139,7 +143,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 		return serveRedacted(func(w http.ResponseWriter) error { return e.serve(s, w, r) }, w)
 	}
 	for _, e := range s.subtrees {
-		if strings.HasPrefix(path, e.path) {
+		if strings.HasPrefix(path, e.path) && (e.enabled == nil || e.enabled(s.app)) {
 			if done, err := s.limitEndpoint(w, r); done {
 				return err
 			}

@@ -229,7 +229,7 @@ func (a *Authorizer) checkPKCE(c *Client, challenge, method string) (string, str
 		if method != "" {
 			return "invalid_request", "code_challenge_method is given without code_challenge"
 		}
-		if c.Public || a.cfg.PKCERequired {
+		if c.Public || c.Unvetted || a.cfg.PKCERequired {
 			return "invalid_request", "code_challenge is required (PKCE, RFC 7636)"
 		}
 		return "", ""
@@ -335,10 +335,11 @@ func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendin
 
 // refuseRequest answers an authorization request that failed a check.
 // The error goes back to the client (RFC 6749 §4.1.2.1), except for a
-// client whose redirect URIs a user registered (a self-service app):
-// redirecting to them with no interaction would let anyone use the
-// gateway as an open redirector to any URI a user can register (RFC 9700
-// §4.11.2), so the browser is shown an error page instead. Errors after
+// client whose redirect URIs a user registered (a self-service app) or
+// nobody vetted: redirecting to them with no interaction would let anyone
+// use the gateway as an open redirector to any URI a user or a client can
+// register (RFC 9700 §4.11.2), so the browser is shown an error page
+// instead. Errors after
 // the request was found valid (the person denied, the store failed) are
 // redirected for every client.
 func (a *Authorizer) refuseRequest(w http.ResponseWriter, r *http.Request, p *pendingRequest, c *Client, code, desc string) {
@@ -411,16 +412,6 @@ func (a *Authorizer) needsConsent(ctx context.Context, c *Client, userID string,
 	case ConsentAlways:
 		return true, nil
 	}
-	given, err := a.consentGiven(ctx, userID, c.ID, p.Scope, consentRedirect(c, p))
+	given, err := a.consentGiven(ctx, userID, c, p.RedirectURI, p.Scope)
 	return !given, err
-}
-
-// consentRedirect is the redirect URI a remembered consent is bound to:
-// p's for an unvetted client, whose redirect URIs change with a document
-// nobody checked, and none for the others.
-func consentRedirect(c *Client, p *pendingRequest) string {
-	if c.Unvetted {
-		return p.RedirectURI
-	}
-	return ""
 }

@@ -132,7 +132,7 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 		switch form.Get("consent") {
 		case "allow":
 			if c.Consent != ConsentAlways {
-				if err := a.rememberConsent(r.Context(), sess.UserID, c.ID, p.Scope, consentRedirect(c, p)); err != nil {
+				if err := a.rememberConsent(r.Context(), sess.UserID, c, p.RedirectURI, p.Scope); err != nil {
 					a.unavailable(w, "saving a consent", err)
 					return
 				}

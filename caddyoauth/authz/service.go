@@ -104,10 +104,15 @@ func (s *Service) Store() store.Store { return s.store }
 func (s *Service) Clients() ClientSource { return s.clients }
 
 // exactRedirectURI accepts uri only when it equals one of the client's
-// registered redirect URIs, which Client.GetDomain joins with newlines.
+// registered redirect URIs, which Client.GetDomain joins with newlines,
+// or differs by its port alone from a loopback one marked as matching any
+// port (RFC 8252 §7.3).
 func exactRedirectURI(registered, uri string) error {
 	for r := range strings.SplitSeq(registered, "\n") {
 		if r != "" && r == uri {
+			return nil
+		}
+		if loopback, ok := strings.CutPrefix(r, anyPortMark); ok && loopbackMatch(loopback, uri) {
 			return nil
 		}
 	}

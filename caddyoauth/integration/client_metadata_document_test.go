@@ -107,7 +107,6 @@ func TestClientMetadataDocument(t *testing.T) {
 oauth {
 	store memory
 	user alice %s u-alice
-	apps_allowed_scopes read
 }`, gt.BcryptHash(t, "alice-pw")), fmt.Sprintf(`
 oauth_server
 oauth_protect
@@ -126,7 +125,7 @@ reverse_proxy %s`, up.Addr())), gt.WithEnv("SSL_CERT_FILE="+certFile))
 		t.Fatalf("documents off, yet the host was contacted %d times", n)
 	}
 
-	setDynamicClients(t, g, `{"metadata_documents":true,"allow_private_addresses":true}`)
+	setDynamicClients(t, g, `{"metadata_documents":true,"allow_private_addresses":true,"scopes":["read"]}`)
 	if md := gt.Get(t, g.URL+"/.well-known/oauth-authorization-server", ""); md.JSON["client_id_metadata_document_supported"] != true {
 		t.Fatalf("metadata: %s", md.Body)
 	}
@@ -140,7 +139,7 @@ reverse_proxy %s`, up.Addr())), gt.WithEnv("SSL_CERT_FILE="+certFile))
 	}
 	consent := b.follow(b.login(login, "alice", "alice-pw"))
 	body := string(consent.Body)
-	for _, want := range []string{"Agent Smith", `<strong id="client-host">` + hostPort + `</strong>`, "has not verified it", "<li>read</li>"} {
+	for _, want := range []string{"Agent Smith", `<strong id="client-host">` + hostPort + `</strong>`, "not verified by the operator", "<li>read</li>"} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("consent page lacks %q:\n%s", want, body)
 		}
@@ -201,7 +200,7 @@ reverse_proxy %s`, up.Addr())), gt.WithEnv("SSL_CERT_FILE="+certFile))
 	}
 
 	// Without allow_private_addresses the document on loopback is refused.
-	setDynamicClients(t, g, `{"metadata_documents":true}`)
+	setDynamicClients(t, g, `{"metadata_documents":true,"scopes":["read"]}`)
 	conns := host.conns.Load()
 	_, challenge = pkce("private")
 	r = b.authorize(agentParams(clientID, agentCB, challenge))
