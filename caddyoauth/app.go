@@ -6,8 +6,9 @@
 // This package is what Caddy calls: app.go (the oauth app and its config),
 // caddyfile.go (the whole Caddyfile grammar), server.go (oauth_server and
 // its route table), endpoints.go (the endpoints served in the glue),
-// issuer.go (the issuer derived from the sites), protect.go and headers.go
-// (oauth_protect), stores.go (the oauth.stores modules), admin_api.go and command.go (client management on
+// issuer.go (the issuer and the protected resources derived from the
+// sites), protect.go and headers.go (oauth_protect), stores.go (the
+// oauth.stores modules), admin_api.go and command.go (client management on
 // the admin API and the command line), limits.go, metrics.go, redact.go and
 // access_log.go (no credential in the access log), client_roster.go (the
 // clients removed from the config) and file_digest.go.
@@ -190,6 +191,12 @@ type App struct {
 	// Default: neither.
 	DynamicClients *DynamicClients `json:"dynamic_clients,omitempty"`
 
+	// Resource identifiers (RFC 8707) tokens may be requested for besides
+	// those of the oauth_protect blocks: resource servers that check the
+	// gateway's tokens themselves (introspection, JWT access tokens).
+	// Absolute URIs with no fragment. Default: none.
+	Resources []string `json:"resources,omitempty"`
+
 	authorizer  *authz.Authorizer
 	staticUsers authz.StaticUsers // users and users_file
 
@@ -210,10 +217,19 @@ type App struct {
 	// registration serves /oauth/register; nil when registration is off.
 	registration *clients.Registration
 
-	// httpApp is the http app of this config, which oauth_server records
-	// when it is provisioned; issuer derives the issuer from its routes.
-	httpApp *caddyhttp.App
-	issuer  func() (string, error)
+	// httpApp is the http app of this config, which oauth_server and
+	// oauth_protect record when they are provisioned; issuer derives the
+	// issuer from its routes when an oauth_server was (servesOAuth).
+	httpApp     *caddyhttp.App
+	servesOAuth bool
+	issuer      func() (string, error)
+
+	// The canonical forms of Resources; the oauth_protect blocks, which
+	// register at their Provision; and the resources derived from both
+	// and the sites (issuer.go), once, as the issuer.
+	resourceIDs []string
+	protects    *protectSet
+	resources   func() (*resourceTable, error)
 }
 
 // metadataDocuments reports whether client ID metadata documents are on.
@@ -314,6 +330,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.idHeaders = new(headerSet)
 	a.issuer = sync.OnceValues(a.resolveIssuer)
+	a.resources = sync.OnceValues(a.resolveResources)
+	a.protects = new(protectSet)
 	if a.AccessTokenTTL == 0 {
 		a.AccessTokenTTL = caddy.Duration(DefaultAccessTokenTTL)
 	}
@@ -399,6 +417,14 @@ func (a *App) validate() error {
 	}
 	if a.RefreshTokenGrace != nil && *a.RefreshTokenGrace < 0 {
 		return fmt.Errorf("oauth: refresh_token_grace must not be negative")
+	}
+	a.resourceIDs = nil
+	for _, r := range a.Resources {
+		id, err := authz.ParseResource(r)
+		if err != nil {
+			return fmt.Errorf("oauth: resources: %q: %v", r, err)
+		}
+		a.resourceIDs = append(a.resourceIDs, id)
 	}
 	return nil
 }
@@ -617,6 +643,13 @@ func (a *App) tokenConfig(cfg *authz.Config) error {
 		return fmt.Errorf("oauth: %v", err)
 	}
 	cfg.Issuer = a.issuer
+	cfg.Resources = func() (map[string]bool, error) {
+		t, err := a.resources()
+		if err != nil {
+			return nil, err
+		}
+		return t.known, nil
+	}
 	cfg.SessionTTL = time.Duration(a.SessionTTL)
 	cfg.Audience = a.Audience
 	cfg.TokenFormat = a.TokenFormat
@@ -727,6 +760,27 @@ type headerSet struct {
 	names atomic.Pointer[[]string]
 }
 
+// protectSet holds the oauth_protect blocks of the config.
+type protectSet struct {
+	mu   sync.Mutex
+	list []*Protect
+}
+
+// registerProtect notes an oauth_protect block of the config, whose
+// resource the app derives (resolveResources).
+func (a *App) registerProtect(p *Protect) {
+	a.protects.mu.Lock()
+	defer a.protects.mu.Unlock()
+	a.protects.list = append(a.protects.list, p)
+}
+
+// protectBlocks returns the oauth_protect blocks registered so far.
+func (a *App) protectBlocks() []*Protect {
+	a.protects.mu.Lock()
+	defer a.protects.mu.Unlock()
+	return slices.Clone(a.protects.list)
+}
+
 // RegisterIdentityHeaders adds header names that oauth_server strips from
 // every request it passes on, so that no caller can set them.
 func (a *App) RegisterIdentityHeaders(names ...string) {
@@ -757,6 +811,9 @@ func (a *App) Start() error {
 	// The issuer is settled first: a config whose sites name no single
 	// origin is refused before it revokes anything.
 	if _, err := a.issuer(); err != nil {
+		return err
+	}
+	if _, err := a.resources(); err != nil {
 		return err
 	}
 	// Generated signing keys the config cannot read (encrypted with

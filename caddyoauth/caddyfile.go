@@ -108,6 +108,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			grants <grant> ...               # default authorization_code refresh_token
 //			lifetime <duration>              # an unused registered client expires; default 720h; 0: never
 //		}
+//		# Resource indicators (RFC 8707)
+//		resources <uri> ...                  # besides those of the oauth_protect blocks
 //
 //		# Abuse protection
 //		rate_limit off
@@ -228,6 +230,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = parsePositiveInt(d, &a.AppsPerUser)
 		case "dynamic_clients":
 			a.DynamicClients, err = parseDynamicClients(d)
+		case "resources":
+			if err = parseList(d, &a.Resources); err == nil {
+				for _, r := range a.Resources {
+					if _, err := authz.ParseResource(r); err != nil {
+						return d.Errf("resources: '%s': %v", r, err)
+					}
+				}
+			}
 
 		case "rate_limit":
 			a.RateLimit, err = parseRateLimit(d)
@@ -681,6 +691,8 @@ func parseProtectDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		realm <realm>            # default api
 //		optional                 # let requests without a token through
 //		forward_token            # keep the Authorization header
+//		resource <url>           # the resource identifier; default: the issuer or the site's origin
+//		audience required        # refuse tokens requested for no resource
 //	}
 func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -724,6 +736,23 @@ func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			p.ForwardToken = true
+		case "resource":
+			if err = parseStringArg(d, &p.Resource); err == nil {
+				if _, err := authz.ParseProtectedResource(p.Resource); err != nil {
+					return d.Errf("resource '%s': %v", p.Resource, err)
+				}
+			}
+		case "audience":
+			var mode string
+			if err = parseStringArg(d, &mode); err == nil {
+				switch mode {
+				case "required":
+					p.AudienceRequired = true
+				case "optional":
+				default:
+					return d.Errf("audience must be required or optional, not '%s'", mode)
+				}
+			}
 		default:
 			return d.Errf("unrecognized oauth_protect option '%s'", name)
 		}

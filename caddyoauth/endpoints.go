@@ -70,6 +70,30 @@ func (a *App) codeChallengeMethods() []string {
 	return []string{"S256"}
 }
 
+// serveResourceMetadata answers the RFC 9728 metadata of the protected
+// resources of the site (resolveResources): at the well-known path for
+// the resource with no path, followed by its path for one with a path.
+// Everything in it comes from the config, never from the request.
+func serveResourceMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return writeBearerError(w, http.StatusMethodNotAllowed, "", "", "")
+	}
+	t, err := s.app.resources()
+	if err != nil {
+		authz.WriteError(w, errIssuerUnresolved, false)
+		return nil
+	}
+	doc, ok := t.docs[s][r.URL.EscapedPath()]
+	if !ok {
+		return caddyhttp.Error(http.StatusNotFound, nil)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "max-age=300")
+	_, err = w.Write(doc)
+	return err
+}
+
 // serveJWKS publishes the keys JWT access tokens are signed with (RFC 7517
 // §5): the current key and retired ones whose tokens may still be alive.
 func serveJWKS(s *Server, w http.ResponseWriter, r *http.Request) error {
@@ -90,10 +114,11 @@ func serveJWKS(s *Server, w http.ResponseWriter, r *http.Request) error {
 
 // meResponse is the answer of GET /oauth/me.
 type meResponse struct {
-	UserID   string `json:"user_id,omitempty"`
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope"`
-	Exp      int64  `json:"exp,omitempty"`
+	UserID   string             `json:"user_id,omitempty"`
+	ClientID string             `json:"client_id"`
+	Scope    string             `json:"scope"`
+	Exp      int64              `json:"exp,omitempty"`
+	Aud      authz.AudienceList `json:"aud,omitempty"` // the token's resources (RFC 8707)
 }
 
 // serveMe tells a bearer who it is: GET /oauth/me.
@@ -117,7 +142,7 @@ func serveMe(s *Server, w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Retry-After", "1")
 		return writeBearerError(w, http.StatusServiceUnavailable, "", "temporarily_unavailable", "the token store cannot be reached")
 	}
-	resp := meResponse{UserID: id.UserID, ClientID: id.ClientID, Scope: id.Scope}
+	resp := meResponse{UserID: id.UserID, ClientID: id.ClientID, Scope: id.Scope, Aud: authz.Audiences(id.Audience)}
 	if !id.ExpiresAt.IsZero() {
 		resp.Exp = id.ExpiresAt.Unix()
 	}

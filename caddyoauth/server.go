@@ -38,6 +38,7 @@ type endpoint struct {
 func routeTable() []endpoint {
 	return []endpoint{
 		{path: MetadataPath, serve: serveMetadata},
+		{path: authz.ResourceMetadataPath, serve: serveResourceMetadata, subtree: true}, // RFC 9728
 		{path: PathPrefix + "token", metadata: "token_endpoint", serve: serviceEndpoint((*authz.Service).ServeToken)},
 		{path: PathPrefix + "revoke", metadata: "revocation_endpoint", serve: serviceEndpoint((*authz.Service).ServeRevoke)},
 		{path: PathPrefix + "introspect", metadata: "introspection_endpoint", serve: serviceEndpoint((*authz.Service).ServeIntrospect)},
@@ -71,9 +72,10 @@ func screen(serve func(*authz.Authorizer, http.ResponseWriter, *http.Request)) f
 	}
 }
 
-// Server serves the OAuth endpoints under /oauth/ and the authorization
-// server metadata at /.well-known/oauth-authorization-server, and passes
-// every other request on. It strips the identity headers, and the
+// Server serves the OAuth endpoints under /oauth/, the authorization
+// server metadata at /.well-known/oauth-authorization-server and the
+// protected resource metadata of its site, and passes every other request
+// on. It strips the identity headers, and the
 // Connection options and trailers naming them, from every request it
 // passes on, so even a route proxied without oauth_protect never forwards
 // a caller's X-User-ID.
@@ -113,6 +115,7 @@ func (s *Server) Provision(ctx caddy.Context) error {
 	if h, err := ctx.AppIfConfigured("http"); err == nil {
 		app.httpApp, _ = h.(*caddyhttp.App)
 	}
+	app.servesOAuth = true
 	return nil
 }
 

@@ -92,7 +92,8 @@ type pendingRequest struct {
 	Scope           string `json:"scp,omitempty"`
 	Challenge       string `json:"cc,omitempty"`
 	ChallengeMethod string `json:"ccm,omitempty"`
-	Session         string `json:"sess"` // store key of the session
+	Resource        string `json:"res,omitempty"` // RFC 8707: the resources named, separated by spaces
+	Session         string `json:"sess"`          // store key of the session
 }
 
 // ServeAuthorize is the authorization endpoint. It validates the request,
@@ -162,7 +163,7 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for name, vals := range q {
-		if len(vals) > 1 {
+		if len(vals) > 1 && name != "resource" { // RFC 8707 §2: resource may repeat
 			a.refuseRequest(w, r, p, client, "invalid_request", "parameter "+safeName(name)+" is given more than once")
 			return
 		}
@@ -185,6 +186,17 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Scope = scope
+	resources, err := a.svc.requestedResources(q["resource"])
+	var oe *Error
+	if errors.As(err, &oe) {
+		a.refuseRequest(w, r, p, client, oe.Code, oe.Description)
+		return
+	} else if err != nil {
+		a.log.Error("authorize: the resources are unknown", zap.Error(err))
+		a.redirectError(w, r, p, "temporarily_unavailable", "the authorization server cannot check the resource; retry later")
+		return
+	}
+	p.Resource = strings.Join(resources, " ")
 	if code, desc := a.checkPKCE(client, q.Get("code_challenge"), q.Get("code_challenge_method")); code != "" {
 		a.refuseRequest(w, r, p, client, code, desc)
 		return
@@ -315,7 +327,7 @@ func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendin
 	if p.RedirectGiven {
 		boundURI = p.RedirectURI
 	}
-	ti, err := a.svc.manager.GenerateAuthToken(r.Context(), oauth2.Code, &oauth2.TokenGenerateRequest{
+	ti, err := a.svc.manager.GenerateAuthToken(withCodeResource(r.Context(), p.Resource), oauth2.Code, &oauth2.TokenGenerateRequest{
 		ClientID:            p.ClientID,
 		UserID:              userID,
 		RedirectURI:         boundURI,

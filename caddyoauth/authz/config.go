@@ -56,6 +56,11 @@ type Config struct {
 	// KeyEncryptionKey, when set, seals the generated signing keys in the
 	// store: AES-256-GCM under a key derived from it by HKDF-SHA256.
 	KeyEncryptionKey []byte
+	// Resources gives the resource identifiers (RFC 8707) tokens may be
+	// requested for, in the canonical form of ParseResource. A function,
+	// as Issuer. Default: none, so every resource parameter is
+	// invalid_target.
+	Resources func() (map[string]bool, error)
 }
 
 // Client is a registered OAuth client.

@@ -150,7 +150,11 @@ func (g accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic, 
 		}
 	}
 	ti := data.TokenInfo
-	access, err := g.svc.newAccessToken(ctx, data.Client.GetID(), data.UserID, ti.GetScope(), ti.GetAccessCreateAt(), ti.GetAccessExpiresIn())
+	aud := ""
+	if gc := grantOf(ctx); gc != nil {
+		aud = gc.accessResource
+	}
+	access, err := g.svc.newAccessToken(ctx, data.Client.GetID(), data.UserID, ti.GetScope(), aud, ti.GetAccessCreateAt(), ti.GetAccessExpiresIn())
 	return access, refresh, err
 }
 
