@@ -65,6 +65,7 @@ func TestAdaptGolden(t *testing.T) {
 	t.Setenv("SVC_SECRET", "svc-secret")
 	t.Setenv("REPORTS_SECRET", "reports-secret")
 	t.Setenv("OAUTH_KEK", "a-key-encryption-key-of-at-least-32-bytes")
+	t.Setenv("REGISTRATION_TOKEN", "an-initial-access-token")
 	files, err := filepath.Glob("testdata/adapt/*.caddyfiletest")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden files: %v", err)

@@ -6,8 +6,9 @@
 // This package is what Caddy calls: app.go (the oauth app and its config),
 // caddyfile.go (the whole Caddyfile grammar), server.go (oauth_server and
 // its route table), endpoints.go (the endpoints served in the glue),
-// issuer.go (the issuer derived from the sites), protect.go and headers.go
-// (oauth_protect), stores.go (the oauth.stores modules), admin_api.go and command.go (client management on
+// issuer.go (the issuer and the protected resources derived from the
+// sites), protect.go and headers.go (oauth_protect), stores.go (the
+// oauth.stores modules), admin_api.go and command.go (client management on
 // the admin API and the command line), limits.go, metrics.go, redact.go and
 // access_log.go (no credential in the access log), client_roster.go (the
 // clients removed from the config) and file_digest.go.
@@ -19,6 +20,7 @@ package caddyoauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -34,6 +36,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clientdoc"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
@@ -183,6 +186,17 @@ type App struct {
 	// How many clients one user may have at /oauth/apps. Default: 10.
 	AppsPerUser int `json:"apps_per_user,omitempty"`
 
+	// Clients nobody vetted: those that register themselves (RFC 7591)
+	// and those described by a metadata document at their client_id.
+	// Default: neither.
+	DynamicClients *DynamicClients `json:"dynamic_clients,omitempty"`
+
+	// Resource identifiers (RFC 8707) tokens may be requested for besides
+	// those of the oauth_protect blocks: resource servers that check the
+	// gateway's tokens themselves (introspection, JWT access tokens).
+	// Absolute URIs with no fragment. Default: none.
+	Resources []string `json:"resources,omitempty"`
+
 	authorizer  *authz.Authorizer
 	staticUsers authz.StaticUsers // users and users_file
 
@@ -200,10 +214,27 @@ type App struct {
 
 	idHeaders *headerSet
 
-	// httpApp is the http app of this config, which oauth_server records
-	// when it is provisioned; issuer derives the issuer from its routes.
-	httpApp *caddyhttp.App
-	issuer  func() (string, error)
+	// registration serves /oauth/register; nil when registration is off.
+	registration *clients.Registration
+
+	// httpApp is the http app of this config, which oauth_server and
+	// oauth_protect record when they are provisioned; issuer derives the
+	// issuer from its routes when an oauth_server was (servesOAuth).
+	httpApp     *caddyhttp.App
+	servesOAuth bool
+	issuer      func() (string, error)
+
+	// The canonical forms of Resources; the oauth_protect blocks, which
+	// register at their Provision; and the resources derived from both
+	// and the sites (issuer.go), once, as the issuer.
+	resourceIDs []string
+	protects    *protectSet
+	resources   func() (*resourceTable, error)
+}
+
+// metadataDocuments reports whether client ID metadata documents are on.
+func (a *App) metadataDocuments() bool {
+	return a.DynamicClients != nil && a.DynamicClients.MetadataDocuments
 }
 
 // ClientConfig is a client registered in the config.
@@ -299,6 +330,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.idHeaders = new(headerSet)
 	a.issuer = sync.OnceValues(a.resolveIssuer)
+	a.resources = sync.OnceValues(a.resolveResources)
+	a.protects = new(protectSet)
 	if a.AccessTokenTTL == 0 {
 		a.AccessTokenTTL = caddy.Duration(DefaultAccessTokenTTL)
 	}
@@ -357,6 +390,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.registry.LimitUserScopes(a.SelfServiceScopes)
+	if err := a.provisionDynamicClients(); err != nil {
+		return err
+	}
 	cfg := authz.Config{
 		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL: time.Duration(*a.RefreshTokenTTL),
@@ -381,6 +417,14 @@ func (a *App) validate() error {
 	}
 	if a.RefreshTokenGrace != nil && *a.RefreshTokenGrace < 0 {
 		return fmt.Errorf("oauth: refresh_token_grace must not be negative")
+	}
+	a.resourceIDs = nil
+	for _, r := range a.Resources {
+		id, err := authz.ParseResource(r)
+		if err != nil {
+			return fmt.Errorf("oauth: resources: %q: %v", r, err)
+		}
+		a.resourceIDs = append(a.resourceIDs, id)
 	}
 	return nil
 }
@@ -599,6 +643,13 @@ func (a *App) tokenConfig(cfg *authz.Config) error {
 		return fmt.Errorf("oauth: %v", err)
 	}
 	cfg.Issuer = a.issuer
+	cfg.Resources = func() (map[string]bool, error) {
+		t, err := a.resources()
+		if err != nil {
+			return nil, err
+		}
+		return t.known, nil
+	}
 	cfg.SessionTTL = time.Duration(a.SessionTTL)
 	cfg.Audience = a.Audience
 	cfg.TokenFormat = a.TokenFormat
@@ -709,6 +760,27 @@ type headerSet struct {
 	names atomic.Pointer[[]string]
 }
 
+// protectSet holds the oauth_protect blocks of the config.
+type protectSet struct {
+	mu   sync.Mutex
+	list []*Protect
+}
+
+// registerProtect notes an oauth_protect block of the config, whose
+// resource the app derives (resolveResources).
+func (a *App) registerProtect(p *Protect) {
+	a.protects.mu.Lock()
+	defer a.protects.mu.Unlock()
+	a.protects.list = append(a.protects.list, p)
+}
+
+// protectBlocks returns the oauth_protect blocks registered so far.
+func (a *App) protectBlocks() []*Protect {
+	a.protects.mu.Lock()
+	defer a.protects.mu.Unlock()
+	return slices.Clone(a.protects.list)
+}
+
 // RegisterIdentityHeaders adds header names that oauth_server strips from
 // every request it passes on, so that no caller can set them.
 func (a *App) RegisterIdentityHeaders(names ...string) {
@@ -739,6 +811,9 @@ func (a *App) Start() error {
 	// The issuer is settled first: a config whose sites name no single
 	// origin is refused before it revokes anything.
 	if _, err := a.issuer(); err != nil {
+		return err
+	}
+	if _, err := a.resources(); err != nil {
 		return err
 	}
 	// Generated signing keys the config cannot read (encrypted with
@@ -886,6 +961,124 @@ func (a *App) retireRemovedClients() error {
 			zap.String("client_id", id))
 	}
 	return a.registry.SaveRoster(ctx, a.clientRoster)
+}
+
+// DynamicClients configures the clients nobody vetted: the operator
+// learns of them only once they are in use.
+type DynamicClients struct {
+	// Who may register a client at /oauth/register (RFC 7591): off (the
+	// endpoint is not served), open (anyone) or token (whoever presents
+	// initial_access_token as a bearer token). Default: off.
+	Registration string `json:"registration,omitempty"`
+
+	// The initial access token of token registration. Placeholders such
+	// as {env.REGISTRATION_TOKEN} are expanded at Provision; only its
+	// SHA-256 digest is kept. At least 16 characters.
+	InitialAccessToken string `json:"initial_access_token,omitempty"`
+
+	// Whether an https client_id is read as the URL of the client's
+	// metadata document. Default: false.
+	MetadataDocuments bool `json:"metadata_documents,omitempty"`
+
+	// Whether metadata documents may be fetched from loopback and private
+	// addresses. Default: false.
+	AllowPrivateAddresses bool `json:"allow_private_addresses,omitempty"`
+
+	// The scopes such a client may ask for; a registration naming none
+	// gets all of them. Default: the oauth block's scopes (not the static
+	// clients' own).
+	Scopes []string `json:"scopes,omitempty"`
+
+	// The grant types such a client may use: authorization_code,
+	// refresh_token, and client_credentials with token registration only.
+	// Default: authorization_code and refresh_token.
+	Grants []string `json:"grants,omitempty"`
+
+	// How long a registered client issued no token lives after its
+	// registration or its last token; 0 keeps it until deleted. Default:
+	// 720h.
+	Lifetime *caddy.Duration `json:"lifetime,omitempty"`
+}
+
+// Registration modes of DynamicClients.
+const (
+	RegistrationOff   = "off"
+	RegistrationOpen  = "open"
+	RegistrationToken = "token"
+)
+
+// minInitialAccessToken is the shortest initial access token accepted.
+const minInitialAccessToken = 16
+
+// registrationOn reports whether /oauth/register is served.
+func (a *App) registrationOn() bool { return a.registration != nil }
+
+// provisionDynamicClients sets the policy of clients that register
+// themselves and builds the registration endpoint.
+func (a *App) provisionDynamicClients() error {
+	dc := a.DynamicClients
+	if dc == nil {
+		dc = new(DynamicClients)
+	}
+	policy := clients.DefaultRegistrationPolicy()
+	if len(dc.Grants) > 0 {
+		policy.Grants = dc.Grants
+	}
+	policy.Scopes = a.Scopes
+	if dc.Scopes != nil {
+		policy.Scopes = dc.Scopes
+	}
+	if dc.Lifetime != nil {
+		policy.Lifetime = time.Duration(*dc.Lifetime)
+	}
+	var digest []byte
+	switch dc.Registration {
+	case "", RegistrationOff, RegistrationOpen:
+		if dc.InitialAccessToken != "" {
+			return fmt.Errorf("oauth: dynamic_clients: an initial access token needs registration token")
+		}
+	case RegistrationToken:
+		tok, err := caddy.NewReplacer().ReplaceOrErr(dc.InitialAccessToken, true, true)
+		if err != nil || len(tok) < minInitialAccessToken {
+			return fmt.Errorf("oauth: dynamic_clients: registration token needs an initial access token of at least %d characters (its placeholder may have no value)", minInitialAccessToken)
+		}
+		if !strings.Contains(dc.InitialAccessToken, "{") {
+			a.logger.Warn("the initial access token is written in the config in plain text; use a placeholder such as {env.NAME}")
+		}
+		d := sha256.Sum256([]byte(tok))
+		digest = d[:]
+	default:
+		return fmt.Errorf("oauth: dynamic_clients: registration must be off, open or token, not %q", dc.Registration)
+	}
+	if err := policy.Check(dc.Registration == RegistrationToken); err != nil {
+		return fmt.Errorf("oauth: dynamic_clients: %v", err)
+	}
+	a.registry.SetRegistrationPolicy(policy)
+	if dc.MetadataDocuments {
+		a.registry.UseDocuments(clientdoc.New(clientdoc.Options{
+			AllowPrivateAddresses: dc.AllowPrivateAddresses,
+			Scopes:                policy.Scopes,
+			Logger:                a.logger,
+		}).Client)
+	}
+	a.registration = nil
+	if dc.Registration == RegistrationOpen || dc.Registration == RegistrationToken {
+		a.registration = &clients.Registration{
+			Registry: a.registry, Path: PathPrefix + "register", Issuer: a.issuer,
+			InitialTokenDigest: digest, Logger: a.logger,
+		}
+	}
+	return nil
+}
+
+// clientUsed notes that a client was issued a token, which keeps a
+// registered client from expiring.
+func (a *App) clientUsed(clientID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.registry.ClientUsed(ctx, clientID); err != nil {
+		a.logger.Warn("noting a registered client's use failed", zap.String("client_id", clientID), zap.Error(err))
+	}
 }
 
 // Interface guards

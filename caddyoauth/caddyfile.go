@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clients"
 	"github.com/caddyoauth/gateway/caddyoauth/limits"
 )
 
@@ -98,6 +99,18 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		apps_allowed_scopes <scope> ...      # the only scopes users' apps may get; default: none
 //		apps_per_user <n>                    # default 10
 //
+//		# Clients nobody vetted
+//		dynamic_clients {
+//			registration open | token <initial_access_token> | off   # default off
+//			metadata_documents on|off        # default off
+//			allow_private_addresses          # metadata documents may come from loopback/private addresses
+//			scopes <scope> ...               # default: the scopes option above
+//			grants <grant> ...               # default authorization_code refresh_token
+//			lifetime <duration>              # an unused registered client expires; default 720h; 0: never
+//		}
+//		# Resource indicators (RFC 8707)
+//		resources <uri> ...                  # besides those of the oauth_protect blocks
+//
 //		# Abuse protection
 //		rate_limit off
 //		rate_limit {
@@ -106,6 +119,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			introspect <events>/<period> [burst <n>] | off   # default 100/s burst 200
 //			revoke     <events>/<period> [burst <n>] | off   # default 100/s burst 200
 //			authorize  <events>/<period> [burst <n>] | off   # default 10/s burst 30
+//			register   <events>/<period> [burst <n>] | off   # default 10/m burst 20
 //		}
 //		lockout off
 //		lockout {
@@ -214,6 +228,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "apps_per_user":
 			err = parsePositiveInt(d, &a.AppsPerUser)
+		case "dynamic_clients":
+			a.DynamicClients, err = parseDynamicClients(d)
+		case "resources":
+			if err = parseList(d, &a.Resources); err == nil {
+				for _, r := range a.Resources {
+					if _, err := authz.ParseResource(r); err != nil {
+						return d.Errf("resources: '%s': %v", r, err)
+					}
+				}
+			}
 
 		case "rate_limit":
 			a.RateLimit, err = parseRateLimit(d)
@@ -445,8 +469,10 @@ func parseRateLimit(d *caddyfile.Dispenser) (*RateLimitConfig, error) {
 			dst = &cfg.Revoke
 		case LimitAuthorize:
 			dst = &cfg.Authorize
+		case LimitRegister:
+			dst = &cfg.Register
 		default:
-			return nil, d.Errf("unrecognized rate_limit option '%s' (want token, login, introspect, revoke or authorize)", name)
+			return nil, d.Errf("unrecognized rate_limit option '%s' (want token, login, introspect, revoke, authorize or register)", name)
 		}
 		if seen[name] {
 			return nil, d.Errf("rate_limit %s is given twice", name)
@@ -459,6 +485,70 @@ func parseRateLimit(d *caddyfile.Dispenser) (*RateLimitConfig, error) {
 		*dst = rc
 	}
 	return cfg, nil
+}
+
+// parseDynamicClients reads a `dynamic_clients {...}` block.
+func parseDynamicClients(d *caddyfile.Dispenser) (*DynamicClients, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	dc := new(DynamicClients)
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("dynamic_clients option '%s' is given twice", name)
+		}
+		seen[name] = true
+		var err error
+		switch name {
+		case "registration":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1 && (args[0] == RegistrationOpen || args[0] == RegistrationOff):
+				dc.Registration = args[0]
+			case len(args) == 2 && args[0] == RegistrationToken:
+				dc.Registration, dc.InitialAccessToken = args[0], args[1]
+			default:
+				return nil, d.Errf("registration takes open, token <initial_access_token> or off")
+			}
+		case "metadata_documents":
+			var on *bool
+			if err = parseOnOff(d, &on); err == nil {
+				dc.MetadataDocuments = *on
+			}
+		case "allow_private_addresses":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			dc.AllowPrivateAddresses = true
+		case "scopes":
+			if err = parseList(d, &dc.Scopes); err == nil {
+				for _, s := range dc.Scopes {
+					if _, ok := authz.ParseScope(s); !ok || strings.Contains(s, " ") {
+						return nil, d.Errf("'%s' is not a valid scope", s)
+					}
+				}
+			}
+		case "grants":
+			err = parseList(d, &dc.Grants)
+		case "lifetime":
+			var lt *caddy.Duration
+			if err = parseDurationPtr(d, &lt); err == nil {
+				dc.Lifetime = lt
+			}
+		default:
+			return nil, d.Errf("unrecognized dynamic_clients option '%s'", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	policy := clients.RegistrationPolicy{Grants: dc.Grants}
+	if err := policy.Check(dc.Registration == RegistrationToken); err != nil {
+		return nil, d.Errf("dynamic_clients: %v", err)
+	}
+	return dc, nil
 }
 
 // parseRateArgs reads `<events>/<period> [burst <n>]` or `off`.
@@ -601,6 +691,8 @@ func parseProtectDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		realm <realm>            # default api
 //		optional                 # let requests without a token through
 //		forward_token            # keep the Authorization header
+//		resource <url>           # the resource identifier; default: the issuer or the site's origin
+//		audience required        # refuse tokens requested for no resource
 //	}
 func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -644,6 +736,23 @@ func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			p.ForwardToken = true
+		case "resource":
+			if err = parseStringArg(d, &p.Resource); err == nil {
+				if _, err := authz.ParseProtectedResource(p.Resource); err != nil {
+					return d.Errf("resource '%s': %v", p.Resource, err)
+				}
+			}
+		case "audience":
+			var mode string
+			if err = parseStringArg(d, &mode); err == nil {
+				switch mode {
+				case "required":
+					p.AudienceRequired = true
+				case "optional":
+				default:
+					return d.Errf("audience must be required or optional, not '%s'", mode)
+				}
+			}
 		default:
 			return d.Errf("unrecognized oauth_protect option '%s'", name)
 		}

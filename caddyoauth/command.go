@@ -305,6 +305,7 @@ func printClient(w io.Writer, answer []byte) error {
 	row("grants:", strings.Join(c.GrantTypes, " "))
 	row("scope:", c.Scope)
 	row("consent:", c.Consent)
+	row("registered_by:", c.RegisteredBy)
 	if c.ClientIDIssuedAt != 0 {
 		row("created:", time.Unix(c.ClientIDIssuedAt, 0).UTC().Format(time.RFC3339))
 	}
@@ -337,8 +338,11 @@ func printClientTable(w io.Writer, answer []byte) error {
 	for i := range list {
 		c := &list[i]
 		src := "dynamic"
-		if c.ReadOnly {
+		switch {
+		case c.ReadOnly:
 			src = "config (read-only)"
+		case c.RegisteredBy == clients.ByRegistration:
+			src = "registered itself"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ClientID, dash(c.ClientName), clientType(c),
 			dash(c.UserID), dash(strings.Join(c.GrantTypes, ",")), dash(c.Scope), src)

@@ -35,6 +35,10 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 		grants = sortedUnion(grants, c.Grants)
 		scopes = sortedUnion(scopes, c.Scopes)
 	}
+	if s.app.registrationOn() {
+		policy := s.app.registry.RegistrationPolicy()
+		grants, scopes = sortedUnion(grants, policy.Grants), sortedUnion(scopes, policy.Scopes)
+	}
 	md["grant_types_supported"] = grants
 	md["scopes_supported"] = sortedUnion(scopes, s.app.Scopes)
 	md["response_types_supported"] = []string{"code"}
@@ -45,6 +49,9 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	md["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post"}
 	md["code_challenge_methods_supported"] = s.app.codeChallengeMethods()
 	md["authorization_response_iss_parameter_supported"] = true // RFC 9207
+	if s.app.metadataDocuments() {
+		md["client_id_metadata_document_supported"] = true
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
 	return json.NewEncoder(w).Encode(md)
@@ -61,6 +68,30 @@ func (a *App) codeChallengeMethods() []string {
 		return []string{"S256", "plain"}
 	}
 	return []string{"S256"}
+}
+
+// serveResourceMetadata answers the RFC 9728 metadata of the protected
+// resources of the site (resolveResources): at the well-known path for
+// the resource with no path, followed by its path for one with a path.
+// Everything in it comes from the config, never from the request.
+func serveResourceMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return writeBearerError(w, http.StatusMethodNotAllowed, "", "", "")
+	}
+	t, err := s.app.resources()
+	if err != nil {
+		authz.WriteError(w, errIssuerUnresolved, false)
+		return nil
+	}
+	doc, ok := t.docs[s][r.URL.EscapedPath()]
+	if !ok {
+		return caddyhttp.Error(http.StatusNotFound, nil)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "max-age=300")
+	_, err = w.Write(doc)
+	return err
 }
 
 // serveJWKS publishes the keys JWT access tokens are signed with (RFC 7517
@@ -83,10 +114,11 @@ func serveJWKS(s *Server, w http.ResponseWriter, r *http.Request) error {
 
 // meResponse is the answer of GET /oauth/me.
 type meResponse struct {
-	UserID   string `json:"user_id,omitempty"`
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope"`
-	Exp      int64  `json:"exp,omitempty"`
+	UserID   string             `json:"user_id,omitempty"`
+	ClientID string             `json:"client_id"`
+	Scope    string             `json:"scope"`
+	Exp      int64              `json:"exp,omitempty"`
+	Aud      authz.AudienceList `json:"aud,omitempty"` // the token's resources (RFC 8707)
 }
 
 // serveMe tells a bearer who it is: GET /oauth/me.
@@ -110,7 +142,7 @@ func serveMe(s *Server, w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Retry-After", "1")
 		return writeBearerError(w, http.StatusServiceUnavailable, "", "temporarily_unavailable", "the token store cannot be reached")
 	}
-	resp := meResponse{UserID: id.UserID, ClientID: id.ClientID, Scope: id.Scope}
+	resp := meResponse{UserID: id.UserID, ClientID: id.ClientID, Scope: id.Scope, Aud: authz.Audiences(id.Audience)}
 	if !id.ExpiresAt.IsZero() {
 		resp.Exp = id.ExpiresAt.Unix()
 	}
@@ -151,4 +183,11 @@ func serveSelfService(s *Server, w http.ResponseWriter, r *http.Request) error {
 		MaxPerUser: s.app.AppsPerUser, ReservedNames: s.app.registry.StaticNames(),
 		Logger: s.logger, SignInLogger: s.app.logger,
 	}).ServeHTTP(w, r)
+}
+
+// serveRegister serves client registration (RFC 7591) and management
+// (RFC 7592) when dynamic_clients turns registration on.
+func serveRegister(s *Server, w http.ResponseWriter, r *http.Request) error {
+	s.app.registration.ServeHTTP(w, r)
+	return nil
 }

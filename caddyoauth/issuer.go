@@ -2,6 +2,7 @@ package caddyoauth
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -26,7 +27,7 @@ func (a *App) resolveIssuer() (string, error) {
 	if a.Issuer != "" {
 		return strings.TrimSuffix(a.Issuer, "/"), nil
 	}
-	if a.httpApp == nil {
+	if a.httpApp == nil || !a.servesOAuth {
 		// No oauth_server: no metadata or authorization response names the
 		// issuer here, only JWT access tokens.
 		if a.TokenFormat == authz.FormatJWT {
@@ -60,43 +61,16 @@ func deriveIssuer(app *caddyhttp.App) (string, error) {
 	var noHost, patterns, portless []string
 	for _, name := range slices.Sorted(maps.Keys(app.Servers)) {
 		srv := app.Servers[name]
-		var found [][]string // the hosts of each oauth_server; nil: any host
-		note := func(hosts []string) { found = append(found, hosts) }
-		findOAuthServers(srv.Routes, nil, note)
-		if srv.Errors != nil {
-			findOAuthServers(srv.Errors.Routes, nil, note)
-		}
-		for _, r := range srv.NamedRoutes {
-			findOAuthServers(caddyhttp.RouteList{*r}, nil, note)
-		}
-		for _, hosts := range found {
+		walkServer(srv, func(h caddyhttp.MiddlewareHandler, hosts []string) {
+			if _, ok := h.(*Server); !ok {
+				return
+			}
 			if hosts == nil {
 				noHost = append(noHost, srv.Listen...)
-				continue
+				return
 			}
-			for _, h := range hosts {
-				h = strings.ToLower(caddy.NewReplacer().ReplaceKnown(h, ""))
-				if h == "" || strings.ContainsAny(h, "*{}") {
-					patterns = append(patterns, h)
-					continue
-				}
-				for _, l := range srv.Listen {
-					na, err := caddy.ParseNetworkAddress(l)
-					if err != nil || na.IsUnixNetwork() || na.IsFdNetwork() || na.StartPort == 0 {
-						portless = append(portless, l)
-						continue
-					}
-					for off := range na.PortRangeSize() {
-						port := na.StartPort + off
-						scheme := "http"
-						if len(srv.TLSConnPolicies) > 0 && port != httpPort {
-							scheme = "https"
-						}
-						origins[origin(scheme, h, port)] = true
-					}
-				}
-			}
-		}
+			addOrigins(srv, hosts, httpPort, origins, &patterns, &portless)
+		})
 	}
 	list := func(s []string) string {
 		slices.Sort(s)
@@ -117,25 +91,62 @@ func deriveIssuer(app *caddyhttp.App) (string, error) {
 	return slices.Collect(maps.Keys(origins))[0], nil
 }
 
-// findOAuthServers calls found with the hosts of every oauth_server in
-// routes, walking subroutes: those of its route's host matcher, or else of
-// the nearest enclosing route's (hosts), nil when none has one. The
-// nearest matcher may be wider than the route's true set of hosts, never
-// narrower, so a single host found is the only one.
-func findOAuthServers(routes caddyhttp.RouteList, hosts []string, found func([]string)) {
+// addOrigins adds to origins those a route for hosts reaches on srv, and
+// to patterns and portless the hosts and listeners that name none.
+func addOrigins(srv *caddyhttp.Server, hosts []string, httpPort uint, origins map[string]bool, patterns, portless *[]string) {
+	for _, h := range hosts {
+		h = strings.ToLower(caddy.NewReplacer().ReplaceKnown(h, ""))
+		if h == "" || strings.ContainsAny(h, "*{}") {
+			*patterns = append(*patterns, h)
+			continue
+		}
+		for _, l := range srv.Listen {
+			na, err := caddy.ParseNetworkAddress(l)
+			if err != nil || na.IsUnixNetwork() || na.IsFdNetwork() || na.StartPort == 0 {
+				*portless = append(*portless, l)
+				continue
+			}
+			for off := range na.PortRangeSize() {
+				port := na.StartPort + off
+				scheme := "http"
+				if len(srv.TLSConnPolicies) > 0 && port != httpPort {
+					scheme = "https"
+				}
+				origins[origin(scheme, h, port)] = true
+			}
+		}
+	}
+}
+
+// walkServer calls visit with every handler of srv's routes, error routes
+// and named routes, and the hosts of each (walkRoutes).
+func walkServer(srv *caddyhttp.Server, visit func(caddyhttp.MiddlewareHandler, []string)) {
+	walkRoutes(srv.Routes, nil, visit)
+	if srv.Errors != nil {
+		walkRoutes(srv.Errors.Routes, nil, visit)
+	}
+	for _, r := range srv.NamedRoutes {
+		walkRoutes(caddyhttp.RouteList{*r}, nil, visit)
+	}
+}
+
+// walkRoutes calls visit with every handler in routes, walking subroutes,
+// and the hosts of its route's host matcher, or else of the nearest
+// enclosing route's (hosts), nil when none has one. The nearest matcher
+// may be wider than the route's true set of hosts, never narrower, so a
+// single host found is the only one.
+func walkRoutes(routes caddyhttp.RouteList, hosts []string, visit func(caddyhttp.MiddlewareHandler, []string)) {
 	for _, r := range routes {
 		h := routeHosts(r)
 		if h == nil {
 			h = hosts
 		}
 		for _, handler := range r.Handlers {
-			switch v := handler.(type) {
-			case *Server:
-				found(h)
-			case *caddyhttp.Subroute:
-				findOAuthServers(v.Routes, h, found)
+			visit(handler, h)
+			if v, ok := handler.(*caddyhttp.Subroute); ok {
+				walkRoutes(v.Routes, h, visit)
 				if v.Errors != nil {
-					findOAuthServers(v.Errors.Routes, h, found)
+					walkRoutes(v.Errors.Routes, h, visit)
 				}
 			}
 		}
@@ -178,4 +189,128 @@ func origin(scheme, host string, port uint) string {
 		return scheme + "://" + host
 	}
 	return scheme + "://" + host + ":" + strconv.FormatUint(uint64(port), 10)
+}
+
+// resourceTable is what the gateway derives from its config for resource
+// indicators (RFC 8707) and protected resource metadata (RFC 9728), once,
+// as the issuer: never from a request.
+type resourceTable struct {
+	// known are the resources a token may be requested for.
+	known map[string]bool
+	// targets is each oauth_protect block's resource and challenge.
+	targets map[*Protect]*protectTarget
+	// docs are the metadata documents each oauth_server serves, by path.
+	docs map[*Server]map[string][]byte
+}
+
+// protectTarget is the resource an oauth_protect block guards ("" for
+// none) and its WWW-Authenticate challenge, which names the resource's
+// metadata when a site serves it.
+type protectTarget struct {
+	resource  string
+	challenge string
+}
+
+// resolveResources derives each oauth_protect block's resource: its
+// resource option, or else the issuer for a block in a site that serves
+// oauth_server, or else the one origin of its site address, or none. A
+// site's oauth_server serves the metadata of the resources of its blocks
+// (the handlers of one server under the same host matcher), each at the
+// well-known path followed by its own path.
+func (a *App) resolveResources() (*resourceTable, error) {
+	iss, err := a.issuer()
+	if err != nil {
+		return nil, err
+	}
+	t := &resourceTable{known: map[string]bool{}, targets: map[*Protect]*protectTarget{}, docs: map[*Server]map[string][]byte{}}
+	for _, r := range a.resourceIDs {
+		t.known[r] = true
+	}
+	type site struct {
+		srv      *caddyhttp.Server
+		hosts    []string
+		servers  []*Server
+		resource map[string]string // metadata path → resource
+	}
+	in := map[*Protect]*site{}
+	var sites []*site
+	if a.httpApp != nil {
+		for _, name := range slices.Sorted(maps.Keys(a.httpApp.Servers)) {
+			srv := a.httpApp.Servers[name]
+			byHosts := map[string]*site{}
+			walkServer(srv, func(h caddyhttp.MiddlewareHandler, hosts []string) {
+				key := "*"
+				if hosts != nil {
+					key = strings.Join(slices.Sorted(slices.Values(hosts)), ",")
+				}
+				st := byHosts[key]
+				if st == nil {
+					st = &site{srv: srv, hosts: hosts, resource: map[string]string{}}
+					byHosts[key] = st
+					sites = append(sites, st)
+				}
+				switch v := h.(type) {
+				case *Server:
+					st.servers = append(st.servers, v)
+				case *Protect:
+					in[v] = st
+				}
+			})
+		}
+	}
+	httpPort := uint(caddyhttp.DefaultHTTPPort)
+	if a.httpApp != nil && a.httpApp.HTTPPort != 0 {
+		httpPort = uint(a.httpApp.HTTPPort)
+	}
+	scopes := map[string][]string{}
+	for _, p := range a.protectBlocks() {
+		tg := &protectTarget{resource: p.resourceID, challenge: p.challenge}
+		st := in[p]
+		if tg.resource == "" && st != nil {
+			if len(st.servers) > 0 && iss != "" {
+				tg.resource, _ = authz.ParseProtectedResource(iss)
+			} else if st.hosts != nil {
+				origins := map[string]bool{}
+				var none []string
+				addOrigins(st.srv, st.hosts, httpPort, origins, &none, &none)
+				if len(origins) == 1 && len(none) == 0 {
+					tg.resource = slices.Collect(maps.Keys(origins))[0]
+				}
+			}
+		}
+		if p.AudienceRequired && tg.resource == "" {
+			return nil, fmt.Errorf("oauth_protect: audience required needs the block's resource, and its site address names no single origin: set resource")
+		}
+		t.targets[p] = tg
+		if tg.resource == "" {
+			continue
+		}
+		t.known[tg.resource] = true
+		scopes[tg.resource] = sortedUnion(scopes[tg.resource], p.Scopes)
+		if st == nil || len(st.servers) == 0 {
+			continue // no oauth_server of its site serves its metadata
+		}
+		mdURL, path := authz.ResourceMetadataURL(tg.resource)
+		if other, ok := st.resource[path]; ok && other != tg.resource {
+			return nil, fmt.Errorf("oauth_protect: the resources %s and %s of one site have the same metadata path %s: give one another path", other, tg.resource, path)
+		}
+		st.resource[path] = tg.resource
+		tg.challenge += `, resource_metadata="` + mdURL + `"`
+	}
+	for _, st := range sites {
+		if len(st.servers) == 0 || len(st.resource) == 0 {
+			continue
+		}
+		docs := map[string][]byte{}
+		for path, res := range st.resource {
+			docs[path], _ = json.Marshal(authz.ResourceMetadata{
+				Resource: res, AuthorizationServers: []string{iss}, ScopesSupported: scopes[res],
+				BearerMethodsSupported: []string{"header"},
+			})
+		}
+		for _, s := range st.servers {
+			t.docs[s] = docs
+		}
+	}
+	return t, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -41,6 +42,11 @@ const (
 	// each valid authorization request stores a pending request until the
 	// person signs in.
 	LimitAuthorize = "authorize"
+	// LimitRegister counts requests to the registration endpoint
+	// (/oauth/register) and the registered clients' configuration
+	// endpoints below it, per source address: each registration stores a
+	// client that lives until its lifetime ends.
+	LimitRegister = "register"
 )
 
 // Default rates. They stop floods, not normal use: an integration may
@@ -55,6 +61,8 @@ var defaultRates = map[string]limits.Rate{
 	// requests live 15 minutes, so this bounds what one address keeps in
 	// the store.
 	LimitAuthorize: {Events: 10, Per: time.Second, Burst: 30},
+	// A client registers once per installation.
+	LimitRegister: {Events: 10, Per: time.Minute, Burst: 20},
 }
 
 // RateLimitConfig sets the rate limits. Counters live in the token store,
@@ -77,6 +85,9 @@ type RateLimitConfig struct {
 	// Authorize limits GET /oauth/authorize and GET /oauth/apps/login per
 	// source address. Default: 10/s burst 30.
 	Authorize *RateConfig `json:"authorize,omitempty"`
+	// Register limits /oauth/register and the configuration endpoints
+	// below it per source address. Default: 10/m burst 20.
+	Register *RateConfig `json:"register,omitempty"`
 }
 
 // RateConfig is one rate limit: Events per Per on average, with bursts of
@@ -156,7 +167,7 @@ func (a *App) provisionLimits() error {
 		cfg = new(RateLimitConfig)
 	}
 	if !cfg.Off {
-		for name, rc := range map[string]*RateConfig{LimitToken: cfg.Token, LimitLogin: cfg.Login, LimitIntrospect: cfg.Introspect, LimitRevoke: cfg.Revoke, LimitAuthorize: cfg.Authorize} {
+		for name, rc := range map[string]*RateConfig{LimitToken: cfg.Token, LimitLogin: cfg.Login, LimitIntrospect: cfg.Introspect, LimitRevoke: cfg.Revoke, LimitAuthorize: cfg.Authorize, LimitRegister: cfg.Register} {
 			switch {
 			case rc == nil:
 				l.rates[name] = defaultRates[name]
@@ -208,6 +219,7 @@ func (a *App) provisionLimits() error {
 		LoginResult: func(r *http.Request, method, username string, ok bool) { l.loginResult(r, username, ok, method) },
 		TokenIssued: func(grant, clientID string) {
 			metrics.tokensIssued.WithLabelValues(grantLabel(grant), clientLabel(clientID)).Inc()
+			a.clientUsed(clientID)
 		},
 		TokenRefused: func(grant, _ string, code string) {
 			metrics.tokenErrors.WithLabelValues(grantLabel(grant), errorLabel(code)).Inc()
@@ -425,6 +437,7 @@ var oauthEndpointLimits = map[string]struct{ limit, what string }{
 	PathPrefix + "token":      {LimitToken, "token"},
 	PathPrefix + "introspect": {LimitIntrospect, "introspection"},
 	PathPrefix + "revoke":     {LimitRevoke, "revocation"},
+	PathPrefix + "register":   {LimitRegister, "registration"},
 }
 
 // limitEndpoint applies the per-address limits before an endpoint runs.
@@ -434,7 +447,11 @@ func (s *Server) limitEndpoint(w http.ResponseWriter, r *http.Request) (done boo
 	if l == nil {
 		return false, nil
 	}
-	if lim, ok := oauthEndpointLimits[r.URL.Path]; ok {
+	path := r.URL.Path
+	if strings.HasPrefix(path, PathPrefix+"register/") {
+		path = PathPrefix + "register" // a client's configuration endpoint
+	}
+	if lim, ok := oauthEndpointLimits[path]; ok {
 		if wait, ok := l.AllowAddress(r, lim.limit); !ok {
 			authz.WriteError(w, authz.TooManyRequests(wait, "too many "+lim.what+" requests from this address; retry later"), false)
 			return true, nil

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -56,12 +57,27 @@ type Protect struct {
 	// nothing of OAuth (and its logs) never holds a live credential.
 	ForwardToken bool `json:"forward_token,omitempty"`
 
-	app       *App
-	svc       *authz.Service
-	strip     []string
-	challenge string
+	// The resource identifier (RFC 8707, RFC 9728) of what the block
+	// guards: an http or https URL with no query or fragment. A token
+	// requested for other resources is refused with 401 invalid_token.
+	// Default: the issuer in a site that serves oauth_server, else the
+	// one origin of the site address, else none (only tokens requested
+	// for no resource pass).
+	Resource string `json:"resource,omitempty"`
+
+	// When true, only a token requested for this block's resource passes;
+	// one requested with no resource is refused. Default: false.
+	AudienceRequired bool `json:"audience_required,omitempty"`
+
+	app        *App
+	svc        *authz.Service
+	strip      []string
+	challenge  string
+	resourceID string // Resource in canonical form
+	// target gives the block's resource and challenge, derived once.
+	target    func() (*protectTarget, error)
 	logger    *zap.Logger
-	accessLog *accessLog // access_log.go
+	accessLog *accessLog // redact.go
 	// Canonical forms of the three header names, so setting them on each
 	// request skips net/http's canonicalisation.
 	userKey, clientKey, scopeKey string
@@ -109,9 +125,32 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	if strings.ContainsAny(p.Realm, "\"\\\r\n") {
 		return fmt.Errorf("oauth_protect: realm may not contain quotes, backslashes or line breaks")
 	}
+	if p.Resource != "" {
+		if p.resourceID, err = authz.ParseProtectedResource(p.Resource); err != nil {
+			return fmt.Errorf("oauth_protect: resource %q: %v", p.Resource, err)
+		}
+	}
 	app.RegisterIdentityHeaders(p.UserHeader, p.ClientHeader, p.ScopeHeader)
 	p.prepareHeaders()
 	p.challenge = `Bearer realm="` + p.Realm + `"`
+	// The resource is derived from the sites with the issuer, so the http
+	// app is needed as oauth_server needs it (Server.Provision).
+	if app.httpApp == nil {
+		if h, err := ctx.AppIfConfigured("http"); err == nil {
+			app.httpApp, _ = h.(*caddyhttp.App)
+		}
+	}
+	app.registerProtect(p)
+	p.target = sync.OnceValues(func() (*protectTarget, error) {
+		t, err := app.resources()
+		if err != nil {
+			return nil, err
+		}
+		if tg, ok := t.targets[p]; ok {
+			return tg, nil
+		}
+		return &protectTarget{resource: p.resourceID, challenge: p.challenge}, nil
+	})
 	return nil
 }
 
@@ -141,9 +180,7 @@ func oauthApp(ctx caddy.Context) (*App, error) {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if lw, logged := p.accessLog.takeOver(w, r); logged != nil {
-		err := p.serve(lw, r, next)
-		logged(err)
-		return err
+		return logged(p.serve(lw, r, next))
 	}
 	return p.serve(w, r, next)
 }
@@ -158,10 +195,21 @@ func (p *Protect) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	stripIdentity(r, names, true)
 
+	tg := protectTarget{resource: p.resourceID, challenge: p.challenge}
+	if p.target != nil {
+		t, err := p.target()
+		if err != nil {
+			// A config being refused: nothing passes.
+			w.Header().Set("Retry-After", "1")
+			return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		}
+		tg = *t
+	}
+
 	token, found, ok := authz.BearerToken(r.Header)
 	if !ok {
 		observeValidation(validationInvalid)
-		w.Header().Set("WWW-Authenticate", p.challenge+`, error="invalid_request", error_description="send one Authorization header with one bearer token"`)
+		w.Header().Set("WWW-Authenticate", tg.challenge+`, error="invalid_request", error_description="send one Authorization header with one bearer token"`)
 		return caddyhttp.Error(http.StatusBadRequest, errors.New("malformed bearer credentials"))
 	}
 	if !found {
@@ -169,7 +217,7 @@ func (p *Protect) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		if p.Optional {
 			return next.ServeHTTP(w, r)
 		}
-		w.Header().Set("WWW-Authenticate", p.challenge)
+		w.Header().Set("WWW-Authenticate", tg.challenge)
 		return caddyhttp.Error(http.StatusUnauthorized, errors.New("no bearer token"))
 	}
 
@@ -181,7 +229,7 @@ func (p *Protect) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 				desc, result = "the access token expired", validationExpired
 			}
 			observeValidation(result)
-			w.Header().Set("WWW-Authenticate", p.challenge+`, error="invalid_token", error_description="`+desc+`"`)
+			w.Header().Set("WWW-Authenticate", tg.challenge+`, error="invalid_token", error_description="`+desc+`"`)
 			return caddyhttp.Error(http.StatusUnauthorized, err)
 		}
 		// The store could not answer: never let the request through.
@@ -192,9 +240,21 @@ func (p *Protect) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		w.Header().Set("Retry-After", "1")
 		return caddyhttp.Error(http.StatusServiceUnavailable, errors.New("token store unavailable"))
 	}
+	// RFC 8707: a token requested for resources passes only where one of
+	// them is guarded; one requested for none, unless the block requires
+	// an audience. A comparison with what the token's record holds.
+	if (id.Audience != "" || p.AudienceRequired) && !authz.HasAudience(id.Audience, tg.resource) {
+		observeValidation(validationInvalid)
+		desc := "the access token is for another resource"
+		if id.Audience == "" {
+			desc = "the access token must be requested for this resource"
+		}
+		w.Header().Set("WWW-Authenticate", tg.challenge+`, error="invalid_token", error_description="`+desc+`"`)
+		return caddyhttp.Error(http.StatusUnauthorized, errors.New("access token for another resource"))
+	}
 	if !authz.HasScopes(id.Scope, p.Scopes) {
 		observeValidation(validationInsufficientScope)
-		w.Header().Set("WWW-Authenticate", p.challenge+`, error="insufficient_scope", scope="`+strings.Join(p.Scopes, " ")+`"`)
+		w.Header().Set("WWW-Authenticate", tg.challenge+`, error="insufficient_scope", scope="`+strings.Join(p.Scopes, " ")+`"`)
 		return caddyhttp.Error(http.StatusForbidden, errors.New("insufficient scope"))
 	}
 

@@ -73,17 +73,20 @@ func serveRedacted(serve func(http.ResponseWriter) error, w http.ResponseWriter)
 	return err
 }
 
-// Caddy's access log records the request URI as the client sent it: the
-// server copies the request before any handler runs and writes the copy
-// once the response is done, so no handler can change what it shows. A
-// client that puts a password, a secret or a token in the query (which the
-// gateway refuses or ignores) would still leave it in the log, for
-// whoever reads the logs. So when the logged URI carries a credential
-// parameter, oauth_server and oauth_protect take the entry over: they mark
-// the request as one Caddy's log skips (the log_skip variable) and write
-// the same entry themselves, to the same loggers, with the credentials'
-// values replaced by REDACTED. The extra fields of log_append are not in
-// that entry: Caddy keeps them out of reach.
+// Caddy's access and error logs record the request URI as the client sent
+// it: the server copies the request before any handler runs and writes the
+// copy once the response is done, so no handler can change what they show.
+// A client that puts a password, a secret or a token in the query (which
+// the gateway refuses or ignores) would still leave it in the logs, for
+// whoever reads them. So when the URI carries a credential parameter,
+// oauth_server and oauth_protect take both entries over. The access log
+// entry: they mark the request as one Caddy's log skips (the log_skip
+// variable) and write the same entry themselves, to the same loggers, with
+// the credentials' values replaced by REDACTED. The extra fields of
+// log_append are not in that entry: Caddy keeps them out of reach. The
+// error log entry, when the handlers below fail: they log the error with
+// the redacted request, answer with its status and hand Caddy no error, so
+// handle_errors routes do not run for such a request.
 
 // credentialParams are the query parameters whose values are credentials
 // (RFC 6749, 6750, 7009, 7521, 7636, 7662, 8628, 8693, OpenID Connect),
@@ -161,11 +164,12 @@ func isCredentialParam(raw string) bool {
 }
 
 // accessLog writes the entries the gateway takes over from Caddy's access
-// log.
+// and error logs.
 type accessLog struct {
 	// base is the http app's access logger, "http.log.access", whose
-	// cores are those of the logs that include it.
-	base *zap.Logger
+	// cores are those of the logs that include it; errs is its error
+	// logger, "http.log.error".
+	base, errs *zap.Logger
 }
 
 // newAccessLog returns the access log of the config provisioning ctx, or
@@ -182,35 +186,46 @@ func newAccessLog(ctx caddy.Context) *accessLog {
 	// Caddy's access logger is the http app's (its logger named
 	// log.access): a log that includes only http.log.access.* gives its
 	// cores to the http app alone, so the logger is asked for that module.
-	return &accessLog{base: ctx.Logger(httpApp).Named("log.access")}
+	logger := ctx.Logger(httpApp)
+	return &accessLog{base: logger.Named("log.access"), errs: logger.Named("log.error")}
 }
 
-// takeOver checks whether the request's access log entry would show a
-// credential. If so it skips Caddy's entry and returns the writer to serve
-// the request with and the function to call with the handler's result,
-// which writes the redacted entry; otherwise it returns w and nil.
-func (l *accessLog) takeOver(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func(error)) {
+// guardedVar marks a request one gateway handler guards already.
+const guardedVar = "oauth_log_guarded"
+
+// takeOver checks whether the request's URI carries a credential; if so,
+// it returns the writer for the handler and the function to call with the
+// handler's result, which writes the redacted log entries and returns the
+// error to hand Caddy (none). Otherwise it returns w and nil.
+func (l *accessLog) takeOver(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func(error) error) {
 	if l == nil {
 		return w, nil
 	}
 	ctx := r.Context()
-	srv, _ := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
-	if srv == nil || srv.Logs == nil {
-		return w, nil // no access log
-	}
-	// The entry shows the request as it arrived, before any rewrite.
+	// The entries show the request as it arrived, before any rewrite.
 	orig, ok := ctx.Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
 	if !ok || strings.IndexByte(orig.RequestURI, '?') < 0 {
 		return w, nil
 	}
 	uri, found := redactURI(orig.RequestURI)
-	if !found || !loggedHost(srv.Logs, r.Host) {
+	if !found {
 		return w, nil
 	}
-	if skip, _ := caddyhttp.GetVar(ctx, caddyhttp.LogSkipVar).(bool); skip {
-		return w, nil // skipped, or taken over by another gateway handler already
+	if guarded, _ := caddyhttp.GetVar(ctx, guardedVar).(bool); guarded {
+		return w, nil
 	}
-	caddyhttp.SetVar(ctx, caddyhttp.LogSkipVar, true)
+	caddyhttp.SetVar(ctx, guardedVar, true)
+	var logs *caddyhttp.ServerLogConfig
+	if srv, _ := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); srv != nil {
+		logs = srv.Logs
+	}
+	access := logs != nil && loggedHost(logs, r.Host)
+	if skip, _ := caddyhttp.GetVar(ctx, caddyhttp.LogSkipVar).(bool); skip {
+		access = false
+	}
+	if access {
+		caddyhttp.SetVar(ctx, caddyhttp.LogSkipVar, true)
+	}
 
 	req := r.Clone(ctx)
 	req.Method, req.RemoteAddr, req.RequestURI = orig.Method, orig.RemoteAddr, uri
@@ -223,8 +238,67 @@ func (l *accessLog) takeOver(w http.ResponseWriter, r *http.Request) (http.Respo
 		r.Body = body
 	}
 	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
-	return rec, func(err error) {
-		l.write(srv.Logs, req, rec, body.n, time.Since(start), err)
+	return rec, func(err error) error {
+		d := time.Since(start)
+		if err != nil {
+			status := errorStatus(err)
+			l.writeError(logs, access, req, d, status, err)
+			if rec.Status() == 0 {
+				rec.WriteHeader(status)
+			}
+		}
+		if access {
+			l.write(logs, req, rec, body.n, d, nil)
+		}
+		return nil
+	}
+}
+
+// errorStatus is the status Caddy answers a handler error with.
+func errorStatus(err error) int {
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		return he.StatusCode
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError logs a handler's error as Caddy's server does, to its error
+// logger, named after the access loggers when the request is logged.
+func (l *accessLog) writeError(logs *caddyhttp.ServerLogConfig, logged bool, req *http.Request, d time.Duration, status int, err error) {
+	level := zapcore.DebugLevel
+	if status >= 500 {
+		level = zapcore.ErrorLevel
+	}
+	msg := err.Error()
+	var he caddyhttp.HandlerError
+	fields := []zap.Field{
+		zap.Object("request", caddyhttp.LoggableHTTPRequest{Request: req, ShouldLogCredentials: logs != nil && logs.ShouldLogCredentials}),
+		zap.Duration("duration", d),
+	}
+	if errors.As(err, &he) {
+		if he.Err != nil {
+			msg = he.Err.Error()
+		}
+		fields = append(fields, zap.Int("status", he.StatusCode), zap.String("err_id", he.ID), zap.String("err_trace", he.Trace))
+	} else {
+		fields = append(fields, zap.Error(err))
+	}
+	loggers := []*zap.Logger{l.errs}
+	if logged {
+		loggers = loggers[:0]
+		for _, name := range loggerNames(logs, req) {
+			logger := l.errs
+			if name != "" {
+				logger = logger.Named(name)
+			}
+			loggers = append(loggers, logger)
+		}
+	}
+	for _, logger := range loggers {
+		if c := logger.Check(level, msg); c != nil {
+			c.Write(fields...)
+		}
 	}
 }
 

@@ -38,6 +38,7 @@ type endpoint struct {
 func routeTable() []endpoint {
 	return []endpoint{
 		{path: MetadataPath, serve: serveMetadata},
+		{path: authz.ResourceMetadataPath, serve: serveResourceMetadata, subtree: true}, // RFC 9728
 		{path: PathPrefix + "token", metadata: "token_endpoint", serve: serviceEndpoint((*authz.Service).ServeToken)},
 		{path: PathPrefix + "revoke", metadata: "revocation_endpoint", serve: serviceEndpoint((*authz.Service).ServeRevoke)},
 		{path: PathPrefix + "introspect", metadata: "introspection_endpoint", serve: serviceEndpoint((*authz.Service).ServeIntrospect)},
@@ -50,6 +51,10 @@ func routeTable() []endpoint {
 		{path: PathPrefix + "consent", serve: screen((*authz.Authorizer).ServeConsent)},
 		{path: PathPrefix + "logout", serve: screen((*authz.Authorizer).ServeLogout)},
 		{path: selfservice.Path, serve: serveSelfService, subtree: true},
+		// Dynamic client registration (RFC 7591) and, below it, each
+		// registered client's configuration endpoint (RFC 7592).
+		{path: PathPrefix + "register", metadata: "registration_endpoint", serve: serveRegister,
+			enabled: (*App).registrationOn, subtree: true},
 	}
 }
 
@@ -67,9 +72,10 @@ func screen(serve func(*authz.Authorizer, http.ResponseWriter, *http.Request)) f
 	}
 }
 
-// Server serves the OAuth endpoints under /oauth/ and the authorization
-// server metadata at /.well-known/oauth-authorization-server, and passes
-// every other request on. It strips the identity headers, and the
+// Server serves the OAuth endpoints under /oauth/, the authorization
+// server metadata at /.well-known/oauth-authorization-server and the
+// protected resource metadata of its site, and passes every other request
+// on. It strips the identity headers, and the
 // Connection options and trailers naming them, from every request it
 // passes on, so even a route proxied without oauth_protect never forwards
 // a caller's X-User-ID.
@@ -82,7 +88,7 @@ type Server struct {
 	// matched without building strings.
 	endpoints map[string]endpoint
 	subtrees  []endpoint
-	accessLog *accessLog // access_log.go
+	accessLog *accessLog // redact.go
 }
 
 // CaddyModule returns the Caddy module information.
@@ -109,6 +115,7 @@ func (s *Server) Provision(ctx caddy.Context) error {
 	if h, err := ctx.AppIfConfigured("http"); err == nil {
 		app.httpApp, _ = h.(*caddyhttp.App)
 	}
+	app.servesOAuth = true
 	return nil
 }
 
@@ -117,7 +124,7 @@ func (s *Server) indexRoutes() {
 	for _, e := range routeTable() {
 		s.endpoints[e.path] = e
 		if e.subtree {
-			s.subtrees = append(s.subtrees, endpoint{path: e.path + "/", serve: e.serve})
+			s.subtrees = append(s.subtrees, endpoint{path: e.path + "/", serve: e.serve, enabled: e.enabled})
 		}
 	}
 }
@@ -125,9 +132,7 @@ func (s *Server) indexRoutes() {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if lw, logged := s.accessLog.takeOver(w, r); logged != nil {
-		err := s.serve(lw, r, next)
-		logged(err)
-		return err
+		return logged(s.serve(lw, r, next))
 	}
 	return s.serve(w, r, next)
 }
@@ -141,7 +146,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 		return serveRedacted(func(w http.ResponseWriter) error { return e.serve(s, w, r) }, w)
 	}
 	for _, e := range s.subtrees {
-		if strings.HasPrefix(path, e.path) {
+		if strings.HasPrefix(path, e.path) && (e.enabled == nil || e.enabled(s.app)) {
 			if done, err := s.limitEndpoint(w, r); done {
 				return err
 			}

@@ -8,54 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-
 	"github.com/caddyoauth/gateway/caddyoauth/store/redisstore"
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
-
-func TestRedisStoreReplicasAckCaddyfile(t *testing.T) {
-	for _, tc := range []struct {
-		name, input string
-		want        string // JSON of the parsed module
-		wantErr     string // substring of the error, with file and line
-	}{
-		{
-			name:  "count only",
-			input: "redis redis://a {\n\treplicas_ack 1\n}",
-			want:  `{"url":"redis://a","replicas_ack":1}`,
-		},
-		{
-			name:  "count and timeout",
-			input: "redis redis://a {\n\treplicas_ack 2 250ms\n}",
-			want:  `{"url":"redis://a","replicas_ack":2,"replicas_ack_timeout":250000000}`,
-		},
-		{name: "no count", input: "redis redis://a {\n\treplicas_ack\n}", wantErr: "Testfile:2"},
-		{name: "zero", input: "redis redis://a {\n\treplicas_ack 0\n}", wantErr: "at least 1, got \"0\", at Testfile:2"},
-		{name: "not a number", input: "redis redis://a {\n\treplicas_ack all\n}", wantErr: "Testfile:2"},
-		{name: "bad timeout", input: "redis redis://a {\n\treplicas_ack 1 soon\n}", wantErr: "Testfile:2"},
-		{name: "zero timeout", input: "redis redis://a {\n\treplicas_ack 1 0s\n}", wantErr: "at least 1ms, at Testfile:2"},
-		{name: "extra argument", input: "redis redis://a {\n\treplicas_ack 1 1s 2s\n}", wantErr: "Testfile:2"},
-		{name: "twice", input: "redis redis://a {\n\treplicas_ack 1\n\treplicas_ack 2\n}", wantErr: "replicas_ack already specified, at Testfile:3"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var r RedisStore
-			err := r.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, _ := json.Marshal(&r); string(got) != tc.want {
-				t.Fatalf("JSON\n got %s\nwant %s", got, tc.want)
-			}
-		})
-	}
-}
 
 // TestRedisStoreReplicasAckJSON: JSON the Caddyfile cannot write is
 // refused at Provision, before any connection.

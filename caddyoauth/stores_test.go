@@ -69,6 +69,23 @@ func TestRedisStoreCaddyfile(t *testing.T) {
 		{name: "sentinel without master", input: "redis redis://a {\n\tsentinel\n}", wantErr: "Testfile:2"},
 		{name: "cluster without addresses", input: "redis {\n\tcluster\n}", wantErr: "Testfile:2"},
 		{name: "sentinel and cluster", input: "redis redis://a {\n\tsentinel m a:1\n\tcluster b:1\n}", wantErr: "exclude each other"},
+		{
+			name:  "count only",
+			input: "redis redis://a {\n\treplicas_ack 1\n}",
+			want:  `{"url":"redis://a","replicas_ack":1}`,
+		},
+		{
+			name:  "count and timeout",
+			input: "redis redis://a {\n\treplicas_ack 2 250ms\n}",
+			want:  `{"url":"redis://a","replicas_ack":2,"replicas_ack_timeout":250000000}`,
+		},
+		{name: "no count", input: "redis redis://a {\n\treplicas_ack\n}", wantErr: "Testfile:2"},
+		{name: "zero", input: "redis redis://a {\n\treplicas_ack 0\n}", wantErr: "at least 1, got \"0\", at Testfile:2"},
+		{name: "not a number", input: "redis redis://a {\n\treplicas_ack all\n}", wantErr: "Testfile:2"},
+		{name: "bad timeout", input: "redis redis://a {\n\treplicas_ack 1 soon\n}", wantErr: "Testfile:2"},
+		{name: "zero timeout", input: "redis redis://a {\n\treplicas_ack 1 0s\n}", wantErr: "at least 1ms, at Testfile:2"},
+		{name: "extra argument", input: "redis redis://a {\n\treplicas_ack 1 1s 2s\n}", wantErr: "Testfile:2"},
+		{name: "twice", input: "redis redis://a {\n\treplicas_ack 1\n\treplicas_ack 2\n}", wantErr: "replicas_ack already specified, at Testfile:3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var r RedisStore

@@ -92,7 +92,8 @@ type pendingRequest struct {
 	Scope           string `json:"scp,omitempty"`
 	Challenge       string `json:"cc,omitempty"`
 	ChallengeMethod string `json:"ccm,omitempty"`
-	Session         string `json:"sess"` // store key of the session
+	Resource        string `json:"res,omitempty"` // RFC 8707: the resources named, separated by spaces
+	Session         string `json:"sess"`          // store key of the session
 }
 
 // ServeAuthorize is the authorization endpoint. It validates the request,
@@ -126,7 +127,12 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client, err := a.svc.clients.Client(ctx, clientID)
-	if errors.Is(err, ErrUnknownClient) {
+	var lookup *ClientLookupError
+	if errors.As(err, &lookup) {
+		a.log.Info("authorize: client refused", zap.String("client_id", clientID), zap.String("reason", lookup.Reason))
+		a.errorPage(w, http.StatusBadRequest, "Unknown application", "The application that sent you here could not be identified: "+lookup.Reason+".")
+		return
+	} else if errors.Is(err, ErrUnknownClient) {
 		a.errorPage(w, http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered with this server.")
 		return
 	} else if err != nil {
@@ -157,7 +163,7 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for name, vals := range q {
-		if len(vals) > 1 {
+		if len(vals) > 1 && name != "resource" { // RFC 8707 §2: resource may repeat
 			a.refuseRequest(w, r, p, client, "invalid_request", "parameter "+safeName(name)+" is given more than once")
 			return
 		}
@@ -180,6 +186,17 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Scope = scope
+	resources, err := a.svc.requestedResources(q["resource"])
+	var oe *Error
+	if errors.As(err, &oe) {
+		a.refuseRequest(w, r, p, client, oe.Code, oe.Description)
+		return
+	} else if err != nil {
+		a.log.Error("authorize: the resources are unknown", zap.Error(err))
+		a.redirectError(w, r, p, "temporarily_unavailable", "the authorization server cannot check the resource; retry later")
+		return
+	}
+	p.Resource = strings.Join(resources, " ")
 	if code, desc := a.checkPKCE(client, q.Get("code_challenge"), q.Get("code_challenge_method")); code != "" {
 		a.refuseRequest(w, r, p, client, code, desc)
 		return
@@ -224,7 +241,7 @@ func (a *Authorizer) checkPKCE(c *Client, challenge, method string) (string, str
 		if method != "" {
 			return "invalid_request", "code_challenge_method is given without code_challenge"
 		}
-		if c.Public || a.cfg.PKCERequired {
+		if c.Public || c.Unvetted || a.cfg.PKCERequired {
 			return "invalid_request", "code_challenge is required (PKCE, RFC 7636)"
 		}
 		return "", ""
@@ -310,7 +327,7 @@ func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendin
 	if p.RedirectGiven {
 		boundURI = p.RedirectURI
 	}
-	ti, err := a.svc.manager.GenerateAuthToken(r.Context(), oauth2.Code, &oauth2.TokenGenerateRequest{
+	ti, err := a.svc.manager.GenerateAuthToken(withCodeResource(r.Context(), p.Resource), oauth2.Code, &oauth2.TokenGenerateRequest{
 		ClientID:            p.ClientID,
 		UserID:              userID,
 		RedirectURI:         boundURI,
@@ -330,14 +347,15 @@ func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendin
 
 // refuseRequest answers an authorization request that failed a check.
 // The error goes back to the client (RFC 6749 §4.1.2.1), except for a
-// client whose redirect URIs a user registered (a self-service app):
-// redirecting to them with no interaction would let anyone use the
-// gateway as an open redirector to any URI a user can register (RFC 9700
-// §4.11.2), so the browser is shown an error page instead. Errors after
+// client whose redirect URIs a user registered (a self-service app) or
+// nobody vetted: redirecting to them with no interaction would let anyone
+// use the gateway as an open redirector to any URI a user or a client can
+// register (RFC 9700 §4.11.2), so the browser is shown an error page
+// instead. Errors after
 // the request was found valid (the person denied, the store failed) are
 // redirected for every client.
 func (a *Authorizer) refuseRequest(w http.ResponseWriter, r *http.Request, p *pendingRequest, c *Client, code, desc string) {
-	if c.UserRegistered {
+	if c.UserRegistered || c.Unvetted {
 		a.log.Info("authorization refused", zap.String("client_id", p.ClientID), zap.String("error", code))
 		a.errorPage(w, http.StatusBadRequest, "Invalid request",
 			"The application sent an invalid authorization request ("+code+": "+desc+"), so you are not sent back to it.")
@@ -406,6 +424,6 @@ func (a *Authorizer) needsConsent(ctx context.Context, c *Client, userID string,
 	case ConsentAlways:
 		return true, nil
 	}
-	given, err := a.consentGiven(ctx, userID, c.ID, p.Scope)
+	given, err := a.consentGiven(ctx, userID, c, p.RedirectURI, p.Scope)
 	return !given, err
 }

@@ -56,6 +56,11 @@ type Config struct {
 	// KeyEncryptionKey, when set, seals the generated signing keys in the
 	// store: AES-256-GCM under a key derived from it by HKDF-SHA256.
 	KeyEncryptionKey []byte
+	// Resources gives the resource identifiers (RFC 8707) tokens may be
+	// requested for, in the canonical form of ParseResource. A function,
+	// as Issuer. Default: none, so every resource parameter is
+	// invalid_target.
+	Resources func() (map[string]bool, error)
 }
 
 // Client is a registered OAuth client.
@@ -79,6 +84,22 @@ type Client struct {
 	// its redirect URIs (a self-service app). Its invalid authorization
 	// requests are not redirected, and the consent screen says so.
 	UserRegistered bool
+	// Unvetted: nobody the gateway trusts vetted the client: it registered
+	// itself (RFC 7591), or describes itself in a document at its
+	// client_id. Its name and redirect URIs are its own word, so the
+	// consent screen says so, its invalid authorization requests are not
+	// redirected, it must use PKCE, and a remembered consent holds only
+	// for the redirect URI it was given for.
+	Unvetted bool
+	// Host is where an unvetted client comes from, for the consent
+	// screen: the host of its metadata document's URL, or of its redirect
+	// URI.
+	Host string
+
+	// LoopbackAnyPort: a registered http loopback redirect URI
+	// (127.0.0.1, [::1] or localhost) matches a request's with any port,
+	// for native apps that listen on an ephemeral port (RFC 8252 §7.3).
+	LoopbackAnyPort bool
 
 	secretDigest [sha256.Size]byte
 	hasDigest    bool
@@ -124,9 +145,12 @@ func (c *Client) VerifySecret(secret string) bool {
 // AllowsGrant reports whether the client may use the grant type.
 func (c *Client) AllowsGrant(grant string) bool { return slices.Contains(c.Grants, grant) }
 
-// HasRedirectURI reports whether uri is exactly one of the client's
-// registered redirect URIs.
-func (c *Client) HasRedirectURI(uri string) bool { return slices.Contains(c.RedirectURIs, uri) }
+// HasRedirectURI reports whether uri is one of the client's registered
+// redirect URIs (see MatchRedirectURI).
+func (c *Client) HasRedirectURI(uri string) bool {
+	_, ok := c.MatchRedirectURI(uri)
+	return ok
+}
 
 // The go-oauth2 ClientInfo interface.
 
@@ -137,8 +161,21 @@ func (c *Client) GetID() string { return c.ID }
 func (c *Client) GetSecret() string { return "" }
 
 // GetDomain returns the registered redirect URIs joined by newlines, which
-// no URI can contain; exactRedirectURI splits them again.
-func (c *Client) GetDomain() string { return strings.Join(c.RedirectURIs, "\n") }
+// no URI can contain; exactRedirectURI splits them again. A loopback URI
+// matching any port carries anyPortMark in front, which no URI starts with.
+func (c *Client) GetDomain() string {
+	if !c.LoopbackAnyPort {
+		return strings.Join(c.RedirectURIs, "\n")
+	}
+	lines := make([]string, len(c.RedirectURIs))
+	for i, u := range c.RedirectURIs {
+		lines[i] = u
+		if _, _, ok := splitLoopback(u); ok {
+			lines[i] = anyPortMark + u
+		}
+	}
+	return strings.Join(lines, "\n")
+}
 
 // IsPublic reports whether the client has no secret.
 func (c *Client) IsPublic() bool { return c.Public }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -135,18 +136,25 @@ func FuzzReadForm(f *testing.F) {
 
 // FuzzRedirectURI: the redirect URI check accepts a URI only when it is
 // byte-for-byte one of the registered ones: no prefix, suffix, case or
-// host-suffix match.
+// host-suffix match. The one exception is a registered loopback URI marked
+// as matching any port, which the URI may differ from by its port alone.
 func FuzzRedirectURI(f *testing.F) {
 	f.Add("https://a.example.com/cb\nhttps://b.example.com/cb", "https://a.example.com/cb")
 	f.Add("https://a.example.com/cb", "https://evil-a.example.com/cb")
 	f.Add("https://a.example.com/cb", "https://a.example.com/cb/../x")
 	f.Add("https://a.example.com", "HTTPS://A.EXAMPLE.COM")
 	f.Add("\n\n", "")
+	f.Add("*http://127.0.0.1/cb", "http://127.0.0.1:8080/cb")
+	f.Add("*http://127.0.0.1/cb", "http://127.0.0.1:8080@evil.example/cb")
+	f.Add("*http://localhost:3000/cb", "http://localhost.evil.example/cb")
 	f.Fuzz(func(t *testing.T, registered, uri string) {
 		err := exactRedirectURI(registered, uri)
 		listed := false
 		for _, r := range strings.Split(registered, "\n") {
 			listed = listed || (r != "" && r == uri)
+			if loopback, ok := strings.CutPrefix(r, "*"); ok && samePortless(loopback, uri) {
+				listed = true
+			}
 		}
 		if (err == nil) != listed {
 			t.Fatalf("exactRedirectURI(%q, %q) = %v, but listed = %v", registered, uri, err, listed)
@@ -176,4 +184,15 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("round trip of %+v: %+v, %v", r, got, err)
 		}
 	})
+}
+
+// loopbackURI is the oracle's reading of an http loopback URI: its host as
+// written, an optional decimal port, then a path or query with no fragment.
+var loopbackURI = regexp.MustCompile(`^http://(127\.0\.0\.1|\[::1\]|localhost)(?::[0-9]{1,5})?((?:[/?][^#]*)?)$`)
+
+// samePortless reports whether two loopback URIs differ by their port at
+// most.
+func samePortless(a, b string) bool {
+	ma, mb := loopbackURI.FindStringSubmatch(a), loopbackURI.FindStringSubmatch(b)
+	return ma != nil && mb != nil && ma[1] == mb[1] && ma[2] == mb[2]
 }

@@ -37,6 +37,11 @@ type record struct {
 	// records written before it was kept (never in JSON ones), and for
 	// tokens IssueTokens made.
 	Grant grantKind `json:"-"`
+	// Resource is what the token is for (RFC 8707): the canonical resource
+	// identifiers separated by spaces; empty for every resource. For an
+	// access token, its audience; for a code or a refresh token, the
+	// resources its grant covers.
+	Resource string `json:"res,omitempty"`
 }
 
 // grantKind is a grant type in one byte, which fits in the record's

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"strings"
 
 	"github.com/go-oauth2/oauth2/v4"
 )
@@ -13,12 +14,34 @@ import (
 type grantContext struct {
 	client *Client
 	grant  string
+	// RFC 8707: the resources the request names; then those the grant
+	// covers (kept by its refresh token) and those the access token is
+	// for, separated by spaces, "" for every resource.
+	requested                     []string
+	grantResource, accessResource string
 }
 
 type grantKey struct{}
 
-func withGrant(ctx context.Context, c *Client, grant string) context.Context {
-	return context.WithValue(ctx, grantKey{}, &grantContext{client: c, grant: grant})
+func withGrant(ctx context.Context, c *Client, grant string, requested []string) (context.Context, *grantContext) {
+	g := &grantContext{client: c, grant: grant, requested: requested}
+	// Without a code, the grant covers what the request names.
+	g.grantResource = strings.Join(requested, " ")
+	g.accessResource = g.grantResource
+	return context.WithValue(ctx, grantKey{}, g), g
+}
+
+type codeResourceKey struct{}
+
+// withCodeResource carries the resources an authorization request names
+// to the record of the code issued for it.
+func withCodeResource(ctx context.Context, resource string) context.Context {
+	return context.WithValue(ctx, codeResourceKey{}, resource)
+}
+
+func codeResourceOf(ctx context.Context) string {
+	r, _ := ctx.Value(codeResourceKey{}).(string)
+	return r
 }
 
 func grantOf(ctx context.Context) *grantContext {

@@ -10,17 +10,17 @@ import (
 // Introspection is the RFC 7662 §2.2 answer. An inactive token answers
 // only {"active": false}.
 type Introspection struct {
-	Active    bool   `json:"active"`
-	Scope     string `json:"scope,omitempty"`
-	ClientID  string `json:"client_id,omitempty"`
-	Username  string `json:"username,omitempty"`
-	TokenType string `json:"token_type,omitempty"`
-	Exp       int64  `json:"exp,omitempty"`
-	Iat       int64  `json:"iat,omitempty"`
-	Sub       string `json:"sub,omitempty"`
-	Aud       string `json:"aud,omitempty"`
-	Iss       string `json:"iss,omitempty"`
-	JTI       string `json:"jti,omitempty"`
+	Active    bool         `json:"active"`
+	Scope     string       `json:"scope,omitempty"`
+	ClientID  string       `json:"client_id,omitempty"`
+	Username  string       `json:"username,omitempty"`
+	TokenType string       `json:"token_type,omitempty"`
+	Exp       int64        `json:"exp,omitempty"`
+	Iat       int64        `json:"iat,omitempty"`
+	Sub       string       `json:"sub,omitempty"`
+	Aud       AudienceList `json:"aud,omitempty"`
+	Iss       string       `json:"iss,omitempty"`
+	JTI       string       `json:"jti,omitempty"`
 }
 
 // UsernameSource is implemented by an Authenticator that can name the user
@@ -114,7 +114,15 @@ func (s *Service) Introspect(ctx context.Context, c *Client, token, hint string)
 		return inactive, nil
 	}
 	out := &Introspection{Active: true, Scope: owner.allowedScope(rec.Scope), ClientID: rec.ClientID, Sub: rec.UserID,
-		Iat: time.Unix(0, rec.IssuedAt).Unix(), JTI: rec.JTI, Iss: rec.Issuer, Aud: rec.Audience}
+		Iat: time.Unix(0, rec.IssuedAt).Unix(), JTI: rec.JTI, Iss: rec.Issuer}
+	// A token for resources has them as its audience (RFC 8707); a JWT
+	// for none, its aud claim.
+	switch {
+	case rec.Resource != "":
+		out.Aud = Audiences(rec.Resource)
+	case rec.Audience != "":
+		out.Aud = AudienceList{rec.Audience}
+	}
 	if out.Sub == "" {
 		out.Sub = rec.ClientID
 	}

@@ -13,7 +13,7 @@ import (
 // checks neither the client's grants nor its scopes.
 func (s *Service) IssueTokens(ctx context.Context, c *Client, userID, scope string, withRefresh bool) (access, refresh string, err error) {
 	now := time.Now()
-	access, err = s.newAccessToken(ctx, c.ID, userID, scope, now, s.cfg.AccessTokenTTL)
+	access, err = s.newAccessToken(ctx, c.ID, userID, scope, "", now, s.cfg.AccessTokenTTL)
 	if err != nil {
 		return "", "", err
 	}

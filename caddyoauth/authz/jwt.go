@@ -33,14 +33,14 @@ type jwtHeader struct {
 
 // jwtClaims are the claims of an access token (RFC 9068 §2.2).
 type jwtClaims struct {
-	Issuer   string `json:"iss"`
-	Subject  string `json:"sub"`
-	Audience string `json:"aud"`
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope,omitempty"`
-	Expiry   int64  `json:"exp"`
-	IssuedAt int64  `json:"iat"`
-	JTI      string `json:"jti"`
+	Issuer   string       `json:"iss"`
+	Subject  string       `json:"sub"`
+	Audience AudienceList `json:"aud"`
+	ClientID string       `json:"client_id"`
+	Scope    string       `json:"scope,omitempty"`
+	Expiry   int64        `json:"exp"`
+	IssuedAt int64        `json:"iat"`
+	JTI      string       `json:"jti"`
 }
 
 // errNoIssuer fails what needs the issuer when the config gives none.
@@ -74,7 +74,9 @@ func (s *Service) audience(issuer string) string {
 
 // newAccessToken makes an access token in the configured format. Every
 // access token, whichever grant or refresh issues it, comes from here.
-func (s *Service) newAccessToken(ctx context.Context, clientID, userID, scope string, iat time.Time, ttl time.Duration) (string, error) {
+// A JWT's aud is the token's resources (aud, separated by spaces), or
+// else the configured audience.
+func (s *Service) newAccessToken(ctx context.Context, clientID, userID, scope, aud string, iat time.Time, ttl time.Duration) (string, error) {
 	if s.keys == nil {
 		return randomToken(), nil
 	}
@@ -90,8 +92,11 @@ func (s *Service) newAccessToken(ctx context.Context, clientID, userID, scope st
 	if sub == "" {
 		sub = clientID
 	}
-	c := jwtClaims{Issuer: iss, Subject: sub, Audience: s.audience(iss), ClientID: clientID, Scope: scope,
+	c := jwtClaims{Issuer: iss, Subject: sub, Audience: AudienceList{s.audience(iss)}, ClientID: clientID, Scope: scope,
 		IssuedAt: iat.Unix(), JTI: newFamily()}
+	if aud != "" {
+		c.Audience = Audiences(aud)
+	}
 	if ttl > 0 {
 		c.Expiry = iat.Add(ttl).Unix()
 	} else {
@@ -132,13 +137,17 @@ func signJWT(k *signingKey, c jwtClaims) (string, error) {
 }
 
 // noteJWT copies a JWT access token's jti, iss and aud into its record, for
-// introspection; it leaves the record of an opaque token alone.
+// introspection; it leaves the record of an opaque token alone. The aud of
+// a token for resources is in the record's Resource already.
 func (r *record) noteJWT(access string) {
 	if !looksLikeJWT(access) {
 		return
 	}
 	if c, ok := jwtClaimsOf(access); ok {
-		r.JTI, r.Issuer, r.Audience = c.JTI, c.Issuer, c.Audience
+		r.JTI, r.Issuer = c.JTI, c.Issuer
+		if r.Resource == "" && len(c.Audience) == 1 {
+			r.Audience = c.Audience[0]
+		}
 	}
 }
 
@@ -196,8 +205,9 @@ func jwtClaimsOf(token string) (*jwtClaims, bool) {
 // signature check runs; but its key must still be published, as every
 // resource server verifying against the JWKS requires, and its iss and aud
 // (kept in the record) must be the gateway's current ones: a token issued
-// under another issuer, or before the issuer changed, is refused. An opaque
-// token passes.
+// under another issuer, or before the issuer changed, is refused; the aud
+// of a token for resources is those resources, which oauth_protect
+// checks. An opaque token passes.
 func (s *Service) checkIssuedJWT(ctx context.Context, token string, r *record) error {
 	if s.keys == nil || !looksLikeJWT(token) {
 		return nil
@@ -212,7 +222,7 @@ func (s *Service) checkIssuedJWT(ctx context.Context, token string, r *record) e
 	if err != nil {
 		return err
 	}
-	if r.Issuer != iss || r.Audience != s.audience(iss) {
+	if r.Issuer != iss || (r.Resource == "" && r.Audience != s.audience(iss)) {
 		return ErrTokenInvalid
 	}
 	return nil

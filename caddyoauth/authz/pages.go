@@ -36,6 +36,11 @@ type PageData struct {
 	RedirectTo string
 	// UserRegistered: a user, not the operator, registered the app.
 	UserRegistered bool
+	// Unvetted: nobody vetted the app: AppName is the name it gave itself
+	// and RedirectTo the host it chose. ClientHost serves its description
+	// when it is a client ID metadata document; empty when it registered.
+	Unvetted   bool
+	ClientHost string
 	// RequestID and CSRFToken go into hidden fields request_id and
 	// csrf_token of every form.
 	RequestID, CSRFToken string

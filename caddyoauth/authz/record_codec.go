@@ -23,6 +23,7 @@ import (
 //	  string under fieldParent
 //	  SuccessorUsed: the flag alone
 //	  Grant: uvarint, a grantKind other than grantNone
+//	  Resource: a string
 //
 // A field left out is empty or zero. Records written before this format
 // are JSON objects, which never start with recordV1, and still decode.
@@ -50,6 +51,7 @@ const (
 	fieldParentRefresh
 	fieldSuccessorUsed
 	fieldGrant
+	fieldResource
 	fieldsKnown = 1<<iota - 1
 )
 
@@ -139,8 +141,11 @@ func (r *record) encode() []byte {
 	if r.Grant != grantNone {
 		flags |= fieldGrant
 	}
+	if r.Resource != "" {
+		flags |= fieldResource
+	}
 
-	n := 1 + binary.MaxVarintLen64*7 + len(r.Pair) + len(r.Parent)
+	n := 1 + binary.MaxVarintLen64*8 + len(r.Pair) + len(r.Parent) + len(r.Resource)
 	for _, p := range r.strFields() {
 		n += binary.MaxVarintLen64 + len(*p)
 	}
@@ -190,6 +195,9 @@ func (r *record) encode() []byte {
 	}
 	if r.Grant != grantNone {
 		b = binary.AppendUvarint(b, uint64(r.Grant))
+	}
+	if r.Resource != "" {
+		b = putStr(r.Resource)
 	}
 	return b
 }
@@ -287,6 +295,9 @@ func decodeV1(b []byte) (*record, error) {
 		}
 		pos += n
 		r.Grant = grantKind(k)
+	}
+	if flags&fieldResource != 0 && !bad {
+		r.Resource = str()
 	}
 	if bad || pos != len(b) {
 		return nil, errBadRecord

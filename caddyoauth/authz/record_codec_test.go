@@ -17,7 +17,8 @@ func codecRecords() map[string]*record {
 		IssuedAt: now.UnixNano(), ExpiresAt: now.Add(time.Hour).UnixNano(), AccessTTL: int64(time.Hour),
 		Pair: refreshKey(randomToken()), RotatedAt: now.Add(time.Minute).UnixNano(),
 		JTI: "jti-1", Issuer: "https://auth.example.com", Audience: "api",
-		Parent: refreshKey(randomToken()), SuccessorUsed: true}
+		Parent: refreshKey(randomToken()), SuccessorUsed: true, Grant: grantRefresh,
+		Resource: "https://api.example.com https://mcp.example.com/mcp"}
 	nonCanonical := accessKey(randomToken())
 	nonCanonical = nonCanonical[:len(nonCanonical)-1] + "B" // trailing bits set: not a digest's encoding
 	return map[string]*record{
@@ -34,6 +35,7 @@ func codecRecords() map[string]*record {
 		"extremes":          {IssuedAt: math.MinInt64, ExpiresAt: math.MaxInt64, RotatedAt: -1, AccessTTL: math.MinInt64},
 		"expiry before iat": {IssuedAt: 100, ExpiresAt: 5},
 		"non-ASCII":         {ClientID: "é\x00\xff", Scope: "{"},
+		"resource only":     {Resource: "https://api.example.com"},
 	}
 }
 

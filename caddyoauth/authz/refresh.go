@@ -17,12 +17,13 @@ var errBadRefresh = errInvalidGrant("the refresh token is invalid, expired, revo
 // credentials of its own, gets invalid_grant, and so does a client that no
 // longer has the grant type the family came from. The new access token's
 // scope may narrow, never widen, and never holds a scope the client has
-// lost. With rotation on, each use returns a new refresh
+// lost. Its resources (RFC 8707) likewise narrow to those requested, never
+// beyond the grant's. With rotation on, each use returns a new refresh
 // token, and a rotated one presented again revokes the whole family
 // (RFC 9700 §4.14.2) unless it comes within the grace period and no token
 // rotated from it has been used yet: only then can it be a retry of a lost
 // response, or a second worker of the same client refreshing at once.
-func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (*tokenResponse, error) {
+func (s *Service) refresh(ctx context.Context, c *Client, token, scope string, resources []string) (*tokenResponse, error) {
 	if token == "" {
 		return nil, errInvalidRequest("refresh_token is missing")
 	}
@@ -55,8 +56,12 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 			}
 			newScope = JoinScope(req)
 		}
+		aud, ok := narrowResources(rt.Resource, resources)
+		if !ok {
+			return nil, errInvalidTarget("a refresh may narrow the resources, never widen them")
+		}
 		if !s.cfg.RefreshRotation {
-			resp, err := s.reissueAccess(ctx, c, token, key, raw, rt, newScope, now)
+			resp, err := s.reissueAccess(ctx, c, token, key, raw, rt, newScope, aud, now)
 			if errors.Is(err, store.ErrConflict) {
 				continue // refreshed concurrently: the token stays valid, so read it again
 			}
@@ -76,7 +81,7 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 			}
 			// A retry within the grace period (a lost response, two workers
 			// of one integration): answer with fresh tokens of the family.
-			return s.rotate(ctx, c, key, rt, newScope, now)
+			return s.rotate(ctx, c, key, rt, newScope, aud, now)
 		}
 		// Presenting this token proves its parent's response arrived. The
 		// parent's grace ends first, so once this token is marked rotated
@@ -99,7 +104,7 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string) (
 				return nil, err
 			}
 		}
-		return s.rotate(ctx, c, key, rt, newScope, now)
+		return s.rotate(ctx, c, key, rt, newScope, aud, now)
 	}
 	return nil, ErrUnavailable
 }
@@ -136,17 +141,18 @@ func (s *Service) markSuccessorUsed(ctx context.Context, key string) error {
 
 // rotate issues a new access and refresh token in the family of rt, the
 // refresh token under key. The new refresh token keeps rt's scope
-// (RFC 6749 §6) and names key as its parent; the access token gets scope.
-func (s *Service) rotate(ctx context.Context, c *Client, key string, rt *record, scope string, now time.Time) (*tokenResponse, error) {
-	access, err := s.newAccessToken(ctx, c.ID, rt.UserID, scope, now, s.cfg.AccessTokenTTL)
+// (RFC 6749 §6) and resources and names key as its parent; the access
+// token gets scope and is for aud.
+func (s *Service) rotate(ctx context.Context, c *Client, key string, rt *record, scope, aud string, now time.Time) (*tokenResponse, error) {
+	access, err := s.newAccessToken(ctx, c.ID, rt.UserID, scope, aud, now, s.cfg.AccessTokenTTL)
 	if err != nil {
 		return nil, err
 	}
 	refresh := randomToken()
-	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family, Grant: rt.Grant,
+	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family, Grant: rt.Grant, Resource: aud,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
 	next := &record{ClientID: c.ID, UserID: rt.UserID, Scope: rt.Scope, Family: rt.Family, Parent: key, Grant: rt.Grant,
-		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.RefreshTokenTTL)}
+		Resource: rt.Resource, IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.RefreshTokenTTL)}
 	if err := s.saveTokens(ctx, access, at, refresh, next); err != nil {
 		return nil, err
 	}
@@ -156,14 +162,14 @@ func (s *Service) rotate(ctx context.Context, c *Client, key string, rt *record,
 
 // reissueAccess is the refresh without rotation: the refresh token stays,
 // its previous access token is replaced by a new one.
-func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key string, raw []byte, rt *record, scope string, now time.Time) (*tokenResponse, error) {
-	access, err := s.newAccessToken(ctx, c.ID, rt.UserID, scope, now, s.cfg.AccessTokenTTL)
+func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key string, raw []byte, rt *record, scope, aud string, now time.Time) (*tokenResponse, error) {
+	access, err := s.newAccessToken(ctx, c.ID, rt.UserID, scope, aud, now, s.cfg.AccessTokenTTL)
 	if err != nil {
 		return nil, err
 	}
 	ak := accessKey(access)
 	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family, Pair: key, Grant: rt.Grant,
-		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
+		Resource: aud, IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
 	at.noteJWT(access)
 	// The new access token is written before the refresh record names it,
 	// and the one it replaces is deleted before the record stops naming

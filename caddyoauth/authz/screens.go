@@ -132,7 +132,7 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 		switch form.Get("consent") {
 		case "allow":
 			if c.Consent != ConsentAlways {
-				if err := a.rememberConsent(r.Context(), sess.UserID, c.ID, p.Scope); err != nil {
+				if err := a.rememberConsent(r.Context(), sess.UserID, c, p.RedirectURI, p.Scope); err != nil {
 					a.unavailable(w, "saving a consent", err)
 					return
 				}
@@ -232,6 +232,8 @@ func (a *Authorizer) pageData(c *Client, p *pendingRequest, sid, rid string, ses
 		ClientID:       c.ID,
 		RedirectTo:     redirectTarget(p.RedirectURI),
 		UserRegistered: c.UserRegistered,
+		Unvetted:       c.Unvetted,
+		ClientHost:     c.Host,
 		RequestID:      rid,
 		CSRFToken:      csrfToken(sid),
 		LoginURL:       a.cfg.BasePath + "login",

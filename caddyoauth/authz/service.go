@@ -18,6 +18,16 @@ import (
 // know.
 var ErrUnknownClient = errors.New("unknown client")
 
+// ClientLookupError is an ErrUnknownClient that says why the client
+// could not be had, for the person at the authorization endpoint: Reason
+// names nothing secret and nothing a remote party chose.
+type ClientLookupError struct{ Reason string }
+
+func (e *ClientLookupError) Error() string { return "unknown client: " + e.Reason }
+
+// Is makes a ClientLookupError an ErrUnknownClient.
+func (e *ClientLookupError) Is(target error) bool { return target == ErrUnknownClient }
+
 // ClientSource finds clients by id.
 type ClientSource interface {
 	Client(ctx context.Context, id string) (*Client, error)
@@ -94,10 +104,15 @@ func (s *Service) Store() store.Store { return s.store }
 func (s *Service) Clients() ClientSource { return s.clients }
 
 // exactRedirectURI accepts uri only when it equals one of the client's
-// registered redirect URIs, which Client.GetDomain joins with newlines.
+// registered redirect URIs, which Client.GetDomain joins with newlines,
+// or differs by its port alone from a loopback one marked as matching any
+// port (RFC 8252 §7.3).
 func exactRedirectURI(registered, uri string) error {
 	for r := range strings.SplitSeq(registered, "\n") {
 		if r != "" && r == uri {
+			return nil
+		}
+		if loopback, ok := strings.CutPrefix(r, anyPortMark); ok && loopbackMatch(loopback, uri) {
 			return nil
 		}
 	}
@@ -135,7 +150,11 @@ func (g accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic, 
 		}
 	}
 	ti := data.TokenInfo
-	access, err := g.svc.newAccessToken(ctx, data.Client.GetID(), data.UserID, ti.GetScope(), ti.GetAccessCreateAt(), ti.GetAccessExpiresIn())
+	aud := ""
+	if gc := grantOf(ctx); gc != nil {
+		aud = gc.accessResource
+	}
+	access, err := g.svc.newAccessToken(ctx, data.Client.GetID(), data.UserID, ti.GetScope(), aud, ti.GetAccessCreateAt(), ti.GetAccessExpiresIn())
 	return access, refresh, err
 }
 

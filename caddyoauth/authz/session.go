@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/caddyoauth/gateway/caddyoauth/store"
@@ -192,9 +193,12 @@ func (a *Authorizer) cookie(r *http.Request, value string, maxAge int) *http.Coo
 }
 
 // consentGiven reports whether the user already approved the client for
-// every scope in scope.
-func (a *Authorizer) consentGiven(ctx context.Context, userID, clientID, scope string) (bool, error) {
-	b, err := a.svc.store.Get(ctx, consentKey(userID, clientID))
+// every scope in scope, for the registered redirect URI that redirectURI
+// matches: a consent given for one redirect URI never applies to another.
+// A record of an earlier version, which does not say for which redirect
+// URI it was given, holds only for a client the operator vetted.
+func (a *Authorizer) consentGiven(ctx context.Context, userID string, c *Client, redirectURI, scope string) (bool, error) {
+	b, err := a.svc.store.Get(ctx, consentKey(userID, c.ID))
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	} else if err != nil {
@@ -204,49 +208,81 @@ func (a *Authorizer) consentGiven(ctx context.Context, userID, clientID, scope s
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return false, nil
 	}
-	if gone, err := a.consentPredatesClient(ctx, clientID, rec); gone || err != nil {
+	if gone, err := a.consentPredatesClient(ctx, c.ID, rec); gone || err != nil {
 		return false, err
 	}
-	granted, _ := ParseScope(rec.Scope)
+	var approved string
+	switch registered, ok := c.MatchRedirectURI(redirectURI); {
+	case !ok:
+		return false, nil
+	case rec.Redirects != nil:
+		approved = rec.Redirects[registered]
+	case c.Unvetted || c.UserRegistered:
+		return false, nil
+	default:
+		approved = rec.Scope
+	}
+	granted, _ := ParseScope(approved)
 	want, _ := ParseScope(scope)
 	return subset(want, granted), nil
 }
 
-// rememberConsent records that the user approved the client for scope,
-// adding to what was approved before.
-func (a *Authorizer) rememberConsent(ctx context.Context, userID, clientID, scope string) error {
-	key := consentKey(userID, clientID)
+// rememberConsent records that the user approved the client for scope at
+// the registered redirect URI that redirectURI matches, adding to what
+// was approved there before. Approvals for redirect URIs the client no
+// longer has are dropped.
+func (a *Authorizer) rememberConsent(ctx context.Context, userID string, c *Client, redirectURI, scope string) error {
+	registered, ok := c.MatchRedirectURI(redirectURI)
+	if !ok {
+		return nil // loadPending checked it; a client changed meanwhile is asked again
+	}
+	key := consentKey(userID, c.ID)
 	prev, err := a.svc.store.Get(ctx, key)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	var rec consentRecord
 	_ = json.Unmarshal(prev, &rec) // a missing or bad record starts afresh
-	if gone, err := a.consentPredatesClient(ctx, clientID, rec); err != nil {
+	if gone, err := a.consentPredatesClient(ctx, c.ID, rec); err != nil {
 		return err
 	} else if gone {
 		rec = consentRecord{} // given to an earlier client of this ID
 	}
-	old, _ := ParseScope(rec.Scope)
-	add, _ := ParseScope(scope)
-	for _, s := range add {
-		if !subset([]string{s}, old) {
-			old = append(old, s)
+	redirects := map[string]string{}
+	for uri, sc := range rec.Redirects {
+		if slices.Contains(c.RedirectURIs, uri) {
+			redirects[uri] = sc
 		}
 	}
+	redirects[registered] = addScopes(redirects[registered], scope)
 	now := time.Now()
-	b, _ := json.Marshal(consentRecord{Scope: JoinScope(old), At: now.Unix(), AtNano: now.UnixNano()})
+	b, _ := json.Marshal(consentRecord{Scope: addScopes(rec.Scope, scope), Redirects: redirects, At: now.Unix(), AtNano: now.UnixNano()})
 	if err := a.svc.store.Put(ctx, key, b, 0); err != nil {
 		return err
 	}
 	// Indexed per user, for the "apps you authorized" page and revocation.
-	return a.svc.store.AddMember(ctx, consentSet(userID), clientID, 0)
+	return a.svc.store.AddMember(ctx, consentSet(userID), c.ID, 0)
+}
+
+// addScopes returns the scope list have with the scopes of add appended.
+func addScopes(have, add string) string {
+	old, _ := ParseScope(have)
+	more, _ := ParseScope(add)
+	for _, s := range more {
+		if !subset([]string{s}, old) {
+			old = append(old, s)
+		}
+	}
+	return JoinScope(old)
 }
 
 // consentRecord is what a person approved for one client.
 type consentRecord struct {
-	Scope string `json:"scp"`
-	At    int64  `json:"at"` // unix seconds of the last approval
+	Scope string `json:"scp"` // every scope approved, at any redirect URI
+	At    int64  `json:"at"`  // unix seconds of the last approval
 	// AtNano is At in unix nanoseconds; 0 in records of earlier versions.
 	AtNano int64 `json:"atn,omitempty"`
+	// Redirects holds the scopes approved at each registered redirect URI;
+	// nil in records of earlier versions.
+	Redirects map[string]string `json:"ru,omitempty"`
 }

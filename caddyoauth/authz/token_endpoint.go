@@ -133,8 +133,8 @@ func (s *Service) parseTokenRequest(w http.ResponseWriter, r *http.Request) (*to
 }
 
 // ReadForm reads an application/x-www-form-urlencoded body of at most limit
-// bytes and refuses a parameter given more than once (RFC 6749 §3.1), more
-// than MaxFormParams parameters, and names or values longer than
+// bytes and refuses a parameter given more than once (RFC 6749 §3.1; but
+// resource, RFC 8707 §2), more than MaxFormParams parameters, and names or values longer than
 // MaxFormNameLength and MaxFormValueLength. It never reads the URL's query,
 // where secrets do not belong.
 func ReadForm(w http.ResponseWriter, r *http.Request, limit int64) (url.Values, error) {
@@ -160,14 +160,20 @@ func ReadForm(w http.ResponseWriter, r *http.Request, limit int64) (url.Values, 
 		return nil, errInvalidRequest("the request body is not valid form encoding")
 	}
 	for name, vals := range form {
-		if len(vals) > 1 {
+		// RFC 8707 §2: resource may be given several times.
+		if len(vals) > 1 && name != "resource" {
 			return nil, errInvalidRequest("parameter " + safeName(name) + " is given more than once")
 		}
 		if len(name) > MaxFormNameLength {
 			return nil, errInvalidRequest("a parameter name is too long")
 		}
-		if len(vals[0]) > MaxFormValueLength {
-			return nil, errInvalidRequest("parameter " + safeName(name) + " is too long")
+		for _, v := range vals {
+			if len(v) > MaxFormValueLength {
+				return nil, errInvalidRequest("parameter " + safeName(name) + " is too long")
+			}
+		}
+		if len(vals) > 1 {
+			continue // its empty values are left out where it is read
 		}
 		// RFC 6749 §3.2: a parameter sent without a value is treated as
 		// omitted (so `client_secret=` next to Basic is not a second
@@ -289,9 +295,15 @@ func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request)
 	if !c.AllowsGrant(gt) {
 		return nil, errUnauthorizedClient("the client may not use the " + gt + " grant")
 	}
+	// RFC 8707: the resources the token is for, checked before any grant
+	// consumes anything.
+	resources, err := s.requestedResources(req.form["resource"])
+	if err != nil {
+		return nil, err
+	}
 	// The manager's own secret check passes for the client authenticated
 	// above (authenticatedClient), so the secret is not handed to it.
-	ctx = withGrant(ctx, c, gt)
+	ctx, _ = withGrant(ctx, c, gt, resources)
 	tgr := &oauth2.TokenGenerateRequest{ClientID: c.ID, Request: r}
 	switch gt {
 	case GrantClientCredentials:
@@ -357,7 +369,7 @@ func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request)
 		return responseFor(ti), nil
 
 	case GrantRefreshToken:
-		return s.refresh(ctx, c, req.get("refresh_token"), req.get("scope"))
+		return s.refresh(ctx, c, req.get("refresh_token"), req.get("scope"), resources)
 	}
 	return nil, errUnsupportedGrant("grant_type is not supported")
 }

@@ -51,12 +51,15 @@ func (ts tokenStore) Create(ctx context.Context, ti oauth2.TokenInfo) error {
 			IssuedAt:        ti.GetCodeCreateAt().UnixNano(),
 			ExpiresAt:       expiresAt(ti.GetCodeCreateAt(), ti.GetCodeExpiresIn()),
 			AccessTTL:       int64(ti.GetAccessExpiresIn()),
+			Resource:        codeResourceOf(ctx),
 		}
 		return ts.svc.store.Create(ctx, codeKey(code), r.encode(), r.ttl(now))
 	}
 	var grant grantKind
+	var grantRes, accessRes string
 	if g := grantOf(ctx); g != nil {
 		grant = kindOf(g.grant)
+		grantRes, accessRes = g.grantResource, g.accessResource
 	}
 	at := &record{
 		ClientID:  ti.GetClientID(),
@@ -66,6 +69,7 @@ func (ts tokenStore) Create(ctx context.Context, ti oauth2.TokenInfo) error {
 		IssuedAt:  ti.GetAccessCreateAt().UnixNano(),
 		ExpiresAt: expiresAt(ti.GetAccessCreateAt(), ti.GetAccessExpiresIn()),
 		Grant:     grant,
+		Resource:  accessRes,
 	}
 	var rt *record
 	if ti.GetRefresh() != "" {
@@ -77,6 +81,7 @@ func (ts tokenStore) Create(ctx context.Context, ti oauth2.TokenInfo) error {
 			IssuedAt:  ti.GetRefreshCreateAt().UnixNano(),
 			ExpiresAt: expiresAt(ti.GetRefreshCreateAt(), ti.GetRefreshExpiresIn()),
 			Grant:     grant,
+			Resource:  grantRes,
 		}
 		if rt.Family == "" {
 			rt.Family = newFamily()
@@ -153,8 +158,16 @@ func (ts tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenIn
 	}
 	t := r.token()
 	// A scope the client lost since the code was issued is not granted.
+	// The resources the token request names must be among those the code
+	// was issued for (RFC 8707 §2.2); checked before the code is consumed,
+	// and only for its own client, which alone may learn of it.
 	if g := grantOf(ctx); g != nil && g.client.ID == r.ClientID {
 		t.Scope = g.client.allowedScope(t.Scope)
+		aud, ok := narrowResources(r.Resource, g.requested)
+		if !ok {
+			return nil, errInvalidTarget("the resource was not authorized for this code")
+		}
+		g.grantResource, g.accessResource = r.Resource, aud
 	}
 	t.Code = code
 	t.CodeCreateAt = time.Unix(0, r.IssuedAt)

@@ -15,6 +15,9 @@ type Identity struct {
 	Scope     string // space-separated
 	ExpiresAt time.Time
 	IssuedAt  time.Time
+	// Audience is what the token is for (RFC 8707): resource identifiers
+	// separated by spaces (HasAudience); empty for every resource.
+	Audience string
 }
 
 // Reasons a bearer token is refused; the protect handler answers all of
@@ -67,7 +70,8 @@ func (s *Service) Validate(ctx context.Context, token string) (*Identity, error)
 	if c.predates(r.IssuedAt) || !c.stillGrants(r) {
 		return nil, ErrTokenInvalid
 	}
-	id := &Identity{UserID: r.UserID, ClientID: r.ClientID, Scope: c.allowedScope(r.Scope), IssuedAt: time.Unix(0, r.IssuedAt)}
+	id := &Identity{UserID: r.UserID, ClientID: r.ClientID, Scope: c.allowedScope(r.Scope), IssuedAt: time.Unix(0, r.IssuedAt),
+		Audience: r.Resource}
 	if r.ExpiresAt != 0 {
 		id.ExpiresAt = time.Unix(0, r.ExpiresAt)
 	}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
@@ -69,9 +70,19 @@ type Client struct {
 	CreatedAt    int64    `json:"created_at"`              // unix seconds
 	UpdatedAt    int64    `json:"updated_at"`              // unix seconds
 	// RegisteredBy is who registered the client, and so chose its redirect
-	// URIs: ByOperator or ByUser. Records of earlier versions have none;
-	// see UserRegistered.
+	// URIs: ByOperator, ByUser or ByRegistration. Records of earlier
+	// versions have none; see UserRegistered.
 	RegisteredBy string `json:"registered_by,omitempty"`
+	// AuthMethod is the token_endpoint_auth_method a confidential client
+	// registered: AuthMethodBasic (also when empty) or AuthMethodPost. The
+	// token endpoint takes either; it is kept to be answered back.
+	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// RegistrationTokenSHA256 is the digest of the registration access
+	// token of a client that registered itself (RFC 7592), base64url.
+	RegistrationTokenSHA256 string `json:"registration_token_sha256,omitempty"`
+	// UsedAt is when a client that registered itself registered or was
+	// last issued a token, in unix nanoseconds; see RegistrationPolicy.
+	UsedAt int64 `json:"used_at,omitempty"`
 }
 
 // Who registered a client (Client.RegisteredBy).
@@ -80,6 +91,9 @@ const (
 	ByOperator = "operator"
 	// ByUser: a user, on the self-service pages.
 	ByUser = "user"
+	// ByRegistration: the client itself, at the registration endpoint
+	// (RFC 7591); nobody vetted it.
+	ByRegistration = "registration"
 )
 
 // UserRegistered reports whether a user, not the operator, registered the
@@ -101,6 +115,7 @@ func (c *Client) Authz() (*authz.Client, error) {
 		ID: c.ID, Name: c.Name, Public: c.Public,
 		RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
 		UserID: c.UserID, Consent: c.Consent, UserRegistered: c.UserRegistered(),
+		Unvetted: c.RegisteredBy == ByRegistration, LoopbackAnyPort: c.RegisteredBy == ByRegistration,
 	}
 	if ac.Name == "" {
 		ac.Name = c.ID
@@ -130,11 +145,22 @@ type Registry struct {
 	// user registered may use, whatever its record says.
 	userScopes []string
 	limitUser  bool
+	// documents resolves client_ids that are https URLs, when set.
+	documents func(ctx context.Context, id string) (*authz.Client, error)
+	// reg holds what clients that registered themselves may use.
+	reg RegistrationPolicy
+}
+
+// UseDocuments makes the registry resolve a client_id that is an https
+// URL, and no static client's, with resolve: a client ID metadata
+// document. Call it before the registry serves.
+func (r *Registry) UseDocuments(resolve func(ctx context.Context, id string) (*authz.Client, error)) {
+	r.documents = resolve
 }
 
 // New returns a registry over s with the config's static clients.
 func New(s store.Store, static authz.StaticClients) *Registry {
-	return &Registry{store: s, static: static, now: time.Now}
+	return &Registry{store: s, static: static, now: time.Now, reg: DefaultRegistrationPolicy()}
 }
 
 // LimitUserScopes makes the clients that users registered usable with
@@ -181,6 +207,9 @@ func (r *Registry) Client(ctx context.Context, id string) (*authz.Client, error)
 	if c, ok := r.static[id]; ok {
 		return c, nil
 	}
+	if r.documents != nil && strings.HasPrefix(id, "https://") {
+		return r.documents(ctx, id)
+	}
 	if !ValidID(id) {
 		return nil, authz.ErrUnknownClient
 	}
@@ -194,9 +223,15 @@ func (r *Registry) Client(ctx context.Context, id string) (*authz.Client, error)
 	if err != nil {
 		return nil, err
 	}
+	if r.expired(c) {
+		return nil, authz.ErrUnknownClient
+	}
 	ac, err := c.Authz()
 	if err == nil && r.limitUser && ac.UserRegistered {
 		ac.Scopes = slices.DeleteFunc(slices.Clone(ac.Scopes), func(s string) bool { return !slices.Contains(r.userScopes, s) })
+	}
+	if err == nil && c.RegisteredBy == ByRegistration {
+		r.limitRegistered(ac)
 	}
 	return ac, err
 }
@@ -225,6 +260,9 @@ func (r *Registry) Get(ctx context.Context, id string) (*Client, error) {
 		return nil, ErrNotFound
 	}
 	_, c, err := r.get(ctx, id)
+	if err == nil && r.expired(c) {
+		return nil, ErrNotFound
+	}
 	return c, err
 }
 
@@ -263,9 +301,13 @@ func (r *Registry) Create(ctx context.Context, c *Client) (secret string, err er
 		secret = NewSecret()
 		c.SecretSHA256 = Digest(secret)
 	}
-	c.CreatedAt = r.now().Unix()
+	now := r.now()
+	c.CreatedAt = now.Unix()
 	c.UpdatedAt = c.CreatedAt
-	if err := r.store.Create(ctx, prefixClient+c.ID, encode(c), 0); errors.Is(err, store.ErrConflict) {
+	if c.RegisteredBy == ByRegistration {
+		c.UsedAt = now.UnixNano()
+	}
+	if err := r.store.Create(ctx, prefixClient+c.ID, encode(c), r.recordTTL(c)); errors.Is(err, store.ErrConflict) {
 		return "", ErrExists
 	} else if err != nil {
 		return "", err
@@ -285,6 +327,12 @@ func (r *Registry) Create(ctx context.Context, c *Client) (secret string, err er
 // updates on any instance. change must leave the id alone and validate
 // what it sets.
 func (r *Registry) Update(ctx context.Context, id string, change func(*Client) error) (*Client, error) {
+	return r.update(ctx, id, change, true)
+}
+
+// update is Update; a change that is no edit (a use noted) leaves
+// UpdatedAt alone.
+func (r *Registry) update(ctx context.Context, id string, change func(*Client) error, edit bool) (*Client, error) {
 	if _, static := r.static[id]; static {
 		return nil, ErrReadOnly
 	}
@@ -296,13 +344,22 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Client) e
 		if err != nil {
 			return nil, err
 		}
+		if r.expired(c) {
+			return nil, ErrNotFound
+		}
 		oldOwner := c.UserID
 		if err := change(c); err != nil {
 			return nil, err
 		}
 		c.ID = id
-		c.UpdatedAt = r.now().Unix()
-		err = r.store.Swap(ctx, prefixClient+id, prev, encode(c), 0)
+		if edit {
+			c.UpdatedAt = r.now().Unix()
+		}
+		ttl := r.recordTTL(c)
+		if ttl < 0 {
+			return nil, ErrNotFound
+		}
+		err = r.store.Swap(ctx, prefixClient+id, prev, encode(c), ttl)
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		} else if errors.Is(err, store.ErrNotFound) {
@@ -402,9 +459,19 @@ func (r *Registry) list(ctx context.Context, set string) ([]*Client, error) {
 	for _, id := range ids {
 		_, c, err := r.get(ctx, id)
 		if errors.Is(err, ErrNotFound) {
-			continue // deleted meanwhile
+			// Deleted meanwhile, or an unused registration the store
+			// dropped when it expired: its id leaves the set too.
+			if set == setAll {
+				if err := r.store.RemoveMember(ctx, set, id); err != nil {
+					return nil, err
+				}
+			}
+			continue
 		} else if err != nil {
 			return nil, err
+		}
+		if r.expired(c) {
+			continue
 		}
 		out = append(out, c)
 	}

@@ -59,6 +59,9 @@ type Info struct {
 	Consent                 string   `json:"consent,omitempty"`
 	UpdatedAt               int64    `json:"updated_at,omitempty"`
 	ReadOnly                bool     `json:"read_only,omitempty"`
+	// RegisteredBy is who registered a dynamic client: operator, user or
+	// registration (the client itself).
+	RegisteredBy string `json:"registered_by,omitempty"`
 }
 
 // InfoOf describes a dynamic client, with its secret when one was just
@@ -69,10 +72,14 @@ func InfoOf(c *Client, secret string) *Info {
 		ClientName: c.Name, RedirectURIs: c.RedirectURIs, GrantTypes: c.Grants,
 		Scope: authz.JoinScope(c.Scopes), TokenEndpointAuthMethod: AuthMethodBasic,
 		UserID: c.UserID, Consent: c.Consent, UpdatedAt: c.UpdatedAt,
+		RegisteredBy: c.RegisteredBy,
 	}
 	if c.Public {
 		ci.TokenEndpointAuthMethod = AuthMethodNone
 	} else {
+		if c.AuthMethod == AuthMethodPost {
+			ci.TokenEndpointAuthMethod = AuthMethodPost
+		}
 		var never int64 // generated secrets do not expire
 		ci.ClientSecretExpiresAt = &never
 	}
@@ -126,6 +133,9 @@ type Rules struct {
 	Scopes      []string // scopes the caller may give
 	Operator    bool     // may set user_id, consent and client_id
 	DefaultUser string   // owner of clients this caller creates
+	// RegisteredBy, when set, is recorded as who registered a client this
+	// caller creates, instead of ByOperator or ByUser.
+	RegisteredBy string
 	// ReservedNames are names a user's client may not take, compared by
 	// NameKey: those of the operator's clients, which a look-alike could
 	// otherwise impersonate on the consent screen.
@@ -151,6 +161,9 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 		c.RegisteredBy = ByUser
 		if rules.Operator {
 			c.RegisteredBy = ByOperator
+		}
+		if rules.RegisteredBy != "" {
+			c.RegisteredBy = rules.RegisteredBy
 		}
 		c.Grants = []string{authz.GrantAuthorizationCode} // RFC 7591 §2
 	}
@@ -180,6 +193,7 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 				return BadMetadata("token_endpoint_auth_method cannot change after registration")
 			}
 			c.Public = false
+			c.AuthMethod = *m.TokenEndpointAuthMethod
 		default:
 			return BadMetadata("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
 		}

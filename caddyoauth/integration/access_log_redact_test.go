@@ -164,3 +164,41 @@ reverse_proxy %s`, up.Addr())))
 		}
 	}
 }
+
+// TestErrorLogRedactsCredentials: when a request whose query carries
+// credentials ends in an error (here the upstream is down), Caddy's error
+// log records the failure with the credentials' values replaced, with or
+// without an access log, and the client still gets the error's status.
+func TestErrorLogRedactsCredentials(t *testing.T) {
+	for _, accessLog := range []bool{false, true} {
+		t.Run(fmt.Sprintf("access log %v", accessLog), func(t *testing.T) {
+			site := "oauth_server\noauth_protect\nreverse_proxy 127.0.0.1:1"
+			if accessLog {
+				site = "log {\n\toutput file {{.DataDir}}/access.log\n}\n" + site
+			}
+			g := gt.Start(t, gt.Config(`
+oauth {
+	store memory
+	client svc {
+		secret svc-secret
+		grants client_credentials
+		scopes read
+		user svc-user
+	}
+}`, site))
+			access := wantToken(t, clientCredentials(t, g, "svc", "svc-secret")).Str("access_token")
+			r := gt.Get(t, g.URL+"/api?access_token=leaked-token-1&code=leaked-code-2&page=3", access)
+			if r.Status != 502 {
+				t.Fatalf("a protected call to a down upstream: %d, want 502", r.Status)
+			}
+			poll.Until(t, 10*time.Second, "the failure in the error log", func() bool {
+				return strings.Contains(g.Logs(), `"logger":"http.log.error`) && strings.Contains(g.Logs(), "page=3")
+			})
+			for _, leaked := range []string{"leaked-token-1", "leaked-code-2", access} {
+				if strings.Contains(g.Logs(), leaked) {
+					t.Fatalf("a credential of the query reached the log:\n%s", g.Logs())
+				}
+			}
+		})
+	}
+}

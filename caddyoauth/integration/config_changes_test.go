@@ -34,17 +34,8 @@ func caddyReload(t *testing.T, g *gt.Gateway, tmpl string) {
 // a plain `caddy reload` (no --force) loads the new users: the removed
 // user's tokens and password stop working, the others' keep working.
 func TestUsersFileEditReachesReload(t *testing.T) {
-	up := gt.StartUpstream(t)
-	file := filepath.Join(t.TempDir(), "users.txt")
-	alice := "alice:" + gt.BcryptHash(t, "alice-pw") + ":u-alice\n"
-	bob := "bob:" + gt.BcryptHash(t, "bob-pw") + ":u-bob\n"
-	if err := os.WriteFile(file, []byte(alice+bob), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := removalConfig(fileStore, up.Addr(), "users_file "+file)
-	g := gt.Start(t, cfg)
-	aliceAT, _ := passwordTokens(t, g, "alice", "alice-pw")
-	bobAT, _ := passwordTokens(t, g, "bob", "bob-pw")
+	u := startWithUsersFile(t)
+	g, cfg, file, alice, aliceAT, bobAT, up := u.g, u.cfg, u.file, u.alice, u.aliceAT, u.bobAT, u.up
 
 	// The same files: nothing to load.
 	caddyReload(t, g, cfg)

@@ -114,8 +114,12 @@ func identityHeaders(h http.Header) map[string][]string {
 	return out
 }
 
-func wantChallenge(t *testing.T, r *gt.Response, status int, challenge string) {
+// wantChallenge checks a refusal's status and challenge; in challenge,
+// {md} stands for the resource_metadata of the site's origin (RFC 9728
+// §5.1), which every block of protectGateway guards.
+func wantChallenge(t *testing.T, g *gt.Gateway, r *gt.Response, status int, challenge string) {
 	t.Helper()
+	challenge = strings.Replace(challenge, "{md}", `, resource_metadata="`+g.URL+`/.well-known/oauth-protected-resource"`, 1)
 	if r.Status != status || r.Header.Get("WWW-Authenticate") != challenge {
 		t.Fatalf("got %d WWW-Authenticate %q, want %d %q", r.Status, r.Header.Get("WWW-Authenticate"), status, challenge)
 	}
@@ -160,8 +164,8 @@ func TestProtectedRoutes(t *testing.T) {
 	})
 	t.Run("admin route needs write", func(t *testing.T) {
 		n := up.Count()
-		wantChallenge(t, gt.Get(t, g.URL+"/admin/users", reader, forged...), 403, `Bearer realm="admin", error="insufficient_scope", scope="write"`)
-		wantChallenge(t, gt.Get(t, g.URL+"/admin/users", alice.Str("access_token")[:10]+"x", forged...), 401, `Bearer realm="admin", error="invalid_token", error_description="the access token is invalid or revoked"`)
+		wantChallenge(t, g, gt.Get(t, g.URL+"/admin/users", reader, forged...), 403, `Bearer realm="admin"{md}, error="insufficient_scope", scope="write"`)
+		wantChallenge(t, g, gt.Get(t, g.URL+"/admin/users", alice.Str("access_token")[:10]+"x", forged...), 401, `Bearer realm="admin"{md}, error="invalid_token", error_description="the access token is invalid or revoked"`)
 		if up.Count() != n {
 			t.Fatal("a refused request reached the upstream")
 		}
@@ -191,20 +195,20 @@ func TestProtectedRoutes(t *testing.T) {
 		}
 	})
 	t.Run("read route refuses a write-only token", func(t *testing.T) {
-		wantChallenge(t, gt.Get(t, g.URL+"/api", aliceWrite.Str("access_token")), 403, `Bearer realm="api", error="insufficient_scope", scope="read"`)
+		wantChallenge(t, g, gt.Get(t, g.URL+"/api", aliceWrite.Str("access_token")), 403, `Bearer realm="api"{md}, error="insufficient_scope", scope="read"`)
 		if r := gt.Get(t, g.URL+"/api", alice.Str("access_token")); r.Status != 200 {
 			t.Fatalf("got %d", r.Status)
 		}
 	})
 	t.Run("no token", func(t *testing.T) {
-		wantChallenge(t, gt.Get(t, g.URL+"/api", ""), 401, `Bearer realm="api"`)
+		wantChallenge(t, g, gt.Get(t, g.URL+"/api", ""), 401, `Bearer realm="api"{md}`)
 		// Not read from the query (RFC 6750 §2.3 is not supported: access
 		// logs keep URIs). This token is left out of the log check below.
-		wantChallenge(t, gt.Get(t, g.URL+"/api?access_token="+inQuery, ""), 401, `Bearer realm="api"`)
-		wantChallenge(t, gt.Get(t, g.URL+"/api", "", "Authorization", "Basic cmVhZGVyOnJlYWRlci1zZWNyZXQ="), 401, `Bearer realm="api"`)
+		wantChallenge(t, g, gt.Get(t, g.URL+"/api?access_token="+inQuery, ""), 401, `Bearer realm="api"{md}`)
+		wantChallenge(t, g, gt.Get(t, g.URL+"/api", "", "Authorization", "Basic cmVhZGVyOnJlYWRlci1zZWNyZXQ="), 401, `Bearer realm="api"{md}`)
 	})
 	t.Run("bad tokens", func(t *testing.T) {
-		wantChallenge(t, gt.Get(t, g.URL+"/api", "not-a-token"), 401, `Bearer realm="api", error="invalid_token", error_description="the access token is invalid or revoked"`)
+		wantChallenge(t, g, gt.Get(t, g.URL+"/api", "not-a-token"), 401, `Bearer realm="api"{md}, error="invalid_token", error_description="the access token is invalid or revoked"`)
 		for _, h := range [][]string{
 			{"Authorization", "Bearer a b"},
 			{"Authorization", "Bearer"},
@@ -294,7 +298,7 @@ func TestTokensSurviveRestartAndExpire(t *testing.T) {
 	if r := gt.Get(t, g.URL+"/api", keep.Str("access_token")); r.Status != 200 || up.Last().Get("X-User-ID") != "user-42" {
 		t.Fatalf("after restart: %d", r.Status)
 	}
-	wantChallenge(t, gt.Get(t, g.URL+"/api", doomed), 401, `Bearer realm="api", error="invalid_token", error_description="the access token expired"`)
+	wantChallenge(t, g, gt.Get(t, g.URL+"/api", doomed), 401, `Bearer realm="api"{md}, error="invalid_token", error_description="the access token expired"`)
 	if r := me(t, g, doomed); r.Status != 401 || r.Str("error") != "invalid_token" {
 		t.Fatalf("me with an expired token: %d %s", r.Status, r.Body)
 	}

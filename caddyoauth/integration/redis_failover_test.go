@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,46 +41,29 @@ type failoverCall struct {
 // last token it got and with a forged one, from a few goroutines, until
 // stopped. It must not use t: it runs off the test goroutine.
 type failoverLoad struct {
-	phase atomic.Int32
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	calls []failoverCall
+	*gt.Load[failoverCall]
 }
 
 func startFailoverLoad(g *gt.Gateway, workers int) *failoverLoad {
-	l := &failoverLoad{stop: make(chan struct{})}
+	l := &failoverLoad{gt.NewLoad[failoverCall]()}
 	for range workers {
-		l.wg.Go(func() {
-			var last string
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				if tok := l.issue(g); tok != "" {
-					last = tok
-				}
-				if last != "" {
-					l.call(g, "valid", last)
-				}
-				l.call(g, "forged", "forged-"+rand.Text())
+		var last string
+		l.Go(func() {
+			if tok := l.issue(g); tok != "" {
+				last = tok
 			}
+			if last != "" {
+				l.call(g, "valid", last)
+			}
+			l.call(g, "forged", "forged-"+rand.Text())
 		})
 	}
 	return l
 }
 
-func (l *failoverLoad) record(c failoverCall) {
-	l.mu.Lock()
-	l.calls = append(l.calls, c)
-	l.mu.Unlock()
-}
-
 // issue asks for a token and returns it when the answer was a token.
 func (l *failoverLoad) issue(g *gt.Gateway) string {
-	c := failoverCall{kind: "token", phase: l.phase.Load()}
+	c := failoverCall{kind: "token", phase: l.Phase.Load()}
 	req, _ := http.NewRequest(http.MethodPost, g.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("app", "app-secret")
@@ -99,13 +80,13 @@ func (l *failoverLoad) issue(g *gt.Gateway) string {
 		}
 	}
 	c.err = err
-	l.record(c)
+	l.Record(c)
 	return c.token
 }
 
 // call calls /api with token.
 func (l *failoverLoad) call(g *gt.Gateway, kind, token string) {
-	c := failoverCall{kind: kind, phase: l.phase.Load(), token: token}
+	c := failoverCall{kind: kind, phase: l.Phase.Load(), token: token}
 	req, _ := http.NewRequest(http.MethodGet, g.URL+"/api", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := gt.HTTPClient.Do(req)
@@ -116,7 +97,7 @@ func (l *failoverLoad) call(g *gt.Gateway, kind, token string) {
 		c.identity = c.status == 200 && echoedIdentity(body)
 	}
 	c.err = err
-	l.record(c)
+	l.Record(c)
 }
 
 // echoedIdentity tells whether the upstream's echo shows the identity of
@@ -133,27 +114,7 @@ func echoedIdentity(body []byte) bool {
 
 // count is how many calls of kind in phase answered status so far.
 func (l *failoverLoad) count(kind string, phase int32, status int) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, c := range l.calls {
-		if c.kind == kind && c.phase == phase && c.status == status {
-			n++
-		}
-	}
-	return n
-}
-
-func (l *failoverLoad) finish() []failoverCall {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
-	l.wg.Wait()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.calls
+	return l.Count(func(c failoverCall) bool { return c.kind == kind && c.phase == phase && c.status == status })
 }
 
 // TestRedisSentinelFailover kills the Redis primary of a Sentinel setup
@@ -191,7 +152,7 @@ func sentinelFailover(t *testing.T, ack bool) {
 	}()
 
 	l := startFailoverLoad(g, 3)
-	defer l.finish()
+	defer l.Stop()
 	poll.Until(t, 20*time.Second, "tokens issued and validated before the kill", func() bool {
 		return l.count("valid", beforeKill, 200) >= 30
 	})
@@ -202,14 +163,14 @@ func sentinelFailover(t *testing.T, ack bool) {
 		return infoInt(t, replica, "replication", "slave_repl_offset") >= offset
 	})
 	var early string
-	for _, c := range l.snapshot() {
+	for _, c := range l.Records() {
 		if c.kind == "token" && c.status == 200 {
 			early = c.token
 			break
 		}
 	}
 
-	l.phase.Store(switching)
+	l.Phase.Store(switching)
 	primary.Stop()
 	poll.Until(t, 10*time.Second, "protected calls answer 503 during the switch", func() bool {
 		return l.count("valid", switching, 503) >= 1
@@ -221,7 +182,7 @@ func sentinelFailover(t *testing.T, ack bool) {
 	poll.Until(t, 20*time.Second, "the gateway validates from the new primary, without a restart", func() bool {
 		return status(t, g, early) == 200
 	})
-	l.phase.Store(followed)
+	l.Phase.Store(followed)
 
 	if ack {
 		// The new primary has no replica: a token now could vanish.
@@ -233,7 +194,7 @@ func sentinelFailover(t *testing.T, ack bool) {
 	// The old primary comes back empty; the Sentinels make it a replica of
 	// the new one.
 	primary.Restart()
-	l.phase.Store(replicaBack)
+	l.Phase.Store(replicaBack)
 	var fresh string
 	poll.Until(t, 20*time.Second, "the token endpoint serves again", func() bool {
 		r := gt.PostForm(t, g.URL+"/oauth/token", "app", "app-secret", url.Values{"grant_type": {"client_credentials"}})
@@ -246,7 +207,7 @@ func sentinelFailover(t *testing.T, ack bool) {
 	poll.Until(t, 20*time.Second, "the load issues tokens again", func() bool {
 		return l.count("token", replicaBack, 200) >= 5
 	})
-	calls := l.finish()
+	calls := l.Stop()
 
 	// Every token whose response reached the load validates now.
 	lost := map[string]bool{}
@@ -298,13 +259,6 @@ func sentinelFailover(t *testing.T, ack bool) {
 	}
 	t.Logf("replicas_ack %v: %d tokens answered, %d lost in the failover; calls by kind, phase and status: %v",
 		ack, issued, len(lost), counts)
-}
-
-// snapshot is a copy of the calls so far.
-func (l *failoverLoad) snapshot() []failoverCall {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]failoverCall(nil), l.calls...)
 }
 
 // infoInt reads a numeric field of a server's INFO section.

@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,54 +27,39 @@ type loadResult struct {
 }
 
 // load calls /api on every gateway with token from two goroutines per
-// gateway until stop is closed, tagging each call with the phase current
-// when it was sent. It must not use t: it runs off the test goroutine.
+// gateway until stopped, tagging each call with the phase current when it
+// was sent.
 type load struct {
-	phase   atomic.Int32
-	retry   bool // resend a call once when its connection broke before any answer
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	results []loadResult
+	*gt.Load[loadResult]
 }
 
 func startLoad(gws []*gt.Gateway, token string) *load {
 	return startLoadWith(gt.HTTPClient, gws, token, false)
 }
 
-// startLoadWith is startLoad with its own HTTP client.
+// startLoadWith is startLoad with its own HTTP client; with retry, a call
+// whose connection broke before any answer is sent once more.
 func startLoadWith(client *http.Client, gws []*gt.Gateway, token string, retry bool) *load {
-	l := &load{stop: make(chan struct{}), retry: retry}
+	l := &load{gt.NewLoad[loadResult]()}
 	for i, g := range gws {
 		for range 2 {
-			l.wg.Add(1)
-			go func() {
-				defer l.wg.Done()
-				for {
-					select {
-					case <-l.stop:
-						return
-					default:
-					}
-					res := loadResult{gateway: i, phase: l.phase.Load(), start: time.Now()}
-					req, _ := http.NewRequest(http.MethodGet, g.URL+"/api", nil)
-					req.Header.Set("Authorization", "Bearer "+token)
-					resp, err := client.Do(req)
-					if err != nil && l.retry {
-						res.retried = true
-						resp, err = client.Do(req)
-					}
-					if err == nil {
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						res.status = resp.StatusCode
-					}
-					res.err, res.end = err, time.Now()
-					l.mu.Lock()
-					l.results = append(l.results, res)
-					l.mu.Unlock()
+			l.Go(func() {
+				res := loadResult{gateway: i, phase: l.Phase.Load(), start: time.Now()}
+				req, _ := http.NewRequest(http.MethodGet, g.URL+"/api", nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := client.Do(req)
+				if err != nil && retry {
+					res.retried = true
+					resp, err = client.Do(req)
 				}
-			}()
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					res.status = resp.StatusCode
+				}
+				res.err, res.end = err, time.Now()
+				l.Record(res)
+			})
 		}
 	}
 	return l
@@ -84,21 +67,7 @@ func startLoadWith(client *http.Client, gws []*gt.Gateway, token string, retry b
 
 // count is how many calls to gateway in phase answered status so far.
 func (l *load) count(gateway int, phase int32, status int) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, r := range l.results {
-		if r.gateway == gateway && r.phase == phase && r.status == status {
-			n++
-		}
-	}
-	return n
-}
-
-func (l *load) finish() []loadResult {
-	close(l.stop)
-	l.wg.Wait()
-	return l.results
+	return l.Count(func(r loadResult) bool { return r.gateway == gateway && r.phase == phase && r.status == status })
 }
 
 var goroutineTotal = regexp.MustCompile(`goroutine profile: total (\d+)`)
@@ -156,18 +125,12 @@ func TestRedisOutageMidLoad(t *testing.T) {
 	baseClients := infoField(t, rc, "clients", "connected_clients")
 
 	l := startLoad(gws, access)
-	defer func() {
-		select {
-		case <-l.stop:
-		default:
-			l.finish()
-		}
-	}()
+	defer l.Stop()
 	for i := range gws {
 		poll.Until(t, 10*time.Second, "load served before the outage", func() bool { return l.count(i, 0, 200) >= 20 })
 	}
 
-	l.phase.Store(1)
+	l.Phase.Store(1)
 	killed := time.Now()
 	srv.Stop()
 	for i := range gws {
@@ -186,7 +149,7 @@ func TestRedisOutageMidLoad(t *testing.T) {
 		}
 	}
 
-	l.phase.Store(2)
+	l.Phase.Store(2)
 	restarted := time.Now()
 	srv.Restart() // empty: the old token is gone, so it gets 401 from now on
 	var fresh []string
@@ -210,7 +173,7 @@ func TestRedisOutageMidLoad(t *testing.T) {
 	for i := range gws {
 		poll.Until(t, 10*time.Second, "the old token refused after Redis came back empty", func() bool { return l.count(i, 2, 401) >= 1 })
 	}
-	results := l.finish()
+	results := l.Stop()
 
 	// Every call answered 200 before the kill; 503 while Redis was down
 	// (or 200 in the moment before a gateway noticed); 200, 503 or 401
@@ -297,13 +260,7 @@ func TestRedisReloadKeepsPool(t *testing.T) {
 	// as idempotent clients do. Every answer must be 200.
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	l := startLoadWith(client, []*gt.Gateway{g}, access, true)
-	defer func() {
-		select {
-		case <-l.stop:
-		default:
-			l.finish()
-		}
-	}()
+	defer l.Stop()
 	for gen := 1; gen <= 2; gen++ {
 		poll.Until(t, 10*time.Second, "load running", func() bool { return l.count(0, int32(gen-1), 200) >= 20 })
 		site := fmt.Sprintf("header X-Config-Gen %d\n%s", gen, redisSite(up))
@@ -314,10 +271,10 @@ func TestRedisReloadKeepsPool(t *testing.T) {
 			r := gt.Get(t, g.URL+"/api", access)
 			return r.Status == 200 && r.Header.Get("X-Config-Gen") == strconv.Itoa(gen)
 		})
-		l.phase.Store(int32(gen))
+		l.Phase.Store(int32(gen))
 	}
 	poll.Until(t, 10*time.Second, "load running after the reloads", func() bool { return l.count(0, 2, 200) >= 20 })
-	results := l.finish()
+	results := l.Stop()
 	for _, r := range results {
 		if r.err != nil || r.status != 200 {
 			t.Fatalf("call during reload (phase %d): status %d, err %v", r.phase, r.status, r.err)

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -70,76 +69,59 @@ func decodeJSON(t *testing.T, s string) map[string]any {
 type issued struct {
 	access, refresh string
 	at              time.Time
+	err             string // the request failed
 }
 
 // loadIssuer issues client_credentials tokens on g from several goroutines
-// until stopped, keeping each token with the time its answer arrived.
+// until stopped, keeping each token with the time its answer arrived, or
+// the failure of its request.
 type loadIssuer struct {
-	stop chan struct{}
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	toks []issued
-	errs []string
+	*gt.Load[issued]
 }
 
 func startIssuing(g *gt.Gateway, workers int) *loadIssuer {
-	l := &loadIssuer{stop: make(chan struct{})}
+	l := &loadIssuer{gt.NewLoad[issued]()}
 	client := &http.Client{Timeout: 10 * time.Second}
 	for range workers {
-		l.wg.Go(func() {
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				req, _ := http.NewRequest(http.MethodPost, g.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials&scope=read"))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.SetBasicAuth("app", "app-secret")
-				resp, err := client.Do(req)
-				if err != nil {
-					l.fail(err.Error())
-					return
-				}
-				var body struct {
-					AccessToken string `json:"access_token"`
-				}
-				err = json.NewDecoder(resp.Body).Decode(&body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || err != nil || body.AccessToken == "" {
-					l.fail(fmt.Sprintf("token request during the backup: %d %v", resp.StatusCode, err))
-					return
-				}
-				l.mu.Lock()
-				l.toks = append(l.toks, issued{access: body.AccessToken, at: time.Now()})
-				l.mu.Unlock()
+		l.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, g.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials&scope=read"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth("app", "app-secret")
+			resp, err := client.Do(req)
+			if err != nil {
+				l.Record(issued{err: err.Error()})
+				return
 			}
+			var body struct {
+				AccessToken string `json:"access_token"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || err != nil || body.AccessToken == "" {
+				l.Record(issued{err: fmt.Sprintf("token request during the backup: %d %v", resp.StatusCode, err)})
+				return
+			}
+			l.Record(issued{access: body.AccessToken, at: time.Now()})
 		})
 	}
 	return l
 }
 
-func (l *loadIssuer) fail(msg string) {
-	l.mu.Lock()
-	l.errs = append(l.errs, msg)
-	l.mu.Unlock()
-}
-
 func (l *loadIssuer) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.toks)
+	return l.Count(func(i issued) bool { return i.err == "" })
 }
 
 // end stops the load and returns its tokens; a failed request fails t.
 func (l *loadIssuer) end(t *testing.T) []issued {
 	t.Helper()
-	close(l.stop)
-	l.wg.Wait()
-	if len(l.errs) > 0 {
-		t.Fatalf("token requests failed while the store was read: %v", l.errs)
+	var toks []issued
+	for _, i := range l.Stop() {
+		if i.err != "" {
+			t.Fatalf("token requests failed while the store was read: %s", i.err)
+		}
+		toks = append(toks, i)
 	}
-	return l.toks
+	return toks
 }
 
 // TestStoreBackupUnderLoad: `caddy oauth store backup` takes a snapshot of
@@ -405,7 +387,7 @@ func TestStoreCopyFileToRedis(t *testing.T) {
 	for range 5 {
 		sent := time.Now()
 		access, refresh := passwordToken(t, a)
-		toks = append(toks, tok{issued{access, refresh, time.Now()}, aliceID, sent})
+		toks = append(toks, tok{issued{access: access, refresh: refresh, at: time.Now()}, aliceID, sent})
 	}
 	for _, c := range [][3]string{{"app", "app-secret", "svc-user"}, {dynID, dynSecret, "partner-1"}} {
 		for range 3 {
@@ -414,7 +396,7 @@ func TestStoreCopyFileToRedis(t *testing.T) {
 			if r.Status != 200 {
 				t.Fatalf("client_credentials for %s: %d %s", c[0], r.Status, r.Body)
 			}
-			toks = append(toks, tok{issued{r.Str("access_token"), "", time.Now()}, c[2], sent})
+			toks = append(toks, tok{issued{access: r.Str("access_token"), at: time.Now()}, c[2], sent})
 		}
 	}
 	a.Stop()

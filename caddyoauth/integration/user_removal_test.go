@@ -135,20 +135,39 @@ func TestRemovedUserLosesAccessAcrossRestart(t *testing.T) {
 	}
 }
 
+// usersFileGateway is a gateway whose users, alice and bob, come from a
+// users_file, with a password-grant access token of each.
+type usersFileGateway struct {
+	up             *gt.Upstream
+	g              *gt.Gateway
+	cfg, file      string
+	alice, bob     string // their lines of the file
+	aliceAT, bobAT string
+}
+
+func startWithUsersFile(t *testing.T) usersFileGateway {
+	t.Helper()
+	u := usersFileGateway{
+		up:    gt.StartUpstream(t),
+		file:  filepath.Join(t.TempDir(), "users.txt"),
+		alice: "alice:" + gt.BcryptHash(t, "alice-pw") + ":u-alice\n",
+		bob:   "bob:" + gt.BcryptHash(t, "bob-pw") + ":u-bob\n",
+	}
+	if err := os.WriteFile(u.file, []byte(u.alice+u.bob), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u.cfg = removalConfig(fileStore, u.up.Addr(), "users_file "+u.file)
+	u.g = gt.Start(t, u.cfg)
+	u.aliceAT, _ = passwordTokens(t, u.g, "alice", "alice-pw")
+	u.bobAT, _ = passwordTokens(t, u.g, "bob", "bob-pw")
+	return u
+}
+
 // TestUserRemovedFromUsersFile: a user taken out of the users_file loses
 // their tokens at the forced reload that rereads the file.
 func TestUserRemovedFromUsersFile(t *testing.T) {
-	up := gt.StartUpstream(t)
-	file := filepath.Join(t.TempDir(), "users.txt")
-	alice := "alice:" + gt.BcryptHash(t, "alice-pw") + ":u-alice\n"
-	bob := "bob:" + gt.BcryptHash(t, "bob-pw") + ":u-bob\n"
-	if err := os.WriteFile(file, []byte(alice+bob), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := removalConfig(fileStore, up.Addr(), "users_file "+file)
-	g := gt.Start(t, cfg)
-	aliceAT, _ := passwordTokens(t, g, "alice", "alice-pw")
-	bobAT, _ := passwordTokens(t, g, "bob", "bob-pw")
+	u := startWithUsersFile(t)
+	g, cfg, file, alice, aliceAT, bobAT := u.g, u.cfg, u.file, u.alice, u.aliceAT, u.bobAT
 
 	if err := os.WriteFile(file, []byte(alice), 0o600); err != nil {
 		t.Fatal(err)
