@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,7 +138,7 @@ http://{{.Addr}} {
 	handle /mcp* {
 		oauth_protect {
 			resource http://{{.Addr}}/mcp
-			scopes mcp
+			scope mcp
 		}
 		reverse_proxy ` + upstream + `
 	}
@@ -147,7 +148,7 @@ http://localhost:{{.Port}} {
 	handle /mcp* {
 		oauth_protect {
 			resource http://localhost:{{.Port}}/mcp
-			scopes mcp
+			scope mcp
 		}
 		reverse_proxy ` + upstream + `
 	}
@@ -178,6 +179,9 @@ func mcpChromium(t *testing.T) context.Context {
 	return ctx
 }
 
+// notVetted is what the consent page says of a client nobody vetted.
+const notVetted = "not verified by the operator"
+
 // chromiumFetcher signs alice in and approves the request in Chromium, on
 // the gateway's own pages, and returns what reached the redirect URI. The
 // consent page must contain each of consentWants.
@@ -202,6 +206,9 @@ func chromiumFetcher(t *testing.T, cb *mcpCallback, consentWants ...string) auth
 			if !strings.Contains(page, want) {
 				return nil, fmt.Errorf("the consent page does not say %q:\n%s", want, page)
 			}
+		}
+		if vetted := !slices.Contains(consentWants, notVetted); vetted && strings.Contains(page, notVetted) {
+			return nil, fmt.Errorf("the consent page of a client the operator configured says %q", notVetted)
 		}
 		if err := chromedp.Do(b,
 			chromedp.Click(chromedp.CSS(`button[value=allow]`)),
@@ -252,10 +259,10 @@ func TestMCPClientsThroughTheGateway(t *testing.T) {
 				ResponseTypes:           []string{"code"},
 				TokenEndpointAuthMethod: "none",
 			}},
-		}, []string{"Research Agent", "not verified by the operator"}},
+		}, []string{"Research Agent", notVetted}},
 		{"client ID metadata document", auth.AuthorizationCodeHandlerConfig{
 			ClientIDMetadataDocumentConfig: &auth.ClientIDMetadataDocumentConfig{URL: docID},
-		}, []string{"Desk Agent", docHost, "not verified by the operator"}},
+		}, []string{"Desk Agent", docHost, notVetted}},
 	}
 	for _, way := range ways {
 		t.Run(way.name, func(t *testing.T) {
