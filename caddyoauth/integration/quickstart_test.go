@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,3 +92,52 @@ func TestQuickstartREADME(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestQuickstartMCPExample: the root Caddyfile's commented MCP example,
+// uncommented, starts and does what its comments say: the MCP site's 401
+// names its protected resource metadata, which names the gateway as the
+// authorization server, where an agent registers itself.
+func TestQuickstartMCPExample(t *testing.T) {
+	var lines []string
+	inMCP := false
+	for _, l := range strings.Split(quickstartTemplate(t), "\n") {
+		switch {
+		case strings.HasPrefix(l, "# http://localhost:8081"):
+			inMCP = true
+			l = l[2:]
+		case inMCP && (strings.HasPrefix(l, "# \t") || l == "# }"):
+			inMCP = l != "# }"
+			l = l[2:]
+		case strings.HasPrefix(l, "\t\t# dynamic_clients") || strings.HasPrefix(l, "\t\t# \t") || l == "\t\t# }" || strings.HasPrefix(l, "\t\t# issuer"):
+			l = strings.Replace(l, "# ", "", 1)
+		}
+		lines = append(lines, l)
+	}
+	tmpl := strings.ReplaceAll(strings.Join(lines, "\n"), "localhost:8081", `127.0.0.1:{{index .Vars "mcp"}}`)
+	if !strings.Contains(tmpl, "\t\tdynamic_clients {") || !strings.Contains(tmpl, "\n"+`http://127.0.0.1:{{index .Vars "mcp"}} {`) {
+		t.Fatal("the root Caddyfile's commented MCP example is not where this test looks for it")
+	}
+	mcpPort := itoa(gt.FreePort(t))
+	g := gt.Start(t, tmpl, gt.WithVars(map[string]string{"upstream": itoa(gt.FreePort(t)), "mcp": mcpPort}))
+	mcpURL := "http://127.0.0.1:" + mcpPort + "/mcp"
+
+	r := gt.Get(t, mcpURL, "")
+	prm := "http://127.0.0.1:" + mcpPort + "/.well-known/oauth-protected-resource/mcp"
+	if r.Status != 401 || !strings.Contains(r.Header.Get("WWW-Authenticate"), `resource_metadata="`+prm+`"`) {
+		t.Fatalf("the MCP site without a token: %d %q", r.Status, r.Header.Get("WWW-Authenticate"))
+	}
+	doc := gt.Get(t, prm, "")
+	if doc.JSON["resource"] != mcpURL || fmt.Sprint(doc.JSON["authorization_servers"]) != "["+g.URL+"]" {
+		t.Fatalf("protected resource metadata: %s", doc.Body)
+	}
+	as := gt.Get(t, g.URL+"/.well-known/oauth-authorization-server", "")
+	reg, _ := as.JSON["registration_endpoint"].(string)
+	if reg != g.URL+"/oauth/register" || as.JSON["client_id_metadata_document_supported"] != true {
+		t.Fatalf("authorization server metadata: %s", as.Body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, reg, strings.NewReader(`{"client_name":"My Agent","redirect_uris":["http://127.0.0.1/callback"],"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`))
+	req.Header.Set("Content-Type", "application/json")
+	if r := gt.Do(t, req); r.Status != 201 || r.Str("client_id") == "" {
+		t.Fatalf("registration: %d %s", r.Status, r.Body)
+	}
+}
