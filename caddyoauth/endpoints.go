@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 	"github.com/caddyoauth/gateway/caddyoauth/selfservice"
 )
 
@@ -15,7 +16,9 @@ import (
 const MetadataPath = "/.well-known/oauth-authorization-server"
 
 // serveMetadata answers the RFC 8414 authorization server metadata,
-// built from the endpoints this build serves and the configured clients.
+// built from the endpoints this build serves and the configured clients;
+// with OpenID Connect the same document, OpenID fields included, is the
+// provider configuration at /.well-known/openid-configuration.
 func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -45,6 +48,9 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	md["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post"}
 	md["code_challenge_methods_supported"] = s.app.codeChallengeMethods()
 	md["authorization_response_iss_parameter_supported"] = true // RFC 9207
+	if s.app.openID() {
+		oidc.AddDiscovery(md)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
 	return json.NewEncoder(w).Encode(md)
@@ -63,8 +69,9 @@ func (a *App) codeChallengeMethods() []string {
 	return []string{"S256"}
 }
 
-// serveJWKS publishes the keys JWT access tokens are signed with (RFC 7517
-// §5): the current key and retired ones whose tokens may still be alive.
+// serveJWKS publishes the keys JWT access tokens and ID tokens are signed
+// with (RFC 7517 §5): the current keys and retired ones whose tokens may
+// still be alive.
 func serveJWKS(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")

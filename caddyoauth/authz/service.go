@@ -45,6 +45,8 @@ type Service struct {
 	log     *zap.Logger
 	hooks   Hooks
 	keys    *keyRing // JWT signing keys; nil for opaque tokens
+	// idKeys sign ID tokens, by algorithm; nil without OpenID Connect.
+	idKeys  map[string]*keyRing
 	secrets *secretGuard
 }
 
@@ -57,18 +59,22 @@ func New(cfg Config, s store.Store, clients ClientSource, users Authenticator, l
 		cfg.SessionTTL = DefaultSessionTTL
 	}
 	svc := &Service{cfg: cfg, store: s, clients: clients, users: users, log: log, secrets: newSecretGuard()}
-	if cfg.TokenFormat == FormatJWT {
-		svc.keys = &keyRing{svc: svc}
-		if cfg.SigningKey != nil {
-			k, err := newSigningKey(cfg.SigningKey, time.Now())
-			if err != nil {
-				panic(err) // ParseSigningKey admits only keys newSigningKey takes
-			}
-			svc.keys.static = k
-		} else if cfg.KeyEncryptionKey != nil {
-			svc.keys.aead = newRingAEAD(cfg.KeyEncryptionKey)
+	var static *signingKey
+	if cfg.SigningKey != nil {
+		k, err := newSigningKey(cfg.SigningKey, time.Now())
+		if err != nil {
+			panic(err) // ParseSigningKey admits only keys newSigningKey takes
 		}
+		static = k
 	}
+	if cfg.TokenFormat == FormatJWT {
+		alg := algES256
+		if static != nil {
+			alg = static.alg
+		}
+		svc.keys = svc.newRing(alg, static)
+	}
+	svc.setupOpenID(static)
 
 	m := manage.NewManager()
 	m.MapTokenStorage(tokenStore{svc})

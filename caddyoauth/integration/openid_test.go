@@ -1,0 +1,244 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+)
+
+// The gateway as an OpenID provider, driven by real relying parties
+// through the real sign-in and consent pages.
+
+const rpCB = "https://rp.example/callback"
+
+// startOP starts a gateway whose client rp may ask for openid, with users
+// from each source: alice (a user line with claims), bob (a users_file
+// entry with claims) and carol (the login upstream, claims_from).
+func startOP(t *testing.T, clientExtra string) *gt.Gateway {
+	t.Helper()
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var creds struct{ Username, Password string }
+		_ = json.NewDecoder(r.Body).Decode(&creds)
+		if creds.Username != "carol" || creds.Password != "carol-pw" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":"legacy-carol","display_name":"Carol Legacy","mail":"carol@legacy.example"}`)
+	}))
+	t.Cleanup(legacy.Close)
+	users := filepath.Join(t.TempDir(), "users.json")
+	entry := fmt.Sprintf(`[{"username":"bob","password_hash":%q,"user_id":"u-bob","claims":{"name":"Bob File","email":"bob@example.com","email_verified":false}}]`, gt.BcryptHash(t, "bob-pw"))
+	if err := os.WriteFile(users, []byte(entry), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return gt.Start(t, gt.Config(fmt.Sprintf(`
+oauth {
+	store memory
+	user alice %s u-alice {
+		name "Alice Liddell"
+		given_name Alice
+		email alice@example.com
+		email_verified
+	}
+	users_file %s
+	login_upstream %s {
+		claims_from name=display_name email=mail
+	}
+	client rp {
+		name "Relying Party"
+		secret rp-secret
+		redirect_uri %s
+		grants authorization_code refresh_token
+		scopes openid profile email read
+		%s
+	}
+}`, gt.BcryptHash(t, "alice-pw"), users, legacy.URL, rpCB, clientExtra), "oauth_server\nrespond \"site\""))
+}
+
+// TestOpenIDInteropGoOIDC: coreos/go-oidc discovers the gateway, and
+// golang.org/x/oauth2 runs the code flow with a nonce through the sign-in
+// and consent pages; go-oidc verifies the ID token (signature from the
+// JWKS, iss, aud, exp, nonce, at_hash) and reads UserInfo.
+func TestOpenIDInteropGoOIDC(t *testing.T) {
+	g := startOP(t, "")
+	ctx := context.Background()
+	provider, err := gooidc.NewProvider(ctx, g.URL)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	conf := &oauth2.Config{ClientID: "rp", ClientSecret: "rp-secret", RedirectURL: rpCB,
+		Endpoint: provider.Endpoint(), Scopes: []string{gooidc.ScopeOpenID, "profile", "email"}}
+	verifier := provider.Verifier(&gooidc.Config{ClientID: "rp"})
+
+	for _, u := range []struct {
+		username, password, sub, name, email string
+	}{
+		{"alice", "alice-pw", "u-alice", "Alice Liddell", "alice@example.com"},
+		{"bob", "bob-pw", "u-bob", "Bob File", "bob@example.com"},
+		{"carol", "carol-pw", "legacy-carol", "Carol Legacy", "carol@legacy.example"},
+	} {
+		t.Run(u.username, func(t *testing.T) {
+			nonce := "nonce-" + u.username
+			authURL := conf.AuthCodeURL("st-"+u.username, gooidc.Nonce(nonce))
+			back := newBrowser(t, g.URL).approveURL(authURL, u.username, u.password)
+			if back.Query().Get("state") != "st-"+u.username || back.Query().Get("iss") != g.URL {
+				t.Fatalf("redirect %s", back)
+			}
+			tok, err := conf.Exchange(ctx, back.Query().Get("code"))
+			if err != nil {
+				t.Fatalf("exchange: %v", err)
+			}
+			raw, _ := tok.Extra("id_token").(string)
+			idt, err := verifier.Verify(ctx, raw)
+			if err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			if idt.Nonce != nonce || idt.Subject != u.sub {
+				t.Fatalf("nonce %q sub %q", idt.Nonce, idt.Subject)
+			}
+			if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+				t.Fatalf("at_hash: %v", err)
+			}
+			info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+			if err != nil {
+				t.Fatalf("userinfo: %v", err)
+			}
+			var claims struct {
+				Name string `json:"name"`
+			}
+			if err := info.Claims(&claims); err != nil {
+				t.Fatal(err)
+			}
+			if info.Subject != u.sub || info.Email != u.email || claims.Name != u.name {
+				t.Fatalf("userinfo sub %q email %q name %q", info.Subject, info.Email, claims.Name)
+			}
+		})
+	}
+}
+
+// TestOpenIDDiscovery: the provider configuration has every field OpenID
+// Connect Discovery requires and those it recommends that apply, agrees
+// with the RFC 8414 document, and names RS256; the JWKS is served though
+// access tokens are opaque.
+func TestOpenIDDiscovery(t *testing.T) {
+	g := startOP(t, "")
+	oidcDoc := gt.Get(t, g.URL+"/.well-known/openid-configuration", "")
+	asDoc := gt.Get(t, g.URL+"/.well-known/oauth-authorization-server", "")
+	if oidcDoc.Status != 200 || asDoc.Status != 200 {
+		t.Fatalf("documents: %d %d", oidcDoc.Status, asDoc.Status)
+	}
+	var md, as map[string]any
+	if err := json.Unmarshal(oidcDoc.Body, &md); err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(asDoc.Body, &as)
+	for _, f := range []string{"issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+		"scopes_supported", "response_types_supported", "response_modes_supported",
+		"grant_types_supported", "subject_types_supported", "id_token_signing_alg_values_supported",
+		"token_endpoint_auth_methods_supported", "claims_supported", "claims_parameter_supported",
+		"request_parameter_supported", "request_uri_parameter_supported", "code_challenge_methods_supported"} {
+		if _, ok := md[f]; !ok {
+			t.Errorf("no %s", f)
+		}
+		if fmt.Sprint(md[f]) != fmt.Sprint(as[f]) {
+			t.Errorf("%s: %v in the OpenID document, %v in RFC 8414's", f, md[f], as[f])
+		}
+	}
+	if md["issuer"] != g.URL || md["userinfo_endpoint"] != g.URL+"/oauth/userinfo" || md["jwks_uri"] != g.URL+"/oauth/jwks" {
+		t.Fatalf("endpoints: %v", md)
+	}
+	if !strings.Contains(fmt.Sprint(md["id_token_signing_alg_values_supported"]), "RS256") ||
+		!strings.Contains(fmt.Sprint(md["scopes_supported"]), "openid") ||
+		fmt.Sprint(md["subject_types_supported"]) != "[public]" || md["request_uri_parameter_supported"] != false {
+		t.Fatalf("document: %s", oidcDoc.Body)
+	}
+	jwks := gt.Get(t, g.URL+"/oauth/jwks", "")
+	if jwks.Status != 200 || !strings.Contains(string(jwks.Body), `"alg":"RS256"`) {
+		t.Fatalf("jwks: %d %s", jwks.Status, jwks.Body)
+	}
+}
+
+// TestOpenIDOffWithoutOpenIDScope: a gateway whose clients cannot be
+// given openid serves no discovery, UserInfo or (with opaque tokens) JWKS.
+func TestOpenIDOffWithoutOpenIDScope(t *testing.T) {
+	g := gt.Start(t, gt.Config(`
+oauth {
+	store memory
+	client c {
+		secret s
+		grants client_credentials
+		scopes read
+	}
+}`, "oauth_server\nrespond \"site\""))
+	for _, p := range []string{"/oauth/userinfo", "/oauth/jwks"} {
+		if r := gt.Get(t, g.URL+p, ""); r.Status != http.StatusNotFound {
+			t.Errorf("%s: %d", p, r.Status)
+		}
+	}
+	// Outside /oauth/ the request goes on to the site.
+	if r := gt.Get(t, g.URL+"/.well-known/openid-configuration", ""); string(r.Body) != "site" {
+		t.Errorf("discovery served: %d %s", r.Status, r.Body)
+	}
+	var md map[string]any
+	_ = json.Unmarshal(gt.Get(t, g.URL+"/.well-known/oauth-authorization-server", "").Body, &md)
+	if _, ok := md["userinfo_endpoint"]; ok {
+		t.Fatalf("RFC 8414 metadata names UserInfo: %v", md)
+	}
+}
+
+// TestQuickstartOpenID: the quickstart's demo web app gets an ID token for
+// alice, whose UserInfo holds the name and email the Caddyfile gives her.
+func TestQuickstartOpenID(t *testing.T) {
+	upPort := gt.FreePort(t)
+	g := gt.Start(t, quickstartTemplate(t), gt.WithVars(map[string]string{"upstream": itoa(upPort)}))
+	ctx := context.Background()
+	provider, err := gooidc.NewProvider(ctx, g.URL)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	conf := &oauth2.Config{ClientID: "demo-web", RedirectURL: fmt.Sprintf("http://127.0.0.1:%d/callback", upPort),
+		Endpoint: provider.Endpoint(), Scopes: []string{"openid", "profile", "email"}}
+	conf.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+	pkceVerifier := oauth2.GenerateVerifier()
+	authURL := conf.AuthCodeURL("xyz", gooidc.Nonce("n-42"), oauth2.S256ChallengeOption(pkceVerifier))
+	// The demo client registered localhost; the harness moved it.
+	back := newBrowser(t, g.URL).approveURL(authURL, "alice", "alice-password")
+	tok, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(pkceVerifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	idt, err := provider.Verifier(&gooidc.Config{ClientID: "demo-web"}).Verify(ctx, tok.Extra("id_token").(string))
+	if err != nil || idt.Nonce != "n-42" || idt.Subject != "user-42" {
+		t.Fatalf("ID token: %v %+v", err, idt)
+	}
+	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	var claims struct{ Name string }
+	if err != nil || info.Claims(&claims) != nil || claims.Name != "Alice Liddell" || info.Email != "alice@example.com" || !info.EmailVerified {
+		t.Fatalf("userinfo: %v %+v %+v", err, info, claims)
+	}
+}
+
+// rpFlow signs username in for rp with extra authorization parameters and
+// returns the browser and the client's redirect.
+func rpFlow(t *testing.T, g *gt.Gateway, b *browser, extra url.Values, username, password string) *url.URL {
+	t.Helper()
+	q := url.Values{"response_type": {"code"}, "client_id": {"rp"}, "redirect_uri": {rpCB},
+		"scope": {"openid profile email"}, "state": {"s1"}, "nonce": {"n1"}}
+	for k, v := range extra {
+		q[k] = v
+	}
+	return b.approve(q, username, password)
+}
