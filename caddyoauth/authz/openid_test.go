@@ -356,14 +356,13 @@ func TestRefreshIDTokenKeepsAuthTime(t *testing.T) {
 	op := newOP(t, nil)
 	tok := op.redeem(op.browser().login(authParams(), "alice")).wantToken(t)
 	first := op.verify(tok.str("id_token"))
-	time.Sleep(1100 * time.Millisecond) // iat has a resolution of a second
 	r := refreshGrant(t, op.svc, tok.str("refresh_token"), "", basic("rp", rpSecret)).wantToken(t)
 	c := op.verify(r.str("id_token"))
 	if c["auth_time"] != first["auth_time"] || c["sid"] != first["sid"] || c["sub"] != "user-1" {
 		t.Fatalf("refreshed %v, first %v", c, first)
 	}
-	if c["iat"].(float64) <= first["iat"].(float64) {
-		t.Fatal("the refreshed ID token is not fresh")
+	if c["iat"].(float64) < first["iat"].(float64) || r.str("id_token") == tok.str("id_token") {
+		t.Fatal("the refreshed ID token is not a new one")
 	}
 	if c["at_hash"] != oidc.AccessTokenHash(r.str("access_token")) {
 		t.Fatal("at_hash does not match the new access token")
@@ -519,5 +518,196 @@ func TestClaimsRequestIDToken(t *testing.T) {
 	u := clientURL(t, op.browser().start(authParams("claims", `["name"]`)))
 	if u.Query().Get("error") != "invalid_request" {
 		t.Fatalf("a malformed claims parameter: %s", u)
+	}
+}
+
+// ageSession moves the browser's sign-in back by d.
+func (b *rpBrowser) ageSession(d time.Duration) {
+	t := b.op.t
+	t.Helper()
+	u, _ := url.Parse(b.op.srv.URL + "/oauth/")
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name != SessionCookie {
+			continue
+		}
+		ctx := context.Background()
+		raw, err := b.op.svc.store.Get(ctx, sessionKey(c.Value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s session
+		_ = json.Unmarshal(raw, &s)
+		s.IssuedAt -= int64(d)
+		raw, _ = json.Marshal(s)
+		if err := b.op.svc.store.Put(ctx, sessionKey(c.Value), raw, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatal("no session cookie")
+}
+
+// wantClientError checks an error sent back to the client's redirect URI.
+func wantClientError(t *testing.T, p *page, code string) {
+	t.Helper()
+	u := clientURL(t, p)
+	if q := u.Query(); q.Get("error") != code || q.Get("state") != "st" || q.Get("iss") != opIssuer || q.Get("code") != "" {
+		t.Fatalf("redirect %s, want error=%s with state and iss", u, code)
+	}
+}
+
+// TestPromptNone: prompt=none never shows a page: login_required when
+// nobody is signed in, consent_required before the person approved the
+// client, a code once both hold; login_required again when the sign-in is
+// older than max_age or is not the user of id_token_hint.
+func TestPromptNone(t *testing.T) {
+	op := newOP(t, nil)
+	b := op.browser()
+	wantClientError(t, b.start(authParams("prompt", "none")), "login_required")
+
+	// Signed in, but the consent page was left unanswered.
+	b.signIn(b.start(authParams("scope", "openid")), "alice")
+	wantClientError(t, b.start(authParams("prompt", "none")), "consent_required")
+
+	hint := op.redeem(clientURL(t, b.consent(b.start(authParams())))).wantToken(t).str("id_token")
+	u := clientURL(t, b.start(authParams("prompt", "none")))
+	tok := op.redeem(u).wantToken(t)
+	if c := op.verify(tok.str("id_token")); c["nonce"] != "n-0S6_WzA2Mj" || c["sub"] != "user-1" {
+		t.Fatalf("silent ID token %v", c)
+	}
+	u = clientURL(t, b.start(authParams("prompt", "none", "id_token_hint", hint)))
+	op.redeem(u).wantToken(t)
+
+	b.ageSession(time.Hour)
+	wantClientError(t, b.start(authParams("prompt", "none", "max_age", "60")), "login_required")
+
+	// bob's browser, with alice's ID token as the hint.
+	bob := op.browser()
+	bob.login(authParams(), "bob")
+	wantClientError(t, bob.start(authParams("prompt", "none", "id_token_hint", hint)), "login_required")
+	wantClientError(t, bob.start(authParams("prompt", "none login")), "invalid_request")
+}
+
+// TestPromptLogin: prompt=login asks a signed-in person for the password
+// again, and the ID token's auth_time is the new sign-in's.
+func TestPromptLogin(t *testing.T) {
+	op := newOP(t, nil)
+	b := op.browser()
+	op.redeem(b.login(authParams(), "alice")).wantToken(t)
+	b.ageSession(time.Hour)
+	r := b.start(authParams("prompt", "login"))
+	if loc := r.location(t); !strings.HasPrefix(loc, "/oauth/login") {
+		t.Fatalf("prompt=login went to %s", loc)
+	}
+	// The sign-in page does not send a stale session on to consent.
+	if pg := b.get(r.location(t)); pg.status != 200 || !strings.Contains(pg.body, `value="alice"`) {
+		t.Fatalf("sign-in page: %d %s", pg.status, pg.body)
+	}
+	before := time.Now().Add(-time.Second).Unix()
+	u := clientURL(t, b.consent(b.signIn(r, "alice")))
+	if c := op.verify(op.redeem(u).wantToken(t).str("id_token")); int64(c["auth_time"].(float64)) < before {
+		t.Fatalf("auth_time %v is the old sign-in's", c["auth_time"])
+	}
+}
+
+// TestPromptConsent: prompt=consent shows the consent page though the
+// person approved the client before.
+func TestPromptConsent(t *testing.T) {
+	op := newOP(t, nil)
+	b := op.browser()
+	b.login(authParams(), "alice")
+	if r := b.get(b.start(authParams()).location(t)); r.status != http.StatusFound {
+		t.Fatalf("a remembered consent asked again: %d", r.status)
+	}
+	r := b.get(b.start(authParams("prompt", "consent")).location(t))
+	if r.status != 200 || !strings.Contains(r.body, `value="allow"`) {
+		t.Fatalf("prompt=consent: %d %s", r.status, r.body)
+	}
+}
+
+// TestMaxAge: a sign-in older than max_age (or the client's
+// default_max_age) is asked for again; a recent one is not; the ID token
+// then carries auth_time.
+func TestMaxAge(t *testing.T) {
+	op := newOP(t, func(_ *Config, rp *Client) { rp.OpenID.DefaultMaxAge = 600 })
+	b := op.browser()
+	b.login(authParams(), "alice")
+	b.ageSession(5 * time.Minute)
+	if loc := b.start(authParams("max_age", "10000")).location(t); !strings.HasPrefix(loc, "/oauth/consent") {
+		t.Fatalf("max_age=10000 asked again: %s", loc)
+	}
+	if loc := b.start(authParams("max_age", "60")).location(t); !strings.HasPrefix(loc, "/oauth/login") {
+		t.Fatalf("max_age=60 did not ask again: %s", loc)
+	}
+	b.ageSession(10 * time.Minute) // past default_max_age
+	r := b.start(authParams())
+	if !strings.HasPrefix(r.location(t), "/oauth/login") {
+		t.Fatalf("default_max_age did not ask again: %s", r.location(t))
+	}
+	u := clientURL(t, b.consent(b.signIn(r, "alice")))
+	if c := op.verify(op.redeem(u).wantToken(t).str("id_token")); c["auth_time"] == nil {
+		t.Fatal("no auth_time")
+	}
+}
+
+// TestLoginHint: login_hint fills in the username on the sign-in page.
+func TestLoginHint(t *testing.T) {
+	op := newOP(t, nil)
+	b := op.browser()
+	pg := b.get(b.start(authParams("login_hint", "alice@example")).location(t))
+	if !strings.Contains(pg.body, `name="username" value="alice@example"`) {
+		t.Fatalf("sign-in page: %s", pg.body)
+	}
+}
+
+// TestIDTokenHintChecked: an id_token_hint must be an ID token of this
+// issuer for the client: garbage, a token with a broken signature or one
+// another issuer signed is invalid_request.
+func TestIDTokenHintChecked(t *testing.T) {
+	op := newOP(t, nil)
+	b := op.browser()
+	hint := op.redeem(b.login(authParams(), "alice")).wantToken(t).str("id_token")
+	parts := strings.Split(hint, ".")
+	forged := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"`+opIssuer+`","sub":"user-2","aud":"rp"}`)) + "." + parts[2]
+	other := newOP(t, nil)
+	foreign := other.redeem(other.browser().login(authParams(), "alice")).wantToken(t).str("id_token")
+	for _, bad := range []string{"garbage", forged, foreign} {
+		wantClientError(t, b.start(authParams("prompt", "none", "id_token_hint", bad)), "invalid_request")
+	}
+}
+
+var nonceRE = regexp.MustCompile(`<script nonce="([^"]+)">`)
+
+// TestFormPost: response_mode=form_post answers with a page whose form
+// posts code, state and iss to the redirect URI, with a visible button,
+// and a script that only this page's CSP nonce lets run; errors go back
+// the same way.
+func TestFormPost(t *testing.T) {
+	op := newOP(t, nil)
+	b := op.browser()
+	p := b.consent(b.signIn(b.start(authParams("response_mode", "form_post")), "alice"))
+	if p.status != 200 || !strings.Contains(p.body, `action="`+rpRedirect+`"`) || !strings.Contains(p.body, `<button type="submit">`) {
+		t.Fatalf("form_post page: %d %s", p.status, p.body)
+	}
+	if p.field(t, "state") != "st" || p.field(t, "iss") != opIssuer {
+		t.Fatalf("form fields: %s", p.body)
+	}
+	m := nonceRE.FindStringSubmatch(p.body)
+	csp := p.header.Get("Content-Security-Policy")
+	if m == nil || !strings.Contains(csp, "script-src 'nonce-"+m[1]+"'") || strings.Contains(csp, "unsafe-inline'; script") {
+		t.Fatalf("script nonce %v, CSP %q", m, csp)
+	}
+	if p.header.Get("Cache-Control") != "no-store" {
+		t.Fatal("the form_post page may be cached")
+	}
+	u, _ := url.Parse(rpRedirect + "?code=" + url.QueryEscape(p.field(t, "code")))
+	op.redeem(u).wantToken(t)
+
+	e := op.browser().start(authParams("response_mode", "form_post", "prompt", "none"))
+	if e.status != 200 || e.field(t, "error") != "login_required" || e.field(t, "state") != "st" {
+		t.Fatalf("form_post error: %d %s", e.status, e.body)
+	}
+	if r := op.browser().start(authParams("response_mode", "fragment")); clientURL(t, r).Query().Get("error") != "invalid_request" {
+		t.Fatalf("an unknown response_mode: %s", r.location(t))
 	}
 }

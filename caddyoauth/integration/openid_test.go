@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/chromedp"
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
@@ -241,4 +243,76 @@ func rpFlow(t *testing.T, g *gt.Gateway, b *browser, extra url.Values, username,
 		q[k] = v
 	}
 	return b.approve(q, username, password)
+}
+
+// TestOpenIDFormPostInBrowser: headless Chromium signs in and consents
+// with response_mode=form_post; the answer page's script, allowed by its
+// CSP nonce alone, posts the code to the client without a click, and the
+// code is redeemed for an ID token.
+func TestOpenIDFormPostInBrowser(t *testing.T) {
+	exe := chromiumPath(t)
+	got := make(chan url.Values, 1)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "post expected", http.StatusMethodNotAllowed)
+			return
+		}
+		_ = r.ParseForm()
+		select {
+		case got <- r.PostForm:
+		default:
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, `<!doctype html><html lang="en"><title>Client</title><body><h1 id="callback">Client received a form post</h1></body></html>`)
+	}))
+	t.Cleanup(app.Close)
+	g := gt.Start(t, gt.Config(fmt.Sprintf(`
+oauth {
+	store memory
+	user alice %s u-alice {
+		name "Alice Liddell"
+	}
+	client rp {
+		secret rp-secret
+		redirect_uri %s/cb
+		grants authorization_code
+		scopes openid profile
+	}
+}`, gt.BcryptHash(t, "alice-pw"), app.URL), "oauth_server\nrespond \"site\""))
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(900, 760))
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelTimeout()
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	start := g.URL + "/oauth/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"rp"},
+		"scope": {"openid profile"}, "state": {"fp-1"}, "nonce": {"fp-nonce"}, "response_mode": {"form_post"}}.Encode()
+	do("open the authorization request", chromedp.Navigate(start), chromedp.WaitVisible(chromedp.ID("username")))
+	do("sign in",
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), "alice-pw"),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[value=allow]`)))
+	do("allow: the answer page posts itself", chromedp.Click(chromedp.CSS(`button[value=allow]`)), chromedp.WaitVisible(chromedp.ID("callback")))
+
+	form := <-got
+	if form.Get("state") != "fp-1" || form.Get("iss") != g.URL || form.Get("code") == "" {
+		t.Fatalf("the client received %v", form)
+	}
+	tok := gt.PostForm(t, g.URL+"/oauth/token", "rp", "rp-secret", url.Values{"grant_type": {"authorization_code"}, "code": {form.Get("code")}})
+	if tok.Status != 200 || tok.Str("id_token") == "" {
+		t.Fatalf("token: %d %s", tok.Status, tok.Body)
+	}
 }
