@@ -47,6 +47,7 @@ func routeTable() []endpoint {
 		// OpenID Connect, when a client may be given the openid scope.
 		{path: oidc.DiscoveryPath, serve: serveMetadata, enabled: (*App).openID},
 		{path: PathPrefix + "userinfo", metadata: "userinfo_endpoint", serve: serviceEndpoint((*authz.Service).ServeUserInfo), enabled: (*App).openID},
+		{path: PathPrefix + "end_session", metadata: "end_session_endpoint", serve: screen((*authz.Authorizer).ServeEndSession), enabled: (*App).openID},
 		{path: PathPrefix + "me", serve: serveMe},
 		// The authorization endpoint (RFC 6749 §3.1) and its screens.
 		{path: PathPrefix + "authorize", metadata: "authorization_endpoint", serve: screen((*authz.Authorizer).ServeAuthorize)},

@@ -72,6 +72,7 @@ func newOP(t *testing.T, change func(*Config, *Client)) *opFixture {
 	mux.HandleFunc("/oauth/logout", a.ServeLogout)
 	mux.HandleFunc("/oauth/token", svc.ServeToken)
 	mux.HandleFunc("/oauth/userinfo", svc.ServeUserInfo)
+	mux.HandleFunc("/oauth/end_session", a.ServeEndSession)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &opFixture{t: t, svc: svc, a: a, srv: srv, rp: rp}
@@ -709,5 +710,163 @@ func TestFormPost(t *testing.T) {
 	}
 	if r := op.browser().start(authParams("response_mode", "fragment")); clientURL(t, r).Query().Get("error") != "invalid_request" {
 		t.Fatalf("an unknown response_mode: %s", r.location(t))
+	}
+}
+
+const rpBye = "https://rp.example/bye"
+
+// logoutReceiver is a client's backchannel_logout_uri: it hands each
+// logout token it receives to the test.
+func logoutReceiver(t *testing.T) (string, chan string) {
+	got := make(chan string, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		_ = r.ParseForm()
+		got <- r.PostForm.Get("logout_token")
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/backchannel", got
+}
+
+func (op *opFixture) logoutToken(got chan string) map[string]any {
+	op.t.Helper()
+	select {
+	case raw := <-got:
+		if h := jwsHeader(op.t, raw); h["typ"] != "logout+jwt" {
+			op.t.Fatalf("logout token header %v", h)
+		}
+		claims, err := op.svc.verifyOwnToken(context.Background(), raw)
+		if err != nil {
+			op.t.Fatalf("the logout token does not verify: %v", err)
+		}
+		events, _ := claims["events"].(map[string]any)
+		if _, ok := events[oidc.BackchannelLogoutEvent]; !ok || claims["aud"] != "rp" || claims["nonce"] != nil || claims["jti"] == "" || claims["exp"] == nil {
+			op.t.Fatalf("logout token %v", claims)
+		}
+		return claims
+	case <-time.After(10 * time.Second):
+		op.t.Fatal("no logout token arrived")
+	}
+	return nil
+}
+
+func withLogout(uri string) func(*Config, *Client) {
+	return func(_ *Config, rp *Client) {
+		rp.OpenID.PostLogoutRedirectURIs = []string{rpBye}
+		rp.OpenID.BackchannelLogoutURI = uri
+	}
+}
+
+// TestEndSessionWithHint: RP-initiated logout with a valid id_token_hint
+// and a registered post_logout_redirect_uri ends the sign-in session at
+// once, sends the browser back with the state, and posts the client a
+// logout token naming the user and the session of its ID token.
+func TestEndSessionWithHint(t *testing.T) {
+	uri, got := logoutReceiver(t)
+	op := newOP(t, withLogout(uri))
+	b := op.browser()
+	idt := op.redeem(b.login(authParams(), "alice")).wantToken(t).str("id_token")
+	sid := op.verify(idt)["sid"]
+	r := b.get("/oauth/end_session?" + url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {rpBye}, "state": {"bye-1"}}.Encode())
+	if loc := r.location(t); loc != rpBye+"?state=bye-1" {
+		t.Fatalf("sent to %q", loc)
+	}
+	c := op.logoutToken(got)
+	if c["sub"] != "user-1" || c["sid"] != sid {
+		t.Fatalf("logout token %v, ID token sid %v", c, sid)
+	}
+	if loc := b.start(authParams()).location(t); !strings.HasPrefix(loc, "/oauth/login") {
+		t.Fatalf("still signed in: %s", loc)
+	}
+	// The hint alone ends the session, from a browser without its cookie.
+	b2 := op.browser()
+	idt = op.redeem(b2.login(authParams(), "alice")).wantToken(t).str("id_token")
+	if r := op.browser().get("/oauth/end_session?id_token_hint=" + url.QueryEscape(idt)); r.status != 200 || !strings.Contains(r.body, "signed out") {
+		t.Fatalf("end_session: %d %s", r.status, r.body)
+	}
+	op.logoutToken(got)
+	if loc := b2.start(authParams()).location(t); !strings.HasPrefix(loc, "/oauth/login") {
+		t.Fatalf("the hinted session survived: %s", loc)
+	}
+}
+
+// TestEndSessionBadRedirect: a post_logout_redirect_uri the client did
+// not register, or one without a client to check it against, is an
+// error page: the browser goes nowhere, and the session stays.
+func TestEndSessionBadRedirect(t *testing.T) {
+	op := newOP(t, withLogout(""))
+	b := op.browser()
+	idt := op.redeem(b.login(authParams(), "alice")).wantToken(t).str("id_token")
+	for _, q := range []url.Values{
+		{"id_token_hint": {idt}, "post_logout_redirect_uri": {"https://evil.example/bye"}},
+		{"id_token_hint": {idt}, "post_logout_redirect_uri": {rpBye + "/"}},
+		{"post_logout_redirect_uri": {rpBye}},
+		{"client_id": {"nobody"}, "post_logout_redirect_uri": {rpBye}},
+		{"id_token_hint": {"garbage"}, "post_logout_redirect_uri": {rpBye}},
+	} {
+		r := b.get("/oauth/end_session?" + q.Encode())
+		if r.status != http.StatusBadRequest || r.header.Get("Location") != "" {
+			t.Fatalf("%v: %d %v", q, r.status, r.header)
+		}
+	}
+	if loc := b.start(authParams()).location(t); !strings.HasPrefix(loc, "/oauth/consent") {
+		t.Fatalf("a refused logout ended the session: %s", loc)
+	}
+}
+
+// TestEndSessionConfirm: without an id_token_hint a signed-in person is
+// asked; the confirmation (with the session's CSRF token) signs them out
+// and sends them to the registered URI; a post without the token is
+// asked again.
+func TestEndSessionConfirm(t *testing.T) {
+	uri, got := logoutReceiver(t)
+	op := newOP(t, withLogout(uri))
+	b := op.browser()
+	b.login(authParams(), "alice")
+	q := url.Values{"client_id": {"rp"}, "post_logout_redirect_uri": {rpBye}, "state": {"s2"}}
+	pg := b.get("/oauth/end_session?" + q.Encode())
+	if pg.status != 200 || !strings.Contains(pg.body, "Sign out?") {
+		t.Fatalf("no confirmation: %d %s", pg.status, pg.body)
+	}
+	f := url.Values{"confirm": {"yes"}, "client_id": {pg.field(t, "client_id")},
+		"post_logout_redirect_uri": {pg.field(t, "post_logout_redirect_uri")}, "state": {pg.field(t, "state")}}
+	if r := b.post("/oauth/end_session", f); r.status != 200 || !strings.Contains(r.body, "Sign out?") {
+		t.Fatalf("a post without the CSRF token: %d %s", r.status, r.body)
+	}
+	f.Set("csrf_token", pg.field(t, "csrf_token"))
+	if loc := b.post("/oauth/end_session", f).location(t); loc != rpBye+"?state=s2" {
+		t.Fatalf("sent to %q", loc)
+	}
+	op.logoutToken(got)
+	if loc := b.start(authParams()).location(t); !strings.HasPrefix(loc, "/oauth/login") {
+		t.Fatalf("still signed in: %s", loc)
+	}
+}
+
+// TestBackchannelLogout: the sign-out button and the operator's
+// revocation of a user each post the client a logout token: with the
+// session's sid for the button, with sub alone for the revocation.
+func TestBackchannelLogout(t *testing.T) {
+	uri, got := logoutReceiver(t)
+	op := newOP(t, withLogout(uri))
+	b := op.browser()
+	op.redeem(b.login(authParams(), "alice")).wantToken(t)
+	pg := b.get(b.start(authParams("prompt", "consent")).location(t))
+	if r := b.post("/oauth/logout", url.Values{"csrf_token": {pg.field(t, "csrf_token")}}); r.status != 200 {
+		t.Fatalf("sign-out: %d %s", r.status, r.body)
+	}
+	if c := op.logoutToken(got); c["sid"] == nil || c["sub"] != "user-1" {
+		t.Fatalf("sign-out logout token %v", c)
+	}
+
+	op.redeem(op.browser().login(authParams(), "alice")).wantToken(t)
+	if err := op.svc.RevokeUser(context.Background(), "user-1"); err != nil {
+		t.Fatal(err)
+	}
+	if c := op.logoutToken(got); c["sid"] != nil || c["sub"] != "user-1" {
+		t.Fatalf("revocation logout token %v", c)
 	}
 }

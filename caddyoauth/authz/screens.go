@@ -181,6 +181,7 @@ func (a *Authorizer) ServeLogout(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, "ending a session", err)
 		return
 	}
+	a.svc.sessionEnded(ctx, sessionKey(sid), sess.UserID)
 	a.log.Info("signed out", zap.String("user_id", sess.UserID))
 	if p != nil {
 		newID, _, err := a.newSession(ctx, w, r, "", "")

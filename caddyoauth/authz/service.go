@@ -280,6 +280,9 @@ func (s *Service) RevokeUser(ctx context.Context, userID string) error {
 	if err := s.markUserRevocationDone(ctx, userID, began); err != nil {
 		return err
 	}
+	if err := s.logoutUser(ctx, userID); err != nil {
+		return err
+	}
 	s.log.Info("tokens revoked", zap.String("reason", "user"), zap.String("user_id", userID), zap.Int("tokens", n))
 	return nil
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	zrp "github.com/zitadel/oidc/v3/pkg/client/rp"
+	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
 	"golang.org/x/oauth2"
 
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
@@ -148,10 +150,11 @@ func TestOpenIDDiscovery(t *testing.T) {
 	}
 	_ = json.Unmarshal(asDoc.Body, &as)
 	for _, f := range []string{"issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-		"scopes_supported", "response_types_supported", "response_modes_supported",
+		"end_session_endpoint", "scopes_supported", "response_types_supported", "response_modes_supported",
 		"grant_types_supported", "subject_types_supported", "id_token_signing_alg_values_supported",
 		"token_endpoint_auth_methods_supported", "claims_supported", "claims_parameter_supported",
-		"request_parameter_supported", "request_uri_parameter_supported", "code_challenge_methods_supported"} {
+		"request_parameter_supported", "request_uri_parameter_supported", "code_challenge_methods_supported",
+		"backchannel_logout_supported", "backchannel_logout_session_supported"} {
 		if _, ok := md[f]; !ok {
 			t.Errorf("no %s", f)
 		}
@@ -314,5 +317,118 @@ oauth {
 	tok := gt.PostForm(t, g.URL+"/oauth/token", "rp", "rp-secret", url.Values{"grant_type": {"authorization_code"}, "code": {form.Get("code")}})
 	if tok.Status != 200 || tok.Str("id_token") == "" {
 		t.Fatalf("token: %d %s", tok.Status, tok.Body)
+	}
+}
+
+type nonceKey struct{}
+
+// TestOpenIDInteropZitadel: the relying party of zitadel/oidc discovers
+// the gateway and runs the code flow with PKCE and a nonce through the
+// sign-in and consent pages, verifies the ID token, reads UserInfo,
+// refreshes (a new ID token with the same auth_time) and logs out
+// RP-initiated to its registered URI, which ends the sign-in.
+func TestOpenIDInteropZitadel(t *testing.T) {
+	g := startOP(t, "post_logout_redirect_uri https://rp.example/bye")
+	nonceOf := func(ctx context.Context) string { s, _ := ctx.Value(nonceKey{}).(string); return s }
+	party, err := zrp.NewRelyingPartyOIDC(context.Background(), g.URL, "rp", "rp-secret", rpCB,
+		[]string{"openid", "profile", "email"}, zrp.WithVerifierOpts(zrp.WithNonce(nonceOf)))
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	verifier := oauth2.GenerateVerifier()
+	withNonce := func() []oauth2.AuthCodeOption {
+		return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("nonce", "z-nonce")}
+	}
+	authURL := zrp.AuthURL("z-state", party, zrp.WithCodeChallenge(oauth2.S256ChallengeFromVerifier(verifier)), withNonce)
+	b := newBrowser(t, g.URL)
+	back := b.approveURL(authURL, "alice", "alice-pw")
+	ctx := context.WithValue(context.Background(), nonceKey{}, "z-nonce")
+	tokens, err := zrp.CodeExchange[*zoidc.IDTokenClaims](ctx, back.Query().Get("code"), party, zrp.WithCodeVerifier(verifier))
+	if err != nil {
+		t.Fatalf("code exchange: %v", err)
+	}
+	if tokens.IDTokenClaims.Subject != "u-alice" || tokens.IDTokenClaims.Nonce != "z-nonce" {
+		t.Fatalf("ID token %+v", tokens.IDTokenClaims)
+	}
+	info, err := zrp.Userinfo[*zoidc.UserInfo](context.Background(), tokens.AccessToken, tokens.TokenType, "u-alice", party)
+	if err != nil || info.Name != "Alice Liddell" || info.GivenName != "Alice" || info.Email != "alice@example.com" || !bool(info.EmailVerified) {
+		t.Fatalf("userinfo: %v %+v", err, info)
+	}
+	refreshed, err := zrp.RefreshTokens[*zoidc.IDTokenClaims](context.Background(), party, tokens.RefreshToken, "", "")
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if refreshed.IDToken == "" || !refreshed.IDTokenClaims.GetAuthTime().Equal(tokens.IDTokenClaims.GetAuthTime()) {
+		t.Fatalf("refreshed ID token %+v", refreshed.IDTokenClaims)
+	}
+	loc, err := zrp.EndSession(context.Background(), party, refreshed.IDToken, "https://rp.example/bye", "z-bye", "", nil)
+	if err != nil || loc == nil || loc.String() != "https://rp.example/bye?state=z-bye" {
+		t.Fatalf("end session: %v %v", loc, err)
+	}
+	// The browser's sign-in is over: the next request asks for the password.
+	r := b.get(authURL[len(g.URL):])
+	if !strings.HasPrefix(location(t, r), "/oauth/login") {
+		t.Fatalf("still signed in after logout: %s", location(t, r))
+	}
+}
+
+// TestOpenIDBackchannelLogout: an RP-initiated logout of the real gateway
+// posts the client's backchannel_logout_uri a logout token that verifies
+// against the published JWKS, names the user and the session of the ID
+// token, and carries the back-channel logout event.
+func TestOpenIDBackchannelLogout(t *testing.T) {
+	got := make(chan string, 4)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		got <- r.PostForm.Get("logout_token")
+	}))
+	t.Cleanup(receiver.Close)
+	g := startOP(t, "backchannel_logout_uri "+receiver.URL+"/logout")
+	ctx := context.Background()
+	provider, err := gooidc.NewProvider(ctx, g.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := &oauth2.Config{ClientID: "rp", ClientSecret: "rp-secret", RedirectURL: rpCB, Endpoint: provider.Endpoint(), Scopes: []string{"openid"}}
+	back := newBrowser(t, g.URL).approveURL(conf.AuthCodeURL("s", gooidc.Nonce("n")), "alice", "alice-pw")
+	tok, err := conf.Exchange(ctx, back.Query().Get("code"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := provider.Verifier(&gooidc.Config{ClientID: "rp"})
+	idt, err := verifier.Verify(ctx, tok.Extra("id_token").(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idClaims struct{ Sid string }
+	_ = idt.Claims(&idClaims)
+
+	r := gt.Get(t, g.URL+"/oauth/end_session?id_token_hint="+url.QueryEscape(tok.Extra("id_token").(string)), "")
+	if r.Status != 200 {
+		t.Fatalf("end_session: %d %s", r.Status, r.Body)
+	}
+	var raw string
+	select {
+	case raw = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no logout token arrived; gateway log:\n%s", g.Logs())
+	}
+	lt, err := verifier.Verify(ctx, raw)
+	if err != nil {
+		t.Fatalf("the logout token does not verify: %v", err)
+	}
+	var claims struct {
+		Sid    string                    `json:"sid"`
+		Nonce  *string                   `json:"nonce"`
+		Events map[string]map[string]any `json:"events"`
+	}
+	if err := lt.Claims(&claims); err != nil {
+		t.Fatal(err)
+	}
+	if lt.Subject != "u-alice" || claims.Sid == "" || claims.Sid != idClaims.Sid || claims.Nonce != nil {
+		t.Fatalf("logout token sub %q sid %q (ID token sid %q) nonce %v", lt.Subject, claims.Sid, idClaims.Sid, claims.Nonce)
+	}
+	if _, ok := claims.Events["http://schemas.openid.net/event/backchannel-logout"]; !ok {
+		t.Fatalf("events %v", claims.Events)
 	}
 }

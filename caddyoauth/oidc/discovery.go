@@ -20,4 +20,7 @@ func AddDiscovery(md map[string]any) {
 	md["request_parameter_supported"] = false
 	md["request_uri_parameter_supported"] = false
 	md["require_request_uri_registration"] = false
+	md["backchannel_logout_supported"] = true
+	md["backchannel_logout_session_supported"] = true
+	md["frontchannel_logout_supported"] = false
 }
