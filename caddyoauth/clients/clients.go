@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
@@ -72,6 +73,8 @@ type Client struct {
 	// URIs: ByOperator or ByUser. Records of earlier versions have none;
 	// see UserRegistered.
 	RegisteredBy string `json:"registered_by,omitempty"`
+	// OpenID is the client's OpenID Connect metadata.
+	OpenID oidc.Client `json:"oidc,omitzero"`
 }
 
 // Who registered a client (Client.RegisteredBy).
@@ -101,6 +104,7 @@ func (c *Client) Authz() (*authz.Client, error) {
 		ID: c.ID, Name: c.Name, Public: c.Public,
 		RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
 		UserID: c.UserID, Consent: c.Consent, UserRegistered: c.UserRegistered(),
+		OpenID: c.OpenID,
 	}
 	if ac.Name == "" {
 		ac.Name = c.ID

@@ -432,3 +432,78 @@ func TestOpenIDBackchannelLogout(t *testing.T) {
 		t.Fatalf("events %v", claims.Events)
 	}
 }
+
+// TestOpenIDAdminAPIClient: a client registered over the admin API with
+// OpenID Connect metadata gets ES256 ID tokens as it asked, may be sent
+// back to its post_logout_redirect_uri after logout, and receives logout
+// tokens at its backchannel_logout_uri, also when the operator revokes the
+// user.
+func TestOpenIDAdminAPIClient(t *testing.T) {
+	got := make(chan string, 4)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		got <- r.PostForm.Get("logout_token")
+	}))
+	t.Cleanup(receiver.Close)
+	g := startOP(t, "")
+	r := adminJSON(t, g, "POST", "/oauth/clients", `{"client_id":"dyn-rp","client_name":"Dynamic RP","redirect_uris":["`+rpCB+`"],
+		"grant_types":["authorization_code"],"scope":"openid profile","id_token_signed_response_alg":"ES256",
+		"post_logout_redirect_uris":["https://dyn.example/bye"],"backchannel_logout_uri":"`+receiver.URL+`/bc"}`)
+	if r.Status != 201 || r.Str("id_token_signed_response_alg") != "ES256" || r.Str("backchannel_logout_uri") == "" {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	wantError(t, adminJSON(t, g, "POST", "/oauth/clients", `{"redirect_uris":["`+rpCB+`"],"id_token_signed_response_alg":"none"}`), 400, "invalid_client_metadata")
+
+	ctx := context.Background()
+	provider, err := gooidc.NewProvider(ctx, g.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := &oauth2.Config{ClientID: "dyn-rp", ClientSecret: r.Str("client_secret"), RedirectURL: rpCB, Endpoint: provider.Endpoint(), Scopes: []string{"openid"}}
+	wait := func() string {
+		t.Helper()
+		select {
+		case raw := <-got:
+			return raw
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no logout token arrived; gateway log:\n%s", g.Logs())
+		}
+		return ""
+	}
+	verifier := provider.Verifier(&gooidc.Config{ClientID: "dyn-rp", SupportedSigningAlgs: []string{"ES256"}})
+	signIn := func() string {
+		t.Helper()
+		back := newBrowser(t, g.URL).approveURL(conf.AuthCodeURL("s", gooidc.Nonce("n")), "alice", "alice-pw")
+		tok, err := conf.Exchange(ctx, back.Query().Get("code"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := tok.Extra("id_token").(string)
+		if _, err := verifier.Verify(ctx, raw); err != nil {
+			t.Fatalf("the ES256 ID token does not verify: %v", err)
+		}
+		return raw
+	}
+	idt := signIn()
+	bye := gt.Get(t, g.URL+"/oauth/end_session?"+url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {"https://dyn.example/bye"}, "state": {"b"}}.Encode(), "")
+	if bye.Status != http.StatusFound || bye.Header.Get("Location") != "https://dyn.example/bye?state=b" {
+		t.Fatalf("end_session: %d %v", bye.Status, bye.Header)
+	}
+	if _, err := verifier.Verify(ctx, wait()); err != nil {
+		t.Fatalf("logout token: %v", err)
+	}
+	bad := gt.Get(t, g.URL+"/oauth/end_session?"+url.Values{"client_id": {"dyn-rp"}, "post_logout_redirect_uri": {"https://evil.example/"}}.Encode(), "")
+	if bad.Status != http.StatusBadRequest || bad.Header.Get("Location") != "" {
+		t.Fatalf("an unregistered post_logout_redirect_uri: %d %v", bad.Status, bad.Header)
+	}
+
+	signIn()
+	if r := adminJSON(t, g, "POST", "/oauth/users/u-alice/revoke", ""); r.Status != 200 {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
+	}
+	lt, err := verifier.Verify(ctx, wait())
+	var claims struct{ Sid string }
+	if err != nil || lt.Subject != "u-alice" || lt.Claims(&claims) != nil || claims.Sid != "" {
+		t.Fatalf("revocation logout token: %v %+v %+v", err, lt, claims)
+	}
+}
