@@ -158,7 +158,8 @@ type App struct {
 
 	// A folder of templates replacing the embedded screens file by file
 	// (layout.html, login.html, consent.html, error.html,
-	// signed_out.html). Default: the embedded screens only.
+	// signed_out.html, form_post.html, end_session.html). Default: the
+	// embedded screens only.
 	Templates string `json:"templates,omitempty"`
 
 	// A file of more users: a JSON array of {username, password_hash,

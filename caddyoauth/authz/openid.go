@@ -465,6 +465,10 @@ func signedIn(sess *session, p *pendingRequest) bool {
 // person is signed in as asked and approved the client before, otherwise
 // an error to the client, never a page (OIDC Core §3.1.2.6).
 func (a *Authorizer) authorizeSilently(w http.ResponseWriter, r *http.Request, p *pendingRequest, c *Client, sess *session) {
+	if r.Method == http.MethodHead {
+		setPageHeaders(w) // a HEAD issues no code
+		return
+	}
 	if !signedIn(sess, p) {
 		a.redirectError(w, r, p, "login_required", "the person must sign in")
 		return

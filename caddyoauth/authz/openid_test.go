@@ -478,6 +478,11 @@ func TestUserInfoErrors(t *testing.T) {
 	if r = op.userinfo(http.MethodPost, tok.str("access_token")); r.status != 200 || r.str("sub") != "user-1" {
 		t.Fatalf("POST: %d %s", r.status, r.body)
 	}
+	// RFC 6750 §2.2: the token in a form body.
+	body := call(t, op.svc.ServeUserInfo, form("access_token", tok.str("access_token")))
+	if body.status != 200 || body.str("sub") != "user-1" {
+		t.Fatalf("POST body: %d %s", body.status, body.body)
+	}
 	if r = op.userinfo(http.MethodDelete, tok.str("access_token")); r.status != http.StatusMethodNotAllowed {
 		t.Fatalf("DELETE: %d", r.status)
 	}
