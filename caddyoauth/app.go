@@ -627,10 +627,12 @@ func (a *App) tokenOptionsProblem() (string, error) {
 	default:
 		return "token_format", fmt.Errorf("token_format must be opaque or jwt, not %q", a.TokenFormat)
 	}
-	if a.SigningKey != "" && a.SigningKeyRotation != nil {
+	// With OpenID Connect the ring of the algorithm the file does not give
+	// is generated, and so rotated and encrypted.
+	if a.SigningKey != "" && a.SigningKeyRotation != nil && !a.openID() {
 		return "signing_key_rotation", fmt.Errorf("signing_key_rotation applies to generated keys only; rotate a signing_key file by replacing it")
 	}
-	if a.SigningKey != "" && a.KeyEncryptionKey != "" {
+	if a.SigningKey != "" && a.KeyEncryptionKey != "" && !a.openID() {
 		return "key_encryption_key", fmt.Errorf("key_encryption_key applies to generated keys only; a signing_key file is not stored")
 	}
 	if a.SigningKeyRotation != nil && *a.SigningKeyRotation < 0 {

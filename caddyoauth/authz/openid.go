@@ -126,7 +126,7 @@ func (a *Authorizer) bindOpenID(ctx context.Context, code string, p *pendingRequ
 // idTokenForCode adds the ID token to the answer of a code issued for the
 // openid scope, and keeps its binding for the refreshes of its family.
 func (s *Service) idTokenForCode(ctx context.Context, c *Client, code string, ti oauth2.TokenInfo, resp *tokenResponse) error {
-	if !s.OpenID() {
+	if !s.OpenID() || !hasOpenID(resp.Scope) {
 		return nil
 	}
 	raw, err := s.store.Take(ctx, prefixOIDCCode+digest(code))
@@ -136,7 +136,7 @@ func (s *Service) idTokenForCode(ctx context.Context, c *Client, code string, ti
 		return err
 	}
 	var b authBinding
-	if json.Unmarshal(raw, &b) != nil || !hasOpenID(resp.Scope) {
+	if json.Unmarshal(raw, &b) != nil {
 		return nil
 	}
 	if resp.IDToken, err = s.idToken(ctx, c, ti.GetUserID(), resp, &b); err != nil {
