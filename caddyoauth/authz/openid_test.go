@@ -3,6 +3,9 @@ package authz
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"html"
@@ -33,7 +36,8 @@ const (
 	opIssuer   = "https://auth.example.com"
 )
 
-var aliceClaims = oidc.Claims{"name": "Alice Liddell", "email": "alice@example.com", "email_verified": true, "phone_number": "+1 555 0100"}
+var aliceClaims = oidc.Claims{"name": "Alice Liddell", "email": "alice@example.com", "email_verified": true, "phone_number": "+1 555 0100",
+	"address": map[string]any{"locality": "Oxford", "country": "UK"}, "updated_at": int64(1767225600)}
 
 type opFixture struct {
 	t   *testing.T
@@ -46,7 +50,7 @@ type opFixture struct {
 func newOP(t *testing.T, change func(*Config, *Client)) *opFixture {
 	t.Helper()
 	rp := &Client{ID: "rp", Name: "Relying Party", Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
-		Scopes: []string{"openid", "profile", "email", "read"}, RedirectURIs: []string{rpRedirect}}
+		Scopes: []string{"openid", "profile", "email", "phone", "address", "read"}, RedirectURIs: []string{rpRedirect}}
 	rp.SetSecret(rpSecret)
 	cfg := testConfig()
 	cfg.OpenID = true
@@ -420,7 +424,7 @@ func TestUserInfoClaimsPerScope(t *testing.T) {
 		want  map[string]any
 	}{
 		{"openid", map[string]any{"sub": "user-1"}},
-		{"openid profile", map[string]any{"sub": "user-1", "name": "Alice Liddell"}},
+		{"openid profile", map[string]any{"sub": "user-1", "name": "Alice Liddell", "updated_at": float64(1767225600)}},
 		{"openid email", map[string]any{"sub": "user-1", "email": "alice@example.com", "email_verified": true}},
 	} {
 		tok := op.redeem(op.browser().login(authParams("scope", tc.scope), "alice")).wantToken(t)
@@ -873,5 +877,54 @@ func TestBackchannelLogout(t *testing.T) {
 	}
 	if c := op.logoutToken(got); c["sid"] != nil || c["sub"] != "user-1" {
 		t.Fatalf("revocation logout token %v", c)
+	}
+}
+
+// TestUserInfoScopeAll: with every scope, UserInfo answers every claim
+// the user has, address as an object and updated_at as a number.
+func TestUserInfoScopeAll(t *testing.T) {
+	op := newOP(t, nil)
+	tok := op.redeem(op.browser().login(authParams("scope", "openid profile email phone address"), "alice")).wantToken(t)
+	got := op.userinfo(http.MethodGet, tok.str("access_token"))
+	addr, _ := got.json["address"].(map[string]any)
+	if got.json["phone_number"] != "+1 555 0100" || addr["locality"] != "Oxford" || got.json["updated_at"] != float64(1767225600) || len(got.json) != len(aliceClaims)+1 {
+		t.Fatalf("userinfo %s", got.body)
+	}
+}
+
+// TestRequestWithoutNonce: a code flow request without a nonce succeeds,
+// and its ID token has no nonce claim.
+func TestRequestWithoutNonce(t *testing.T) {
+	op := newOP(t, nil)
+	c := op.verify(op.redeem(op.browser().login(authParams("nonce", ""), "alice")).wantToken(t).str("id_token"))
+	if _, ok := c["nonce"]; ok {
+		t.Fatalf("a nonce claim without a nonce: %v", c)
+	}
+}
+
+// TestIDTokensWithSigningKeyFile: with an EC signing_key file the ES256
+// ID tokens are signed with it and the RS256 ones with a generated key;
+// the JWKS publishes both.
+func TestIDTokensWithSigningKeyFile(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := newOP(t, func(c *Config, _ *Client) { c.TokenFormat, c.SigningKey = FormatJWT, key })
+	raw := op.redeem(op.browser().login(authParams(), "alice")).wantToken(t).str("id_token")
+	if jwsHeader(t, raw)["alg"] != "RS256" {
+		t.Fatal("the default ID token is not RS256")
+	}
+	op.verify(raw)
+	op.rp.OpenID.IDTokenSignedResponseAlg = oidc.ES256
+	raw = op.redeem(op.browser().login(authParams(), "alice")).wantToken(t).str("id_token")
+	static, _ := newSigningKey(key, time.Now())
+	if h := jwsHeader(t, raw); h["alg"] != "ES256" || h["kid"] != static.kid {
+		t.Fatalf("ES256 header %v, want the file's key %s", h, static.kid)
+	}
+	op.verify(raw)
+	keys, _ := op.svc.JWKS(context.Background())
+	if len(keys) != 2 {
+		t.Fatalf("JWKS %d keys, want the file's and the generated RS256 one", len(keys))
 	}
 }
