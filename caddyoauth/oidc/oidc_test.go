@@ -27,6 +27,7 @@ func TestParseRequest(t *testing.T) {
 		{query: "max_age=x", openID: true, code: "invalid_request"},
 		{query: "max_age=0", openID: true, checked: func(r *Request) bool { return r.MaxAge == 0 && r.WantsAuthTime() }},
 		{query: "request=eyJ", openID: true, code: "request_not_supported"},
+		{query: "request=eyJ", openID: false, nilReq: true},
 		{query: "request_uri=https://x", openID: true, code: "request_uri_not_supported"},
 		{query: "registration=%7B%7D", openID: true, code: "registration_not_supported"},
 		{query: "claims=%5B%5D", openID: true, code: "invalid_request"},

@@ -92,18 +92,18 @@ func ParseRequest(q url.Values, openID bool, defaultMaxAge int64, now time.Time)
 	default:
 		return nil, invalid("response_mode must be query or form_post")
 	}
+	if !openID {
+		if r.ResponseMode == "" {
+			return nil, nil
+		}
+		return r, nil
+	}
 	// OIDC Core §6: request objects are not supported.
 	if q.Has("request") {
 		return r, &Error{Code: "request_not_supported", Description: "request objects are not supported"}
 	}
 	if q.Has("request_uri") {
 		return r, &Error{Code: "request_uri_not_supported", Description: "request_uri is not supported"}
-	}
-	if !openID {
-		if r.ResponseMode == "" {
-			return nil, nil
-		}
-		return r, nil
 	}
 	if q.Has("registration") {
 		return r, &Error{Code: "registration_not_supported", Description: "the registration parameter is not supported"}
