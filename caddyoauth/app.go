@@ -12,7 +12,7 @@
 // access_log.go (no credential in the access log), client_roster.go (the
 // clients removed from the config) and file_digest.go.
 // The OAuth logic lives in Caddy-free packages: authz (the authorization
-// server), clients (dynamic clients and the rules of registration),
+// server), oidc (OpenID Connect), clients (dynamic clients and the rules of registration),
 // selfservice (the /oauth/apps pages), limits (rate limits and lockout) and
 // store (the token store and its backends).
 package caddyoauth

@@ -24,6 +24,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
+	"github.com/caddyoauth/gateway/caddyoauth/store"
+	"github.com/caddyoauth/gateway/caddyoauth/store/redisstore"
 )
 
 // The OpenID Connect fixture: a service with OpenID on, served over
@@ -49,6 +51,11 @@ type opFixture struct {
 
 func newOP(t *testing.T, change func(*Config, *Client)) *opFixture {
 	t.Helper()
+	return newOPOn(t, memStore(t), change)
+}
+
+func newOPOn(t *testing.T, st store.Store, change func(*Config, *Client)) *opFixture {
+	t.Helper()
 	rp := &Client{ID: "rp", Name: "Relying Party", Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
 		Scopes: []string{"openid", "profile", "email", "phone", "address", "read"}, RedirectURIs: []string{rpRedirect}}
 	rp.SetSecret(rpSecret)
@@ -67,7 +74,7 @@ func newOP(t *testing.T, change func(*Config, *Client)) *opFixture {
 		byID := users.ClaimsByUserID()
 		cfg.UserClaims = func(id string) oidc.Claims { return byID[id] }
 	}
-	svc := New(cfg, memStore(t), StaticClients{"rp": rp}, users, nil)
+	svc := New(cfg, st, StaticClients{"rp": rp}, users, nil)
 	a := svc.NewAuthorizer(AuthorizeConfig{})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/oauth/authorize", a.ServeAuthorize)
@@ -927,4 +934,37 @@ func TestIDTokensWithSigningKeyFile(t *testing.T) {
 	if len(keys) != 2 {
 		t.Fatalf("JWKS %d keys, want the file's and the generated RS256 one", len(keys))
 	}
+}
+
+// TestOpenIDOnRedis: the OpenID records (the code's binding, the grant's,
+// the session's clients and sid) work on a Redis store, standalone and
+// cluster: ID tokens at the code and the refresh, UserInfo, and an
+// RP-initiated logout that ends the session and tells the client.
+func TestOpenIDOnRedis(t *testing.T) {
+	onRedis(t, func(t *testing.T, st *redisstore.Store) {
+		uri, got := logoutReceiver(t)
+		op := newOPOn(t, st, withLogout(uri))
+		b := op.browser()
+		tok := op.redeem(b.login(authParams(), "alice")).wantToken(t)
+		first := op.verify(tok.str("id_token"))
+		if first["nonce"] != "n-0S6_WzA2Mj" {
+			t.Fatalf("ID token %v", first)
+		}
+		r := refreshGrant(t, op.svc, tok.str("refresh_token"), "", basic("rp", rpSecret)).wantToken(t)
+		if c := op.verify(r.str("id_token")); c["auth_time"] != first["auth_time"] {
+			t.Fatalf("refreshed %v", c)
+		}
+		if ui := op.userinfo(http.MethodGet, r.str("access_token")); ui.str("email") != "alice@example.com" {
+			t.Fatalf("userinfo %s", ui.body)
+		}
+		if r := op.browser().get("/oauth/end_session?id_token_hint=" + url.QueryEscape(tok.str("id_token"))); r.status != 200 {
+			t.Fatalf("end_session %d", r.status)
+		}
+		if c := op.logoutToken(got); c["sid"] != first["sid"] {
+			t.Fatalf("logout token %v", c)
+		}
+		if loc := b.start(authParams()).location(t); !strings.HasPrefix(loc, "/oauth/login") {
+			t.Fatalf("still signed in: %s", loc)
+		}
+	})
 }
