@@ -14,6 +14,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -967,4 +968,30 @@ func TestOpenIDOnRedis(t *testing.T) {
 			t.Fatalf("still signed in: %s", loc)
 		}
 	})
+}
+
+// TestUsersFileClaims: a users_file JSON entry's claims object is read
+// and checked; an unknown claim is an error naming the file and line.
+func TestUsersFileClaims(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	write := func(body string) string {
+		p := dir + "/users.json"
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	users := StaticUsers{}
+	good := write(`[{"username":"ann","password_hash":"` + string(h) + `","user_id":"u-ann","claims":{"name":"Ann","email_verified":true,"updated_at":1767225600}}]`)
+	if err := LoadUsersFile(good, users); err != nil {
+		t.Fatal(err)
+	}
+	if c := users.ClaimsByUserID()["u-ann"]; c["name"] != "Ann" || c["email_verified"] != true {
+		t.Fatalf("claims %v", c)
+	}
+	bad := write("[\n" + `{"username":"bo","password_hash":"` + string(h) + `","claims":{"emial":"x"}}]`)
+	if err := LoadUsersFile(bad, StaticUsers{}); err == nil || !strings.Contains(err.Error(), bad+":2") || !strings.Contains(err.Error(), "emial") {
+		t.Fatalf("a bad claim: %v", err)
+	}
 }
