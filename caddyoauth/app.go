@@ -13,7 +13,7 @@
 // access_log.go (no credential in the access log), client_roster.go (the
 // clients removed from the config) and file_digest.go.
 // The OAuth logic lives in Caddy-free packages: authz (the authorization
-// server), clients (dynamic clients and the rules of registration),
+// server), oidc (OpenID Connect), clients (dynamic clients and the rules of registration),
 // selfservice (the /oauth/apps pages), limits (rate limits and lockout) and
 // store (the token store and its backends).
 package caddyoauth
@@ -38,6 +38,7 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/clientdoc"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
@@ -119,6 +120,18 @@ type App struct {
 	// Default: none: the keys are stored in plain.
 	KeyEncryptionKey string `json:"key_encryption_key,omitempty"`
 
+	// OpenID Connect is on when a client may be given the openid scope
+	// (in a client's scopes or the scopes list).
+
+	// The algorithm signing ID tokens for clients that ask for none: RS256
+	// or ES256. The keys are generated and kept in the store as the JWT
+	// access tokens' are, rotated every signing_key_rotation. Default:
+	// RS256.
+	IDTokenSigningAlg string `json:"id_token_signing_alg,omitempty"`
+
+	// How long an ID token is valid. Default: 1h.
+	IDTokenTTL caddy.Duration `json:"id_token_ttl,omitempty"`
+
 	// The registered clients.
 	Clients []*ClientConfig `json:"clients,omitempty"`
 
@@ -148,7 +161,8 @@ type App struct {
 
 	// A folder of templates replacing the embedded screens file by file
 	// (layout.html, login.html, consent.html, error.html,
-	// signed_out.html). Default: the embedded screens only.
+	// signed_out.html, form_post.html, end_session.html). Default: the
+	// embedded screens only.
 	Templates string `json:"templates,omitempty"`
 
 	// A file of more users: a JSON array of {username, password_hash,
@@ -284,6 +298,11 @@ type ClientConfig struct {
 	// and remember the answer), always, or skip (a first-party client).
 	// Default: remember.
 	Consent string `json:"consent,omitempty"`
+
+	// The OpenID Connect metadata: post_logout_redirect_uris,
+	// id_token_signed_response_alg, backchannel_logout_uri,
+	// default_max_age, require_auth_time, subject_type. Default: none.
+	oidc.Client
 }
 
 // UserConfig is an account that may sign in with a password.
@@ -296,6 +315,10 @@ type UserConfig struct {
 
 	// The user ID handed to upstreams. Default: the username.
 	UserID string `json:"user_id,omitempty"`
+
+	// The user's OpenID Connect claims (name, email, email_verified...),
+	// released per scope. Default: none.
+	Claims oidc.Claims `json:"claims,omitempty"`
 }
 
 // LoginUpstreamConfig is the legacy system's login endpoint: the gateway
@@ -315,6 +338,10 @@ type LoginUpstreamConfig struct {
 	// How long to wait for the answer; past it the login fails with 503.
 	// Default: 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// OpenID Connect claims read from fields of the answer, claim to
+	// field, kept until the person's next sign-in. Default: none.
+	ClaimsFrom map[string]string `json:"claims_from,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -400,6 +427,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		RefreshRotation: rotation,
 		RefreshGrace:    grace,
 	}
+	if err := a.openIDConfig(&cfg); err != nil {
+		return err
+	}
 	if err := a.tokenConfig(&cfg); err != nil {
 		return err
 	}
@@ -447,6 +477,7 @@ func (a *App) buildClients() (authz.StaticClients, error) {
 			Scopes: cc.Scopes, DefaultScope: cc.DefaultScope, UserID: cc.User,
 			Introspect: cc.Introspect,
 			Consent:    cc.Consent,
+			OpenID:     cc.Client,
 		}
 		if c.Name == "" {
 			c.Name = cc.ID
@@ -473,11 +504,17 @@ func (a *App) buildClients() (authz.StaticClients, error) {
 // check validates a client's config; the Caddyfile parser calls it too, so
 // a mistake is reported with its file and line.
 func (c *ClientConfig) check() error {
-	return (&clients.Settings{
+	if err := (&clients.Settings{
 		ID: c.ID, Secret: c.Secret, SecretHash: c.SecretHash, Public: c.Public,
 		RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
 		DefaultScope: c.DefaultScope, User: c.User, Introspect: c.Introspect,
-	}).Check()
+	}).Check(); err != nil {
+		return err
+	}
+	if err := c.Client.Check(); err != nil {
+		return fmt.Errorf("client %q: %v", c.ID, err)
+	}
+	return nil
 }
 
 func (a *App) buildUsers() (authz.StaticUsers, error) {
@@ -499,7 +536,10 @@ func (a *App) buildUsers() (authz.StaticUsers, error) {
 		if err := authz.CheckUserID(id); err != nil {
 			return nil, fmt.Errorf("oauth: user %q: %v", u.Username, err)
 		}
-		out[u.Username] = &authz.User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), UserID: id}
+		if err := u.Claims.Check(); err != nil {
+			return nil, fmt.Errorf("oauth: user %q: %v", u.Username, err)
+		}
+		out[u.Username] = &authz.User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), UserID: id, Claims: u.Claims}
 	}
 	return out, nil
 }
@@ -529,9 +569,14 @@ func (a *App) buildAuthenticator(users authz.StaticUsers) (authz.Authenticator, 
 		if lu.Timeout < 0 {
 			return nil, fmt.Errorf("oauth: login_upstream: timeout must not be negative")
 		}
+		for claim := range lu.ClaimsFrom {
+			if !oidc.IsStandardClaim(claim) {
+				return nil, fmt.Errorf("oauth: login_upstream: claims_from: %q is not a standard OpenID Connect claim", claim)
+			}
+		}
 		chain = append(chain, &authz.UpstreamLogin{
 			URL: raw, Form: lu.Format == "form", IDField: lu.IDField,
-			Timeout: time.Duration(lu.Timeout), Log: a.logger,
+			Timeout: time.Duration(lu.Timeout), Log: a.logger, ClaimsFrom: lu.ClaimsFrom,
 		})
 	}
 	if len(chain) == 0 {
@@ -615,7 +660,9 @@ func (a *App) tokenOptionsProblem() (string, error) {
 	}
 	switch a.TokenFormat {
 	case "", authz.FormatOpaque:
-		for option, set := range map[string]bool{"signing_key": a.SigningKey != "", "signing_key_rotation": a.SigningKeyRotation != nil, "audience": a.Audience != "", "key_encryption_key": a.KeyEncryptionKey != ""} {
+		// Generated keys sign ID tokens too, whatever the access tokens are.
+		generated := a.openID()
+		for option, set := range map[string]bool{"signing_key": a.SigningKey != "", "signing_key_rotation": a.SigningKeyRotation != nil && !generated, "audience": a.Audience != "", "key_encryption_key": a.KeyEncryptionKey != "" && !generated} {
 			if set {
 				return option, fmt.Errorf("%s needs token_format jwt", option)
 			}
@@ -624,10 +671,12 @@ func (a *App) tokenOptionsProblem() (string, error) {
 	default:
 		return "token_format", fmt.Errorf("token_format must be opaque or jwt, not %q", a.TokenFormat)
 	}
-	if a.SigningKey != "" && a.SigningKeyRotation != nil {
+	// With OpenID Connect the ring of the algorithm the file does not give
+	// is generated, and so rotated and encrypted.
+	if a.SigningKey != "" && a.SigningKeyRotation != nil && !a.openID() {
 		return "signing_key_rotation", fmt.Errorf("signing_key_rotation applies to generated keys only; rotate a signing_key file by replacing it")
 	}
-	if a.SigningKey != "" && a.KeyEncryptionKey != "" {
+	if a.SigningKey != "" && a.KeyEncryptionKey != "" && !a.openID() {
 		return "key_encryption_key", fmt.Errorf("key_encryption_key applies to generated keys only; a signing_key file is not stored")
 	}
 	if a.SigningKeyRotation != nil && *a.SigningKeyRotation < 0 {
@@ -685,6 +734,26 @@ func (a *App) tokenConfig(cfg *authz.Config) error {
 		}
 		cfg.KeyEncryptionKey = []byte(kek)
 	}
+	return nil
+}
+
+// openID reports whether the gateway is an OpenID provider: a client may
+// be given the openid scope.
+func (a *App) openID() bool { return slices.Contains(a.configuredScopes(), oidc.ScopeOpenID) }
+
+// openIDConfig fills in the OpenID Connect settings.
+func (a *App) openIDConfig(cfg *authz.Config) error {
+	if a.IDTokenSigningAlg != "" && !slices.Contains(oidc.SigningAlgs, a.IDTokenSigningAlg) {
+		return fmt.Errorf("oauth: id_token_signing_alg must be one of %v", oidc.SigningAlgs)
+	}
+	if a.IDTokenTTL < 0 {
+		return fmt.Errorf("oauth: id_token_ttl must not be negative")
+	}
+	cfg.OpenID = a.openID()
+	cfg.IDTokenAlg = a.IDTokenSigningAlg
+	cfg.IDTokenTTL = time.Duration(a.IDTokenTTL)
+	byID := a.staticUsers.ClaimsByUserID()
+	cfg.UserClaims = func(userID string) oidc.Claims { return byID[userID] }
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
 	"github.com/caddyoauth/gateway/caddyoauth/limits"
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 )
 
 func init() {
@@ -181,6 +182,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("audience '%s' may not contain spaces, quotes or backslashes", a.Audience)
 			}
 
+		case "id_token_signing_alg":
+			if err = parseStringArg(d, &a.IDTokenSigningAlg); err == nil && !slices.Contains(oidc.SigningAlgs, a.IDTokenSigningAlg) {
+				return d.Errf("id_token_signing_alg must be RS256 or ES256, not '%s'", a.IDTokenSigningAlg)
+			}
+		case "id_token_ttl":
+			err = parsePositiveDuration(d, &a.IDTokenTTL)
+
 		case "client":
 			err = a.parseClient(d)
 		case "user":
@@ -294,7 +302,7 @@ func (a *App) parseClient(d *caddyfile.Dispenser) error {
 	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
-		if seen[name] && name != "redirect_uri" {
+		if seen[name] && name != "redirect_uri" && name != "post_logout_redirect_uri" {
 			return d.Errf("client option '%s' is given twice", name)
 		}
 		seen[name] = true
@@ -330,6 +338,24 @@ func (a *App) parseClient(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			c.Introspect = true
+		case "post_logout_redirect_uri":
+			err = parseList(d, &c.PostLogoutRedirectURIs)
+		case "id_token_signed_response_alg":
+			err = parseStringArg(d, &c.IDTokenSignedResponseAlg)
+		case "backchannel_logout_uri":
+			err = parseStringArg(d, &c.BackchannelLogoutURI)
+		case "default_max_age":
+			var age caddy.Duration
+			if err = parsePositiveDuration(d, &age); err == nil {
+				c.DefaultMaxAge = int64(time.Duration(age) / time.Second)
+			}
+		case "require_auth_time":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.RequireAuthTime = true
+		case "subject_type":
+			err = parseStringArg(d, &c.SubjectType)
 		default:
 			return d.Errf("unrecognized client option '%s'", name)
 		}
@@ -344,7 +370,7 @@ func (a *App) parseClient(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// parseUser reads `user <username> <bcrypt hash> [<user_id>]`.
+// parseUser reads `user <username> <bcrypt hash> [<user_id>] [{claims}]`.
 func (a *App) parseUser(d *caddyfile.Dispenser) error {
 	args := d.RemainingArgs()
 	if len(args) < 2 || len(args) > 3 {
@@ -353,6 +379,13 @@ func (a *App) parseUser(d *caddyfile.Dispenser) error {
 	u := &UserConfig{Username: args[0], PasswordHash: args[1]}
 	if len(args) == 3 {
 		u.UserID = args[2]
+	}
+	claims, err := parseClaims(d)
+	if err != nil {
+		return err
+	}
+	if len(claims) > 0 {
+		u.Claims = claims
 	}
 	if !authz.IsBcrypt(u.PasswordHash) {
 		return d.Errf("user '%s': the password hash is not a bcrypt hash (make one with `caddy hash-password`)", u.Username)
@@ -369,6 +402,56 @@ func (a *App) parseUser(d *caddyfile.Dispenser) error {
 	}
 	a.Users = append(a.Users, u)
 	return nil
+}
+
+// parseClaims reads a user's block of OpenID Connect claims: one claim a
+// line with its value; a boolean claim alone means true; address is a
+// block of its members.
+func parseClaims(d *caddyfile.Dispenser) (oidc.Claims, error) {
+	claims := oidc.Claims{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		claim := d.Val()
+		if _, dup := claims[claim]; dup {
+			return nil, d.Errf("claim '%s' is given twice", claim)
+		}
+		args := d.RemainingArgs()
+		switch {
+		case claim == "address":
+			if len(args) > 0 {
+				return nil, d.Errf("address takes a block of %v", oidc.AddressFields)
+			}
+			addr := map[string]any{}
+			for inner := d.Nesting(); d.NextBlock(inner); {
+				member := d.Val()
+				if !d.NextArg() {
+					return nil, d.ArgErr()
+				}
+				addr[member] = d.Val()
+				if d.NextArg() {
+					return nil, d.ArgErr()
+				}
+			}
+			claims[claim] = addr
+		case oidc.IsBooleanClaim(claim) && len(args) == 0:
+			claims[claim] = true
+		case oidc.IsBooleanClaim(claim) && len(args) == 1 && (args[0] == "true" || args[0] == "false"):
+			claims[claim] = args[0] == "true"
+		case oidc.IsNumberClaim(claim) && len(args) == 1:
+			n, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return nil, d.Errf("claim %s must be a number of seconds since 1970", claim)
+			}
+			claims[claim] = n
+		case len(args) == 1:
+			claims[claim] = args[0]
+		default:
+			return nil, d.Errf("claim '%s' takes one value", claim)
+		}
+		if err := (oidc.Claims{claim: claims[claim]}).Check(); err != nil {
+			return nil, d.Errf("%v", err)
+		}
+	}
+	return claims, nil
 }
 
 // parseLoginUpstream reads `login_upstream <url> {...}`.
@@ -402,6 +485,19 @@ func parseLoginUpstream(d *caddyfile.Dispenser) (*LoginUpstreamConfig, error) {
 			err = parseDurationArg(d, (*time.Duration)(&lu.Timeout))
 			if err == nil && lu.Timeout == 0 {
 				return nil, d.Errf("login_upstream timeout must be positive")
+			}
+		case "claims_from":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.ArgErr()
+			}
+			lu.ClaimsFrom = map[string]string{}
+			for _, arg := range args {
+				claim, field, ok := strings.Cut(arg, "=")
+				if !ok || field == "" || !oidc.IsStandardClaim(claim) {
+					return nil, d.Errf("claims_from takes claim=field pairs of standard OpenID Connect claims, not '%s'", arg)
+				}
+				lu.ClaimsFrom[claim] = field
 			}
 		default:
 			return nil, d.Errf("unrecognized login_upstream option '%s'", name)

@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 	"github.com/caddyoauth/gateway/caddyoauth/selfservice"
 )
 
@@ -15,7 +16,9 @@ import (
 const MetadataPath = "/.well-known/oauth-authorization-server"
 
 // serveMetadata answers the RFC 8414 authorization server metadata,
-// built from the endpoints this build serves and the configured clients.
+// built from the endpoints this build serves and the configured clients;
+// with OpenID Connect the same document, OpenID fields included, is the
+// provider configuration at /.well-known/openid-configuration.
 func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -51,6 +54,9 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	md["authorization_response_iss_parameter_supported"] = true // RFC 9207
 	if s.app.metadataDocuments() {
 		md["client_id_metadata_document_supported"] = true
+	}
+	if s.app.openID() {
+		oidc.AddDiscovery(md)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
@@ -94,8 +100,9 @@ func serveResourceMetadata(s *Server, w http.ResponseWriter, r *http.Request) er
 	return err
 }
 
-// serveJWKS publishes the keys JWT access tokens are signed with (RFC 7517
-// §5): the current key and retired ones whose tokens may still be alive.
+// serveJWKS publishes the keys JWT access tokens and ID tokens are signed
+// with (RFC 7517 §5): the current keys and retired ones whose tokens may
+// still be alive.
 func serveJWKS(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 	"github.com/caddyoauth/gateway/caddyoauth/selfservice"
 )
 
@@ -43,7 +44,11 @@ func routeTable() []endpoint {
 		{path: PathPrefix + "revoke", metadata: "revocation_endpoint", serve: serviceEndpoint((*authz.Service).ServeRevoke)},
 		{path: PathPrefix + "introspect", metadata: "introspection_endpoint", serve: serviceEndpoint((*authz.Service).ServeIntrospect)},
 		{path: PathPrefix + "jwks", metadata: "jwks_uri", serve: serveJWKS,
-			enabled: func(a *App) bool { return a.TokenFormat == authz.FormatJWT }},
+			enabled: func(a *App) bool { return a.TokenFormat == authz.FormatJWT || a.openID() }},
+		// OpenID Connect, when a client may be given the openid scope.
+		{path: oidc.DiscoveryPath, serve: serveMetadata, enabled: (*App).openID},
+		{path: PathPrefix + "userinfo", metadata: "userinfo_endpoint", serve: serviceEndpoint((*authz.Service).ServeUserInfo), enabled: (*App).openID},
+		{path: PathPrefix + "end_session", metadata: "end_session_endpoint", serve: screen((*authz.Authorizer).ServeEndSession), enabled: (*App).openID},
 		{path: PathPrefix + "me", serve: serveMe},
 		// The authorization endpoint (RFC 6749 §3.1) and its screens.
 		{path: PathPrefix + "authorize", metadata: "authorization_endpoint", serve: screen((*authz.Authorizer).ServeAuthorize)},

@@ -12,6 +12,7 @@ import (
 	"github.com/go-oauth2/oauth2/v4"
 	"go.uber.org/zap"
 
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
@@ -94,6 +95,8 @@ type pendingRequest struct {
 	ChallengeMethod string `json:"ccm,omitempty"`
 	Resource        string `json:"res,omitempty"` // RFC 8707: the resources named, separated by spaces
 	Session         string `json:"sess"`          // store key of the session
+	// OIDC is what OpenID Connect adds to the request (openid.go).
+	OIDC *oidc.Request `json:"oidc,omitempty"`
 }
 
 // ServeAuthorize is the authorization endpoint. It validates the request,
@@ -207,6 +210,9 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 			p.ChallengeMethod = PKCEPlain // RFC 7636 §4.3
 		}
 	}
+	if !a.openIDRequest(w, r, p, client, q) {
+		return
+	}
 
 	// A browser without a session gets an anonymous one: a cookie only,
 	// nothing stored (see newSession).
@@ -220,13 +226,17 @@ func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Session = sessionKey(sid)
+	if p.OIDC.NoInteraction() {
+		a.authorizeSilently(w, r, p, client, sess)
+		return
+	}
 	rid := randomToken()
 	if err := a.savePending(ctx, rid, p); err != nil {
 		a.log.Error("authorize: saving the request", zap.Error(err))
 		a.redirectError(w, r, p, "temporarily_unavailable", "the authorization server cannot reach its store; retry later")
 		return
 	}
-	if sess.UserID == "" {
+	if !signedIn(sess, p) {
 		a.redirect(w, r, a.cfg.BasePath+"login?request_id="+rid)
 		return
 	}
@@ -315,7 +325,8 @@ func (a *Authorizer) takePending(w http.ResponseWriter, r *http.Request, rid str
 
 // issueCode mints the authorization code for an approved request and sends
 // the browser back to the client with it.
-func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendingRequest, userID string) {
+func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendingRequest, sess *session) {
+	userID := sess.UserID
 	iss, err := a.svc.Issuer()
 	if err != nil {
 		a.unavailable(w, "naming the issuer", err)
@@ -341,8 +352,13 @@ func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendin
 		a.redirectError(w, r, p, "server_error", "the authorization code could not be issued")
 		return
 	}
+	if err := a.bindOpenID(r.Context(), ti.GetCode(), p, sess); err != nil {
+		a.log.Error("authorize: binding the ID token to a code", zap.String("client_id", p.ClientID), zap.Error(err))
+		a.redirectError(w, r, p, "temporarily_unavailable", "the authorization server cannot reach its store; retry later")
+		return
+	}
 	a.log.Info("authorization code issued", zap.String("client_id", p.ClientID), zap.String("user_id", userID), zap.String("scope", p.Scope))
-	a.redirect(w, r, withParams(p.RedirectURI, "code", ti.GetCode(), "state", p.State, "iss", iss))
+	a.respond(w, r, p, "code", ti.GetCode(), "state", p.State, "iss", iss)
 }
 
 // refuseRequest answers an authorization request that failed a check.
@@ -375,7 +391,7 @@ func (a *Authorizer) redirectError(w http.ResponseWriter, r *http.Request, p *pe
 		return
 	}
 	a.log.Info("authorization refused", zap.String("client_id", p.ClientID), zap.String("error", code))
-	a.redirect(w, r, withParams(p.RedirectURI, "error", code, "error_description", desc, "state", p.State, "iss", iss))
+	a.respond(w, r, p, "error", code, "error_description", desc, "state", p.State, "iss", iss)
 }
 
 // redirect answers 302 to a GET and 303 to a POST, so the browser follows
@@ -418,6 +434,9 @@ func withParams(uri string, pairs ...string) string {
 // needsConsent reports whether the person must be asked before the client
 // gets a code for p.
 func (a *Authorizer) needsConsent(ctx context.Context, c *Client, userID string, p *pendingRequest) (bool, error) {
+	if p.OIDC.ForceConsent() {
+		return true, nil
+	}
 	switch c.Consent {
 	case ConsentSkip:
 		return false, nil

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 )
 
 // Grant type names as they appear in requests and configs.
@@ -61,6 +63,22 @@ type Config struct {
 	// as Issuer. Default: none, so every resource parameter is
 	// invalid_target.
 	Resources func() (map[string]bool, error)
+
+	// OpenID makes the service an OpenID provider (openid.go): ID tokens
+	// for the openid scope, UserInfo, logout. Its ID tokens are signed
+	// with generated keys kept beside the access tokens' (or with
+	// SigningKey, for its algorithm), whatever TokenFormat is.
+	OpenID bool
+	// IDTokenAlg signs ID tokens for clients that ask for no algorithm:
+	// RS256 (the default) or ES256.
+	IDTokenAlg string
+	// IDTokenTTL is how long an ID token is valid. Default:
+	// DefaultIDTokenTTL.
+	IDTokenTTL time.Duration
+	// UserClaims returns the claims of a configured user, nil for a user
+	// it does not know; claims a login upstream gave are kept in the
+	// store.
+	UserClaims func(userID string) oidc.Claims
 }
 
 // Client is a registered OAuth client.
@@ -79,6 +97,9 @@ type Client struct {
 	// from before it belong to an earlier client of that ID (one removed
 	// from the config, or deleted) and are refused. Zero: none are.
 	Since time.Time
+
+	// OpenID is the client's OpenID Connect metadata.
+	OpenID oidc.Client
 
 	// UserRegistered: a user, not the operator, registered the client and
 	// its redirect URIs (a self-service app). Its invalid authorization

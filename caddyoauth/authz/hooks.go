@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 )
 
 // Hooks connect the token endpoint to the gateway's abuse protection and
@@ -128,8 +130,14 @@ func (s *Service) Login(r *http.Request, method, clientID, username, password st
 		}
 	}
 	uid, err := "", ErrBadCredentials
+	var claims oidc.Claims
 	if s.users != nil {
-		uid, err = s.users.Authenticate(r.Context(), username, password)
+		uid, err = s.users.Authenticate(withClaimsSink(r.Context(), &claims), username, password)
+	}
+	if err == nil {
+		if err := s.saveLoginClaims(r.Context(), uid, claims); err != nil {
+			return "", err
+		}
 	}
 	switch {
 	case err == nil:

@@ -108,10 +108,18 @@ func (s *Service) newAccessToken(ctx context.Context, clientID, userID, scope, a
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-// signJWT makes the JWS compact serialization (RFC 7515 §3.1) of claims.
-func signJWT(k *signingKey, c jwtClaims) (string, error) {
-	h, _ := json.Marshal(jwtHeader{Alg: k.alg, Typ: "at+jwt", Kid: k.kid})
-	p, _ := json.Marshal(c)
+// signJWT makes the JWS compact serialization (RFC 7515 §3.1) of an
+// access token's claims.
+func signJWT(k *signingKey, c jwtClaims) (string, error) { return signJWS(k, "at+jwt", c) }
+
+// signJWS makes the JWS compact serialization of claims with the typ
+// header typ.
+func signJWS(k *signingKey, typ string, claims any) (string, error) {
+	h, _ := json.Marshal(jwtHeader{Alg: k.alg, Typ: typ, Kid: k.kid})
+	p, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
 	input := b64url(h) + "." + b64url(p)
 	digest := sha256.Sum256([]byte(input))
 	var sig []byte

@@ -30,7 +30,10 @@ const ringKeyInfo = "caddy-oauth jwt signing key ring"
 // plainRingKey marks a store whose log may still hold a ring in plain: set
 // before a plain ring is replaced by a sealed one, deleted once the store
 // is compacted, so a failed compaction is tried again at the next start.
-const plainRingKey = "jwks:ring:plain"
+// The RS256 ring's marker is its key with the same suffix.
+const plainRingKey = keyRingKey + ":plain"
+
+func (r *keyRing) plainKey() string { return r.storeKey + ":plain" }
 
 // sealedRing is the stored form of an encrypted ring; a plain one is a
 // storedRing, which has keys instead.
@@ -78,7 +81,7 @@ func (r *keyRing) encode(keys []*signingKey) ([]byte, error) {
 	}
 	// The record's key is the additional data: the sealed ring means
 	// nothing under another key.
-	sd.Data = r.aead.Seal(nil, sd.Nonce, plain, []byte(keyRingKey))
+	sd.Data = r.aead.Seal(nil, sd.Nonce, plain, []byte(r.storeKey))
 	return json.Marshal(sealedRing{Sealed: sd})
 }
 
@@ -95,7 +98,7 @@ func (r *keyRing) decode(raw []byte) (keys []*signingKey, sealed bool, err error
 	if s.Sealed.Alg != ringSealAlg || len(s.Sealed.Nonce) != r.aead.NonceSize() {
 		return nil, true, fmt.Errorf("the stored JWT signing keys are sealed with %q, which this version does not read", s.Sealed.Alg)
 	}
-	plain, err := r.aead.Open(nil, s.Sealed.Nonce, s.Sealed.Data, []byte(keyRingKey))
+	plain, err := r.aead.Open(nil, s.Sealed.Nonce, s.Sealed.Data, []byte(r.storeKey))
 	if err != nil {
 		return nil, true, errRingKey
 	}
@@ -111,10 +114,10 @@ func (r *keyRing) seal(ctx context.Context, raw []byte, keys []*signingKey) ([]b
 	if err != nil {
 		return nil, err
 	}
-	if err := r.svc.store.Put(ctx, plainRingKey, []byte("1"), 0); err != nil {
+	if err := r.svc.store.Put(ctx, r.plainKey(), []byte("1"), 0); err != nil {
 		return nil, err
 	}
-	err = r.svc.store.Swap(ctx, keyRingKey, raw, next, 0)
+	err = r.svc.store.Swap(ctx, r.storeKey, raw, next, 0)
 	if errors.Is(err, store.ErrNotFound) {
 		err = store.ErrConflict
 	}
@@ -128,7 +131,7 @@ func (r *keyRing) seal(ctx context.Context, raw []byte, keys []*signingKey) ([]b
 // dropPlainCopies compacts the store when a ring may have been stored in
 // plain in it (plainRingKey).
 func (r *keyRing) dropPlainCopies(ctx context.Context) error {
-	if _, err := r.svc.store.Get(ctx, plainRingKey); errors.Is(err, store.ErrNotFound) {
+	if _, err := r.svc.store.Get(ctx, r.plainKey()); errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return err
@@ -136,7 +139,7 @@ func (r *keyRing) dropPlainCopies(ctx context.Context) error {
 	if _, err := store.Compact(r.svc.store); err != nil {
 		return fmt.Errorf("the JWT signing keys are now encrypted, but compacting the store to drop their plain copy failed: %v", err)
 	}
-	if err := r.svc.store.Delete(ctx, plainRingKey); err != nil {
+	if err := r.svc.store.Delete(ctx, r.plainKey()); err != nil {
 		return err
 	}
 	r.svc.log.Info("the store was compacted: no plain copy of the JWT signing keys remains in it")
@@ -149,10 +152,18 @@ func (r *keyRing) dropPlainCopies(ctx context.Context) error {
 // key, or sealed and no key set. It does nothing for opaque tokens and a
 // signing key of the config.
 func (s *Service) LoadSigningKeys(ctx context.Context) error {
-	if s.keys == nil || s.keys.static != nil {
+	for _, r := range s.rings() {
+		if err := r.loadAtStart(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *keyRing) loadAtStart(ctx context.Context) error {
+	if r.static != nil {
 		return nil
 	}
-	r := s.keys
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.load(ctx); err != nil {

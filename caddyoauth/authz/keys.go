@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,12 +24,23 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
-// keyRingKey is the store record holding the generated signing keys, so
-// every gateway instance sharing the store signs with, and publishes, the
-// same keys. It holds private keys: the one record of the store that is a
-// secret, because a signing key cannot be kept as a digest; sealed with
-// Config.KeyEncryptionKey when one is set (key_encryption.go).
-const keyRingKey = "jwks:ring"
+// keyRingKey is the store record holding the generated ES256 signing
+// keys, so every gateway instance sharing the store signs with, and
+// publishes, the same keys; rsaRingKey holds the RS256 ones, which ID
+// tokens are signed with by default. They hold private keys: the records
+// of the store that are secrets, because a signing key cannot be kept as
+// a digest; sealed with Config.KeyEncryptionKey when one is set
+// (key_encryption.go).
+const (
+	keyRingKey = "jwks:ring"
+	rsaRingKey = "jwks:ring:rs256"
+)
+
+// Signing algorithms of the key rings.
+const (
+	algES256 = "ES256"
+	algRS256 = "RS256"
+)
 
 // keyRingRefresh is how often an instance rereads the shared key ring, so a
 // rotation made by another instance is published and trusted everywhere.
@@ -61,6 +73,10 @@ type storedRing struct {
 type keyRing struct {
 	svc    *Service
 	static *signingKey
+
+	// storeKey is the record of the generated keys; alg their algorithm.
+	storeKey string
+	alg      string
 
 	// aead seals the stored ring (key_encryption.go); nil: stored in plain.
 	aead cipher.AEAD
@@ -168,13 +184,13 @@ func thumbprint(j *JWK) string {
 func (r *keyRing) rotation() time.Duration { return r.svc.cfg.SigningKeyRotation }
 
 // published reports whether k's tokens may still be alive: a retired key
-// stays published for one access token lifetime after its successor took
-// over.
+// stays published for one access (or ID) token lifetime after its
+// successor took over.
 func (r *keyRing) published(k *signingKey, now time.Time) bool {
 	if k.retired.IsZero() {
 		return true
 	}
-	ttl := r.svc.cfg.AccessTokenTTL
+	ttl := r.svc.tokenLife()
 	if ttl <= 0 {
 		return true
 	}
@@ -288,9 +304,9 @@ func (r *keyRing) publicKeys(ctx context.Context) ([]*JWK, error) {
 // no instance has yet. Callers hold r.mu.
 func (r *keyRing) load(ctx context.Context) error {
 	for attempt := 0; attempt < 3; attempt++ {
-		raw, err := r.svc.store.Get(ctx, keyRingKey)
+		raw, err := r.svc.store.Get(ctx, r.storeKey)
 		if errors.Is(err, store.ErrNotFound) {
-			first, err := generateKey(time.Now())
+			first, err := generateKey(r.alg, time.Now())
 			if err != nil {
 				return err
 			}
@@ -298,13 +314,13 @@ func (r *keyRing) load(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			err = r.svc.store.Create(ctx, keyRingKey, raw, 0)
+			err = r.svc.store.Create(ctx, r.storeKey, raw, 0)
 			if errors.Is(err, store.ErrConflict) {
 				continue // another instance made it first: use theirs
 			} else if err != nil {
 				return err
 			}
-			r.svc.log.Info("generated the access token signing key", zap.String("kid", first.kid))
+			r.svc.log.Info("generated a signing key", zap.String("alg", r.alg), zap.String("kid", first.kid))
 		} else if err != nil {
 			return err
 		}
@@ -330,7 +346,7 @@ func (r *keyRing) load(ctx context.Context) error {
 // no token can need any more. Of racing instances one wins the swap; the
 // others read its ring. Callers hold r.mu.
 func (r *keyRing) rotate(ctx context.Context, now time.Time) error {
-	next, err := generateKey(now)
+	next, err := generateKey(r.alg, now)
 	if err != nil {
 		return err
 	}
@@ -348,19 +364,28 @@ func (r *keyRing) rotate(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	err = r.svc.store.Swap(ctx, keyRingKey, r.raw, raw, 0)
+	err = r.svc.store.Swap(ctx, r.storeKey, r.raw, raw, 0)
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 		return r.load(ctx)
 	} else if err != nil {
 		return err
 	}
 	r.keys, r.raw, r.loaded = keys, raw, time.Now()
-	r.svc.log.Info("rotated the access token signing key", zap.String("kid", next.kid))
+	r.svc.log.Info("rotated a signing key", zap.String("alg", r.alg), zap.String("kid", next.kid))
 	return nil
 }
 
-func generateKey(now time.Time) (*signingKey, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// rsaKeyBits is the size of generated RS256 keys.
+const rsaKeyBits = 2048
+
+func generateKey(alg string, now time.Time) (*signingKey, error) {
+	var priv crypto.Signer
+	var err error
+	if alg == algRS256 {
+		priv, err = rsa.GenerateKey(rand.Reader, rsaKeyBits)
+	} else {
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -410,11 +435,61 @@ func decodeRing(raw []byte) ([]*signingKey, error) {
 	return keys, nil
 }
 
-// JWKS returns the public keys access tokens are signed with, current and
-// recently retired, for GET /oauth/jwks. It is empty for opaque tokens.
+// JWKS returns the public keys access and ID tokens are signed with,
+// current and recently retired, for GET /oauth/jwks. It is empty for
+// opaque access tokens without OpenID Connect.
 func (s *Service) JWKS(ctx context.Context) ([]*JWK, error) {
-	if s.keys == nil {
-		return []*JWK{}, nil
+	out := []*JWK{}
+	for _, r := range s.rings() {
+		keys, err := r.publicKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			if !slices.ContainsFunc(out, func(o *JWK) bool { return o.Kid == k.Kid }) {
+				out = append(out, k)
+			}
+		}
 	}
-	return s.keys.publicKeys(ctx)
+	return out, nil
+}
+
+// rings are the service's key rings: the access tokens' and, with OpenID
+// Connect, one per ID token algorithm.
+func (s *Service) rings() []*keyRing {
+	var out []*keyRing
+	if s.keys != nil {
+		out = append(out, s.keys)
+	}
+	for _, alg := range []string{algRS256, algES256} {
+		if r := s.idKeys[alg]; r != nil && r != s.keys {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// newRing makes the ring of generated keys for alg, or the ring of the
+// configured key when it has that algorithm.
+func (s *Service) newRing(alg string, static *signingKey) *keyRing {
+	r := &keyRing{svc: s, alg: alg, storeKey: keyRingKey}
+	if alg == algRS256 {
+		r.storeKey = rsaRingKey
+	}
+	switch {
+	case static != nil && static.alg == alg:
+		r.static = static
+	case s.cfg.KeyEncryptionKey != nil:
+		r.aead = newRingAEAD(s.cfg.KeyEncryptionKey)
+	}
+	return r
+}
+
+// tokenLife is how long a signed token may live: the longer of the access
+// and ID token lifetimes; 0 for access tokens that never expire.
+func (s *Service) tokenLife() time.Duration {
+	if s.cfg.AccessTokenTTL <= 0 {
+		return 0
+	}
+	return max(s.cfg.AccessTokenTTL, s.cfg.IDTokenTTL)
 }

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 )
 
 // AuthenticatorChain asks its sources in order: the first that accepts the
@@ -62,10 +64,13 @@ type fileUser struct {
 	Username     string `json:"username"`
 	PasswordHash string `json:"password_hash"`
 	UserID       string `json:"user_id"`
+	// Claims are the user's OpenID Connect claims (JSON files only).
+	Claims oidc.Claims `json:"claims,omitempty"`
 }
 
 // LoadUsersFile adds the users of a users file to users. The file is
-// either a JSON array of {"username", "password_hash", "user_id"} objects
+// either a JSON array of {"username", "password_hash", "user_id",
+// "claims"} objects
 // or lines of username:bcrypt-hash[:user_id] (htpasswd style; blank lines
 // and lines starting with # are skipped). Errors name the file and line.
 func LoadUsersFile(path string, users StaticUsers) error {
@@ -154,7 +159,10 @@ func addFileUser(users StaticUsers, u fileUser) error {
 	if err := CheckUserID(u.UserID); err != nil {
 		return fmt.Errorf("user %q: %v", u.Username, err)
 	}
-	users[u.Username] = &User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), UserID: u.UserID}
+	if err := u.Claims.Check(); err != nil {
+		return fmt.Errorf("user %q: %v", u.Username, err)
+	}
+	users[u.Username] = &User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), UserID: u.UserID, Claims: u.Claims}
 	return nil
 }
 

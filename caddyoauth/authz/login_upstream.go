@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 )
 
 // DefaultLoginTimeout bounds a login upstream's answer when UpstreamLogin
@@ -37,6 +39,10 @@ type UpstreamLogin struct {
 	Client *http.Client
 	// Log receives warnings about the upstream.
 	Log *zap.Logger
+	// ClaimsFrom maps OpenID Connect claims to the JSON fields of the
+	// answer they are read from (claims_from name=display_name). A field
+	// missing or of the wrong type is left out. Default: none.
+	ClaimsFrom map[string]string
 }
 
 // maxLoginAnswer caps what is read of the upstream's answer.
@@ -102,7 +108,45 @@ func (u *UpstreamLogin) Authenticate(ctx context.Context, username, password str
 		u.warn("login upstream answered 2xx with an unusable user ID (" + why + "); treated as a failed login")
 		return "", ErrBadCredentials
 	}
+	if len(u.ClaimsFrom) > 0 {
+		setLoginClaims(ctx, u.claims(answer))
+	}
 	return id, nil
+}
+
+// claims reads the claims of ClaimsFrom from an answer whose user ID was
+// read, so it is a JSON object with one ID field. A value of the wrong
+// type for its claim is left out, and named in a warning (never with its
+// value).
+func (u *UpstreamLogin) claims(answer []byte) oidc.Claims {
+	var fields map[string]any
+	dec := json.NewDecoder(bytes.NewReader(answer))
+	dec.UseNumber()
+	out := oidc.Claims{}
+	if dec.Decode(&fields) != nil {
+		return out
+	}
+	for claim, field := range u.ClaimsFrom {
+		v, ok := fields[field]
+		if !ok || v == nil {
+			continue
+		}
+		if n, isNum := v.(json.Number); isNum {
+			i, err := n.Int64()
+			if err != nil {
+				u.warn("login upstream: field " + field + " is not a whole number; claim " + claim + " left out")
+				continue
+			}
+			v = i
+		}
+		one := oidc.Claims{claim: v}
+		if err := one.Check(); err != nil {
+			u.warn("login upstream: field " + field + " does not fit claim " + claim + "; left out")
+			continue
+		}
+		out[claim] = v
+	}
+	return out
 }
 
 // userID reads the user ID from a 2xx answer: the ID field of a JSON

@@ -18,7 +18,7 @@ import (
 // PageFiles are the templates of the screens. layout.html defines
 // "layout", the page around every screen; each other file defines "title"
 // and "content" for one screen.
-var PageFiles = []string{"layout.html", "login.html", "consent.html", "error.html", "signed_out.html"}
+var PageFiles = []string{"layout.html", "login.html", "consent.html", "error.html", "signed_out.html", "form_post.html", "end_session.html"}
 
 //go:embed templates/*.html
 var embeddedPages embed.FS
@@ -51,7 +51,22 @@ type PageData struct {
 	// Title, Message and Status describe an error page.
 	Title, Message string
 	Status         int
+
+	// FormAction and FormFields make the form that form_post.html and
+	// end_session.html post; ScriptNonce lets the script of that page
+	// alone run.
+	FormAction  template.URL
+	FormFields  []FormField
+	ScriptNonce string
+	// EndSessionURL is the action of the sign-out confirmation.
+	EndSessionURL string
 }
+
+// FormField is a hidden field of a form.
+type FormField struct{ Name, Value string }
+
+// safeURL marks a URL the gateway checked as safe for a form's action.
+func safeURL(u string) template.URL { return template.URL(u) }
 
 // Pages holds the parsed screen templates.
 type Pages struct {
@@ -139,6 +154,9 @@ func setPageHeaders(w http.ResponseWriter) {
 // sent, so a template error gives a plain 500 instead of half a page.
 func (a *Authorizer) render(w http.ResponseWriter, status int, name string, data *PageData) {
 	setPageHeaders(w)
+	if data.ScriptNonce != "" {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+data.ScriptNonce+"'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'")
+	}
 	var buf bytes.Buffer
 	if err := a.cfg.Pages.sets[name].ExecuteTemplate(&buf, "layout", data); err != nil {
 		a.log.Error("rendering a page", zap.String("template", name), zap.Error(err))

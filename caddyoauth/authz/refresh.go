@@ -157,7 +157,7 @@ func (s *Service) rotate(ctx context.Context, c *Client, key string, rt *record,
 		return nil, err
 	}
 	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTokenTTL / time.Second),
-		RefreshToken: refresh, Scope: scope, userID: rt.UserID}, nil
+		RefreshToken: refresh, Scope: scope, userID: rt.UserID, family: rt.Family}, nil
 }
 
 // reissueAccess is the refresh without rotation: the refresh token stays,
@@ -207,5 +207,5 @@ func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key strin
 		return nil, err
 	}
 	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTokenTTL / time.Second),
-		RefreshToken: token, Scope: scope, userID: rt.UserID}, nil
+		RefreshToken: token, Scope: scope, userID: rt.UserID, family: rt.Family}, nil
 }

@@ -47,7 +47,7 @@ func withResources(f url.Values, resources ...string) url.Values {
 }
 
 // audienceOf validates access and returns its audience.
-func audienceOf(t testing.TB, s *Service, access string) string {
+func tokenAudience(t testing.TB, s *Service, access string) string {
 	t.Helper()
 	id, err := s.Validate(context.Background(), access)
 	if err != nil {
@@ -153,7 +153,7 @@ func TestHasAudience(t *testing.T) {
 func TestResourceClientCredentials(t *testing.T) {
 	s := resourceService(t, nil)
 	r := post(t, s, withResources(form("grant_type", "client_credentials", "scope", "read"), resAPI), as("app")).wantToken(t)
-	if got := audienceOf(t, s, r.str("access_token")); got != resAPI {
+	if got := tokenAudience(t, s, r.str("access_token")); got != resAPI {
 		t.Fatalf("audience %q, want %q", got, resAPI)
 	}
 	in := introspect(t, s, "rs", url.Values{"token": {r.str("access_token")}})
@@ -162,7 +162,7 @@ func TestResourceClientCredentials(t *testing.T) {
 	}
 	// Non-canonical spellings of one URI count once.
 	r = post(t, s, withResources(form("grant_type", "client_credentials"), resMCP, "HTTPS://API.example.com/", resAPI), as("app")).wantToken(t)
-	if got := audienceOf(t, s, r.str("access_token")); got != resMCP+" "+resAPI {
+	if got := tokenAudience(t, s, r.str("access_token")); got != resMCP+" "+resAPI {
 		t.Fatalf("audience %q", got)
 	}
 	in = introspect(t, s, "rs", url.Values{"token": {r.str("access_token")}})
@@ -170,7 +170,7 @@ func TestResourceClientCredentials(t *testing.T) {
 		t.Fatalf("introspection aud %v", in.json["aud"])
 	}
 	r = post(t, s, form("grant_type", "client_credentials"), as("app")).wantToken(t)
-	if got := audienceOf(t, s, r.str("access_token")); got != "" {
+	if got := tokenAudience(t, s, r.str("access_token")); got != "" {
 		t.Fatalf("a token requested for no resource has audience %q", got)
 	}
 	if in := introspect(t, s, "rs", url.Values{"token": {r.str("access_token")}}); in.json["aud"] != nil {
@@ -182,7 +182,7 @@ func TestResourceClientCredentials(t *testing.T) {
 		var claims map[string]any
 		r := post(t, s, withResources(form("grant_type", "client_credentials"), resAPI), as("app")).wantToken(t)
 		decodePart(t, strings.Split(r.str("access_token"), ".")[1], &claims)
-		if claims["aud"] != resAPI || audienceOf(t, s, r.str("access_token")) != resAPI {
+		if claims["aud"] != resAPI || tokenAudience(t, s, r.str("access_token")) != resAPI {
 			t.Fatalf("aud %v", claims["aud"])
 		}
 		if in := introspect(t, s, "rs", url.Values{"token": {r.str("access_token")}}); in.str("aud") != resAPI {
@@ -196,7 +196,7 @@ func TestResourceClientCredentials(t *testing.T) {
 		// With no resource, aud stays the issuer.
 		r = post(t, s, form("grant_type", "client_credentials"), as("app")).wantToken(t)
 		decodePart(t, strings.Split(r.str("access_token"), ".")[1], &claims)
-		if claims["aud"] != "https://auth.example.com" || audienceOf(t, s, r.str("access_token")) != "" {
+		if claims["aud"] != "https://auth.example.com" || tokenAudience(t, s, r.str("access_token")) != "" {
 			t.Fatalf("aud %v", claims["aud"])
 		}
 	})
@@ -247,18 +247,18 @@ func TestResourceInvalidTarget(t *testing.T) {
 func TestResourceAuthorizationCode(t *testing.T) {
 	s := resourceService(t, nil)
 	r := redeemFor(t, s, mintCodeFor(t, s, resAPI, resMCP), resMCP).wantToken(t)
-	if got := audienceOf(t, s, r.str("access_token")); got != resMCP {
+	if got := tokenAudience(t, s, r.str("access_token")); got != resMCP {
 		t.Fatalf("audience %q, want %q", got, resMCP)
 	}
 	// Its refresh token keeps the code's resources: refreshing may name
 	// the other one.
 	r2 := post(t, s, withResources(form("grant_type", "refresh_token", "refresh_token", r.str("refresh_token")), resAPI), as("app")).wantToken(t)
-	if got := audienceOf(t, s, r2.str("access_token")); got != resAPI {
+	if got := tokenAudience(t, s, r2.str("access_token")); got != resAPI {
 		t.Fatalf("refreshed audience %q, want %q", got, resAPI)
 	}
 
 	r = redeemFor(t, s, mintCodeFor(t, s, resAPI, resMCP)).wantToken(t)
-	if got := audienceOf(t, s, r.str("access_token")); got != resAPI+" "+resMCP {
+	if got := tokenAudience(t, s, r.str("access_token")); got != resAPI+" "+resMCP {
 		t.Fatalf("audience %q, want both", got)
 	}
 
@@ -268,13 +268,13 @@ func TestResourceAuthorizationCode(t *testing.T) {
 	redeemFor(t, s, code, resOther).wantError(t, 400, "invalid_target")
 	redeemFor(t, s, code, resAPI, resOther).wantError(t, 400, "invalid_target")
 	r = redeemFor(t, s, code, resAPI).wantToken(t)
-	if got := audienceOf(t, s, r.str("access_token")); got != resAPI {
+	if got := tokenAudience(t, s, r.str("access_token")); got != resAPI {
 		t.Fatalf("audience %q", got)
 	}
 
 	// A code issued for no resource may be redeemed for any known one.
 	r = redeemFor(t, s, mintCodeFor(t, s), resOther).wantToken(t)
-	if got := audienceOf(t, s, r.str("access_token")); got != resOther {
+	if got := tokenAudience(t, s, r.str("access_token")); got != resOther {
 		t.Fatalf("audience %q", got)
 	}
 
@@ -293,11 +293,11 @@ func TestResourceRefreshNarrowsNeverWidens(t *testing.T) {
 		s := resourceService(t, func(c *Config) { c.RefreshRotation = rotation })
 		r := post(t, s, withResources(form("grant_type", "password", "username", "alice", "password", alicePass), resAPI, resMCP), as("app")).wantToken(t)
 		rt := r.str("refresh_token")
-		if got := audienceOf(t, s, r.str("access_token")); got != resAPI+" "+resMCP {
+		if got := tokenAudience(t, s, r.str("access_token")); got != resAPI+" "+resMCP {
 			t.Fatalf("audience %q", got)
 		}
 		narrowed := post(t, s, withResources(form("grant_type", "refresh_token", "refresh_token", rt), resMCP), as("app")).wantToken(t)
-		if got := audienceOf(t, s, narrowed.str("access_token")); got != resMCP {
+		if got := tokenAudience(t, s, narrowed.str("access_token")); got != resMCP {
 			t.Fatalf("rotation %v: narrowed audience %q", rotation, got)
 		}
 		rt = narrowed.str("refresh_token")
@@ -305,21 +305,21 @@ func TestResourceRefreshNarrowsNeverWidens(t *testing.T) {
 		post(t, s, withResources(form("grant_type", "refresh_token", "refresh_token", rt), resMCP, resOther), as("app")).wantError(t, 400, "invalid_target")
 		// The refused refresh spent nothing, and the grant keeps both.
 		again := refreshGrant(t, s, rt, "", as("app")).wantToken(t)
-		if got := audienceOf(t, s, again.str("access_token")); got != resAPI+" "+resMCP {
+		if got := tokenAudience(t, s, again.str("access_token")); got != resAPI+" "+resMCP {
 			t.Fatalf("rotation %v: audience after refresh %q", rotation, got)
 		}
 
 		// From a grant for no resource.
 		_, open := aliceTokens(t, s)
 		n := post(t, s, withResources(form("grant_type", "refresh_token", "refresh_token", open), resOther), as("app")).wantToken(t)
-		if got := audienceOf(t, s, n.str("access_token")); got != resOther {
+		if got := tokenAudience(t, s, n.str("access_token")); got != resOther {
 			t.Fatalf("audience %q", got)
 		}
 		if rotation {
 			open = n.str("refresh_token")
 		}
 		n = refreshGrant(t, s, open, "", as("app")).wantToken(t)
-		if got := audienceOf(t, s, n.str("access_token")); got != "" {
+		if got := tokenAudience(t, s, n.str("access_token")); got != "" {
 			t.Fatalf("a grant for no resource refreshed without one has audience %q", got)
 		}
 	}
@@ -333,7 +333,7 @@ func TestResourceFormRepeats(t *testing.T) {
 	postRaw(t, s, "grant_type=client_credentials&scope=read&scope=write", as("app")).wantError(t, 400, "invalid_request")
 	// An empty resource counts as omitted.
 	r := postRaw(t, s, "grant_type=client_credentials&resource=&resource="+url.QueryEscape(resAPI), as("app")).wantToken(t)
-	if got := audienceOf(t, s, r.str("access_token")); got != resAPI {
+	if got := tokenAudience(t, s, r.str("access_token")); got != resAPI {
 		t.Fatalf("audience %q", got)
 	}
 }
@@ -366,11 +366,11 @@ func TestResourceRecordsInStores(t *testing.T) {
 			Resources: func() (map[string]bool, error) { return map[string]bool{resAPI: true, resMCP: true}, nil }},
 			st, testClients(), testUsers(t), nil)
 		r := post(t, s, withResources(form("grant_type", "password", "username", "alice", "password", alicePass), resAPI, resMCP), as("app")).wantToken(t)
-		if got := audienceOf(t, s, r.str("access_token")); got != resAPI+" "+resMCP {
+		if got := tokenAudience(t, s, r.str("access_token")); got != resAPI+" "+resMCP {
 			t.Fatalf("audience %q", got)
 		}
 		n := post(t, s, withResources(form("grant_type", "refresh_token", "refresh_token", r.str("refresh_token")), resAPI), as("app")).wantToken(t)
-		if got := audienceOf(t, s, n.str("access_token")); got != resAPI {
+		if got := tokenAudience(t, s, n.str("access_token")); got != resAPI {
 			t.Fatalf("audience %q", got)
 		}
 	}

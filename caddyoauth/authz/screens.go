@@ -22,7 +22,7 @@ func (a *Authorizer) ServeLogin(w http.ResponseWriter, r *http.Request) {
 		if c == nil {
 			return
 		}
-		if sess.UserID != "" {
+		if signedIn(sess, p) {
 			a.redirect(w, r, a.consentURL(rid))
 			return
 		}
@@ -95,7 +95,7 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 		if c == nil {
 			return
 		}
-		if sess.UserID == "" {
+		if !signedIn(sess, p) {
 			a.redirect(w, r, a.cfg.BasePath+"login?request_id="+url.QueryEscape(rid))
 			return
 		}
@@ -110,7 +110,7 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if a.takePending(w, r, rid) {
-				a.issueCode(w, r, p, sess.UserID)
+				a.issueCode(w, r, p, sess)
 			}
 			return
 		}
@@ -125,7 +125,7 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 		if c == nil {
 			return
 		}
-		if sess.UserID == "" {
+		if !signedIn(sess, p) {
 			a.redirect(w, r, a.cfg.BasePath+"login?request_id="+url.QueryEscape(rid))
 			return
 		}
@@ -138,7 +138,7 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			if a.takePending(w, r, rid) {
-				a.issueCode(w, r, p, sess.UserID)
+				a.issueCode(w, r, p, sess)
 			}
 		case "deny":
 			if a.takePending(w, r, rid) {
@@ -181,6 +181,7 @@ func (a *Authorizer) ServeLogout(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, "ending a session", err)
 		return
 	}
+	a.svc.sessionEnded(ctx, sessionKey(sid), sess.UserID)
 	a.log.Info("signed out", zap.String("user_id", sess.UserID))
 	if p != nil {
 		newID, _, err := a.newSession(ctx, w, r, "", "")
@@ -246,6 +247,9 @@ func (a *Authorizer) pageData(c *Client, p *pendingRequest, sid, rid string, ses
 	}
 	if sess != nil {
 		d.Username = sess.Username
+	}
+	if d.Username == "" && p.OIDC != nil {
+		d.Username = p.OIDC.LoginHint
 	}
 	return d
 }

@@ -55,6 +55,8 @@ type Service struct {
 	log     *zap.Logger
 	hooks   Hooks
 	keys    *keyRing // JWT signing keys; nil for opaque tokens
+	// idKeys sign ID tokens, by algorithm; nil without OpenID Connect.
+	idKeys  map[string]*keyRing
 	secrets *secretGuard
 }
 
@@ -67,18 +69,22 @@ func New(cfg Config, s store.Store, clients ClientSource, users Authenticator, l
 		cfg.SessionTTL = DefaultSessionTTL
 	}
 	svc := &Service{cfg: cfg, store: s, clients: clients, users: users, log: log, secrets: newSecretGuard()}
-	if cfg.TokenFormat == FormatJWT {
-		svc.keys = &keyRing{svc: svc}
-		if cfg.SigningKey != nil {
-			k, err := newSigningKey(cfg.SigningKey, time.Now())
-			if err != nil {
-				panic(err) // ParseSigningKey admits only keys newSigningKey takes
-			}
-			svc.keys.static = k
-		} else if cfg.KeyEncryptionKey != nil {
-			svc.keys.aead = newRingAEAD(cfg.KeyEncryptionKey)
+	var static *signingKey
+	if cfg.SigningKey != nil {
+		k, err := newSigningKey(cfg.SigningKey, time.Now())
+		if err != nil {
+			panic(err) // ParseSigningKey admits only keys newSigningKey takes
 		}
+		static = k
 	}
+	if cfg.TokenFormat == FormatJWT {
+		alg := algES256
+		if static != nil {
+			alg = static.alg
+		}
+		svc.keys = svc.newRing(alg, static)
+	}
+	svc.setupOpenID(static)
 
 	m := manage.NewManager()
 	m.MapTokenStorage(tokenStore{svc})
@@ -291,6 +297,9 @@ func (s *Service) RevokeUser(ctx context.Context, userID string) error {
 		return err
 	}
 	if err := s.markUserRevocationDone(ctx, userID, began); err != nil {
+		return err
+	}
+	if err := s.logoutUser(ctx, userID); err != nil {
 		return err
 	}
 	s.log.Info("tokens revoked", zap.String("reason", "user"), zap.String("user_id", userID), zap.Int("tokens", n))

@@ -266,8 +266,10 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
 
 	userID string
+	family string // set by refreshes, for their ID token
 }
 
 func responseFor(ti oauth2.TokenInfo) *tokenResponse {
@@ -366,10 +368,15 @@ func (s *Service) grant(ctx context.Context, req *tokenRequest, r *http.Request)
 			}
 			return nil, e
 		}
-		return responseFor(ti), nil
+		resp := responseFor(ti)
+		return resp, s.idTokenForCode(ctx, c, code, ti, resp)
 
 	case GrantRefreshToken:
-		return s.refresh(ctx, c, req.get("refresh_token"), req.get("scope"), resources)
+		resp, err := s.refresh(ctx, c, req.get("refresh_token"), req.get("scope"), resources)
+		if err != nil {
+			return nil, err
+		}
+		return resp, s.idTokenForRefresh(ctx, c, resp)
 	}
 	return nil, errUnsupportedGrant("grant_type is not supported")
 }

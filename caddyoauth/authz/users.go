@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 )
 
 // ErrBadCredentials is returned by an Authenticator for a wrong username or
@@ -25,6 +27,24 @@ type User struct {
 	Username     string
 	PasswordHash []byte // bcrypt
 	UserID       string
+	Claims       oidc.Claims // OpenID Connect claims; nil: none
+}
+
+// ClaimsByUserID indexes the claims of users by user ID, for
+// Config.UserClaims: every user is there, with empty claims when none are
+// configured. Users sharing an ID share the first claims found.
+func (s StaticUsers) ClaimsByUserID() map[string]oidc.Claims {
+	out := make(map[string]oidc.Claims, len(s))
+	for _, u := range s {
+		if c := out[u.UserID]; len(c) == 0 {
+			if u.Claims != nil {
+				out[u.UserID] = u.Claims
+			} else {
+				out[u.UserID] = oidc.Claims{}
+			}
+		}
+	}
+	return out
 }
 
 // IsBcrypt reports whether s looks like a bcrypt hash.

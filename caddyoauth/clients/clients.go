@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
@@ -83,6 +84,8 @@ type Client struct {
 	// UsedAt is when a client that registered itself registered or was
 	// last issued a token, in unix nanoseconds; see RegistrationPolicy.
 	UsedAt int64 `json:"used_at,omitempty"`
+	// OpenID is the client's OpenID Connect metadata.
+	OpenID oidc.Client `json:"oidc,omitzero"`
 }
 
 // Who registered a client (Client.RegisteredBy).
@@ -116,6 +119,7 @@ func (c *Client) Authz() (*authz.Client, error) {
 		RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
 		UserID: c.UserID, Consent: c.Consent, UserRegistered: c.UserRegistered(),
 		Unvetted: c.RegisteredBy == ByRegistration, LoopbackAnyPort: c.RegisteredBy == ByRegistration,
+		OpenID: c.OpenID,
 	}
 	if ac.Name == "" {
 		ac.Name = c.ID

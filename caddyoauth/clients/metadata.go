@@ -11,6 +11,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 )
 
 // Token endpoint authentication methods (RFC 7591 §2).
@@ -32,6 +33,7 @@ type Metadata struct {
 	TokenEndpointAuthMethod *string   `json:"token_endpoint_auth_method,omitempty"`
 	UserID                  *string   `json:"user_id,omitempty"`
 	Consent                 *string   `json:"consent,omitempty"`
+	OpenIDMetadata
 }
 
 // ParseMetadata decodes a JSON body of client metadata.
@@ -62,6 +64,7 @@ type Info struct {
 	// RegisteredBy is who registered a dynamic client: operator, user or
 	// registration (the client itself).
 	RegisteredBy string `json:"registered_by,omitempty"`
+	oidc.Client
 }
 
 // InfoOf describes a dynamic client, with its secret when one was just
@@ -73,6 +76,7 @@ func InfoOf(c *Client, secret string) *Info {
 		Scope: authz.JoinScope(c.Scopes), TokenEndpointAuthMethod: AuthMethodBasic,
 		UserID: c.UserID, Consent: c.Consent, UpdatedAt: c.UpdatedAt,
 		RegisteredBy: c.RegisteredBy,
+		Client: c.OpenID,
 	}
 	if c.Public {
 		ci.TokenEndpointAuthMethod = AuthMethodNone
@@ -92,7 +96,7 @@ func StaticInfoOf(c *authz.Client) *Info {
 		ClientID: c.ID, ClientName: c.Name, RedirectURIs: c.RedirectURIs,
 		GrantTypes: c.Grants, Scope: authz.JoinScope(c.Scopes),
 		TokenEndpointAuthMethod: AuthMethodBasic, UserID: c.UserID,
-		Consent: c.Consent, ReadOnly: true,
+		Consent: c.Consent, ReadOnly: true, Client: c.OpenID,
 	}
 	if c.Public {
 		ci.TokenEndpointAuthMethod = AuthMethodNone
@@ -267,6 +271,9 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 			return BadMetadata("consent must be remember or always")
 		}
 		c.Consent = *m.Consent
+	}
+	if err := m.applyOpenID(c, rules); err != nil {
+		return err
 	}
 	// The config's rules, on top: public clients and client_credentials,
 	// scope syntax. The id and secret are checked apart.
