@@ -76,7 +76,7 @@ func InfoOf(c *Client, secret string) *Info {
 		Scope: authz.JoinScope(c.Scopes), TokenEndpointAuthMethod: AuthMethodBasic,
 		UserID: c.UserID, Consent: c.Consent, UpdatedAt: c.UpdatedAt,
 		RegisteredBy: c.RegisteredBy,
-		Client: c.OpenID,
+		Client:       c.OpenID,
 	}
 	if c.Public {
 		ci.TokenEndpointAuthMethod = AuthMethodNone
