@@ -11,6 +11,7 @@ import (
 	"github.com/go-oauth2/oauth2/v4/manage"
 	"go.uber.org/zap"
 
+	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
@@ -56,6 +57,8 @@ type Service struct {
 	hooks   Hooks
 	keys    *keyRing // JWT signing keys; nil for opaque tokens
 	secrets *secretGuard
+	// clientKeys checks the clients without a shared secret.
+	clientKeys *clientauth.Verifier
 }
 
 // New builds a Service. users may be nil when no grant needs a person.
@@ -67,6 +70,7 @@ func New(cfg Config, s store.Store, clients ClientSource, users Authenticator, l
 		cfg.SessionTTL = DefaultSessionTTL
 	}
 	svc := &Service{cfg: cfg, store: s, clients: clients, users: users, log: log, secrets: newSecretGuard()}
+	svc.SetClientKeyOptions(clientauth.Options{})
 	if cfg.TokenFormat == FormatJWT {
 		svc.keys = &keyRing{svc: svc}
 		if cfg.SigningKey != nil {
