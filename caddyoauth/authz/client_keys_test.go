@@ -28,8 +28,6 @@ import (
 // (self_signed_tls_client_auth). Assertions are signed here with the
 // standard library, not with the JOSE library the gateway uses.
 
-
-
 func ecKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
