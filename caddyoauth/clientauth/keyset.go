@@ -131,3 +131,6 @@ func keyFits(alg jose.SignatureAlgorithm, key any) bool {
 	}
 	return false
 }
+
+// JSON returns the set as it was given.
+func (ks *KeySet) JSON() []byte { return append([]byte(nil), ks.raw...) }
