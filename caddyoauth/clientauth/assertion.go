@@ -157,7 +157,7 @@ func Subject(assertion string) (string, error) {
 // VerifyAssertion checks a private_key_jwt client assertion for c (RFC
 // 7523 §3, draft-ietf-oauth-rfc7523bis): a JWS signed with an accepted
 // alg by one of c's keys (its jwks_uri fetched again, at most once per
-// RefreshInterval, when none matches), typ absent, JWT or
+// RefreshInterval, when none matches), typ absent, empty, JWT or
 // client-authentication+jwt, iss and sub both c's client_id, aud the
 // issuer and nothing else, exp present, not past and at most
 // MaxAssertionLifetime ahead, iat and nbf, when present, not ahead, and a
@@ -279,11 +279,12 @@ func acceptedAlgorithm(name string) (jose.SignatureAlgorithm, bool) {
 
 // assertionTyp accepts the typ of a client assertion: JWT, or the
 // explicit type of draft-ietf-oauth-rfc7523bis, with or without the
-// application/ prefix (RFC 7515 §4.1.9), in any case. Any other type is
-// a JWT made for something else.
+// application/ prefix (RFC 7515 §4.1.9), in any case; or an empty one,
+// which some libraries send for none. Any other type is a JWT made for
+// something else.
 func assertionTyp(typ string) bool {
-	t := strings.ToLower(strings.TrimPrefix(strings.ToLower(typ), "application/"))
-	return t == "jwt" || t == "client-authentication+jwt"
+	t := strings.TrimPrefix(strings.ToLower(typ), "application/")
+	return t == "" || t == "jwt" || t == "client-authentication+jwt"
 }
 
 // soleAudience reports whether aud is issuer alone: as a string, or as

@@ -84,9 +84,10 @@ func TestVerifyAssertionAccepts(t *testing.T) {
 	key := newTestKey(t, "ES256", "k1")
 	c := inlineClient(t, key)
 	cases := map[string]func(h, c map[string]any){
-		"aud an array of the issuer":                func(_, c map[string]any) { c["aud"] = []string{testIssuer} },
-		"typ JWT":                                   func(h, _ map[string]any) { h["typ"] = "JWT" },
-		"typ client-authentication+jwt":             func(h, _ map[string]any) { h["typ"] = "client-authentication+jwt" },
+		"aud an array of the issuer":    func(_, c map[string]any) { c["aud"] = []string{testIssuer} },
+		"typ JWT":                       func(h, _ map[string]any) { h["typ"] = "JWT" },
+		"typ empty":                     func(h, _ map[string]any) { h["typ"] = "" },
+		"typ client-authentication+jwt": func(h, _ map[string]any) { h["typ"] = "client-authentication+jwt" },
 		"typ application/client-authentication+jwt": func(h, _ map[string]any) { h["typ"] = "application/client-authentication+jwt" },
 		"no iat":                         func(_, c map[string]any) { delete(c, "iat") },
 		"exp just past, within the skew": func(_, c map[string]any) { c["exp"] = now.Add(-10 * time.Second).Unix() },
