@@ -249,7 +249,6 @@ reverse_proxy %s`, up.Addr())), gt.WithEnv("SSL_CERT_FILE="+certFile))
 		t.Fatalf("the revoked token still passes: %d", r.Status)
 	}
 
-
 	for _, a := range seen {
 		if strings.Contains(g.Logs(), a) || strings.Contains(g.Logs(), strings.Split(a, ".")[2]) {
 			t.Fatal("the log holds an assertion")
