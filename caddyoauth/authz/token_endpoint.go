@@ -203,9 +203,8 @@ func safeName(s string) string {
 // (client_secret_basic) or by form fields (client_secret_post), never both,
 // or by client_id alone for a public client; a client registered for
 // another method (Client.Auth) by that method only (client_keys.go).
-// basic reports whether the
-// Authorization header was tried, so invalid_client can be answered with a
-// Basic challenge.
+// basic reports whether the Authorization header was tried, so
+// invalid_client can be answered with a Basic challenge.
 func (s *Service) AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (c *Client, basic bool, err error) {
 	if len(r.Header.Values("Authorization")) > 1 {
 		return nil, false, errInvalidRequest("send one Authorization header")
