@@ -316,7 +316,7 @@ func (h *adminRequest) fail(err error) {
 	case errors.Is(err, clients.ErrReadOnly):
 		re = &clients.RegError{Status: http.StatusForbidden, Code: "read_only", Desc: "the client is defined in the config; change it there"}
 	case clients.IsPublicClientError(err):
-		re = clients.BadMetadata("a public client has no secret to rotate")
+		re = clients.BadMetadata("the client has no secret to rotate (it is public, or authenticates by key or certificate)")
 	case errors.Is(err, clients.ErrBusy):
 		re = &clients.RegError{Status: http.StatusConflict, Code: "temporarily_unavailable", Desc: err.Error()}
 	default:

@@ -36,6 +36,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
 	"github.com/caddyoauth/gateway/caddyoauth/clientdoc"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
@@ -303,6 +304,16 @@ type ClientConfig struct {
 	// id_token_signed_response_alg, backchannel_logout_uri,
 	// default_max_age, require_auth_time, subject_type. Default: none.
 	oidc.Client
+
+	// How a client without a secret authenticates at the token,
+	// introspection and revocation endpoints, and the only way it may:
+	// private_key_jwt (a JWT signed with a key of jwks or jwks_uri),
+	// tls_client_auth (a TLS client certificate the site verified, with
+	// the tls_client_auth_* attribute) or self_signed_tls_client_auth (a
+	// TLS client certificate whose key is in jwks or jwks_uri). Default:
+	// none: by the secret, or public.
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	clients.KeyAuth
 }
 
 // UserConfig is an account that may sign in with a password.
@@ -434,6 +445,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.service = authz.New(cfg, a.store, a.registry, auth, a.logger)
+	a.service.SetClientKeyOptions(clientauth.Options{
+		AllowPrivateAddresses: a.DynamicClients != nil && a.DynamicClients.AllowPrivateAddresses,
+	})
 	if err := a.provisionAuthorize(); err != nil {
 		return err
 	}
@@ -482,6 +496,13 @@ func (a *App) buildClients() (authz.StaticClients, error) {
 		if c.Name == "" {
 			c.Name = cc.ID
 		}
+		if clientauth.IsMethod(cc.TokenEndpointAuthMethod) {
+			m, err := cc.KeyAuth.Method(cc.TokenEndpointAuthMethod)
+			if err != nil {
+				return nil, fmt.Errorf("oauth: client %q: %v", cc.ID, err)
+			}
+			c.Auth = m
+		}
 		switch {
 		case cc.Secret != "":
 			secret, err := repl.ReplaceOrErr(cc.Secret, true, true)
@@ -508,6 +529,7 @@ func (c *ClientConfig) check() error {
 		ID: c.ID, Secret: c.Secret, SecretHash: c.SecretHash, Public: c.Public,
 		RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
 		DefaultScope: c.DefaultScope, User: c.User, Introspect: c.Introspect,
+		AuthMethod: c.TokenEndpointAuthMethod, KeyAuth: c.KeyAuth,
 	}).Check(); err != nil {
 		return err
 	}
@@ -1049,7 +1071,8 @@ type DynamicClients struct {
 	// metadata document. Default: false.
 	MetadataDocuments bool `json:"metadata_documents,omitempty"`
 
-	// Whether metadata documents may be fetched from loopback and private
+	// Whether metadata documents, and the jwks_uri of clients that
+	// registered themselves, may be fetched from loopback and private
 	// addresses. Default: false.
 	AllowPrivateAddresses bool `json:"allow_private_addresses,omitempty"`
 

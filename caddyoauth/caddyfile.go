@@ -1,8 +1,10 @@
 package caddyoauth
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -17,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
 	"github.com/caddyoauth/gateway/caddyoauth/limits"
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
@@ -79,6 +82,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			user <user_id>                   # the user of client_credentials tokens
 //			consent remember|always|skip     # default remember
 //			introspect                       # may introspect every token
+//			# Instead of a secret (see README "Sender-constrained tokens"):
+//			token_endpoint_auth_method private_key_jwt|tls_client_auth|self_signed_tls_client_auth
+//			jwks <file> | jwks `<JSON>`      # the client's public keys, or:
+//			jwks_uri <https url>
+//			tls_client_auth subject|san_dns|san_uri|san_ip|san_email <value>
+//			self_signed_tls_client_auth      # the certificate's key is in jwks or jwks_uri
 //		}
 //		user <username> <bcrypt hash> [<user_id>]   # once per user
 //		users_file <path>
@@ -104,7 +113,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		dynamic_clients {
 //			registration open | token <initial_access_token> | off   # default off
 //			metadata_documents on|off        # default off
-//			allow_private_addresses          # metadata documents may come from loopback/private addresses
+//			allow_private_addresses          # metadata documents and registered jwks_uris may be on loopback/private addresses
 //			scopes <scope> ...               # default: the scopes option above
 //			grants <grant> ...               # default authorization_code refresh_token
 //			lifetime <duration>              # an unused registered client expires; default 720h; 0: never
@@ -356,6 +365,8 @@ func (a *App) parseClient(d *caddyfile.Dispenser) error {
 			c.RequireAuthTime = true
 		case "subject_type":
 			err = parseStringArg(d, &c.SubjectType)
+		case "token_endpoint_auth_method", "jwks", "jwks_uri", "tls_client_auth", "self_signed_tls_client_auth":
+			err = parseClientAuth(d, c, name)
 		default:
 			return d.Errf("unrecognized client option '%s'", name)
 		}
@@ -581,6 +592,66 @@ func parseRateLimit(d *caddyfile.Dispenser) (*RateLimitConfig, error) {
 		*dst = rc
 	}
 	return cfg, nil
+}
+
+// parseClientAuth reads the options of a client without a secret. A jwks
+// file is read now, so the adapted config holds the keys (public ones)
+// and a changed file changes it.
+func parseClientAuth(d *caddyfile.Dispenser, c *ClientConfig, name string) error {
+	setMethod := func(m string) error {
+		if c.TokenEndpointAuthMethod != "" && c.TokenEndpointAuthMethod != m {
+			return d.Errf("%s contradicts token_endpoint_auth_method %s", name, c.TokenEndpointAuthMethod)
+		}
+		c.TokenEndpointAuthMethod = m
+		return nil
+	}
+	switch name {
+	case "token_endpoint_auth_method":
+		var m string
+		if err := parseStringArg(d, &m); err != nil {
+			return err
+		}
+		return setMethod(m)
+	case "jwks":
+		var v string
+		if err := parseStringArg(d, &v); err != nil {
+			return err
+		}
+		if t := strings.TrimSpace(v); strings.HasPrefix(t, "{") && json.Valid([]byte(t)) {
+			c.JWKS = json.RawMessage(t)
+			return nil
+		}
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return d.Errf("jwks: %v (give a file of a JWK Set, or the JSON itself in backquotes)", err)
+		}
+		if !json.Valid(b) {
+			return d.Errf("jwks: %s is not JSON", v)
+		}
+		var compact bytes.Buffer
+		_ = json.Compact(&compact, b)
+		c.JWKS = compact.Bytes()
+	case "jwks_uri":
+		return parseStringArg(d, &c.JWKSURI)
+	case "tls_client_auth":
+		args := d.RemainingArgs()
+		if len(args) != 2 {
+			return d.Errf("tls_client_auth takes subject|san_dns|san_uri|san_ip|san_email <value>")
+		}
+		dst := map[string]*string{"subject": &c.TLSClientAuthSubjectDN, "san_dns": &c.TLSClientAuthSANDNS,
+			"san_uri": &c.TLSClientAuthSANURI, "san_ip": &c.TLSClientAuthSANIP, "san_email": &c.TLSClientAuthSANEmail}[args[0]]
+		if dst == nil {
+			return d.Errf("tls_client_auth takes subject|san_dns|san_uri|san_ip|san_email <value>, not '%s'", args[0])
+		}
+		*dst = args[1]
+		return setMethod(clientauth.TLSClientAuth)
+	case "self_signed_tls_client_auth":
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		return setMethod(clientauth.SelfSignedTLSClientAuth)
+	}
+	return nil
 }
 
 // parseDynamicClients reads a `dynamic_clients {...}` block.

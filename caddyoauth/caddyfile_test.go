@@ -2,6 +2,8 @@ package caddyoauth
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -97,6 +99,12 @@ func TestAppCaddyfileErrors(t *testing.T) {
 		{"user id with control character", "oauth {\n\tuser alice " + testHash + " \"a\tb\"\n}", 2, "control character"},
 		{"unknown store", "oauth {\n\tstore nosuch\n}", 2, "nosuch"},
 		{"store without name", "oauth {\n\tstore\n}", 2, "wrong argument"},
+		{"tls_client_auth kind", client("\t\tgrants client_credentials\n\t\ttls_client_auth cn x"), 4, "tls_client_auth takes"},
+		{"tls_client_auth twice", client("\t\tgrants client_credentials\n\t\ttls_client_auth san_dns a.example\n\t\ttls_client_auth san_ip 192.0.2.1"), 5, "given twice"},
+		{"jwks file missing", client("\t\tgrants client_credentials\n\t\ttoken_endpoint_auth_method private_key_jwt\n\t\tjwks /nonexistent/jwks.json"), 5, "jwks:"},
+		{"keys without a method", client("\t\tsecret s\n\t\tgrants client_credentials\n\t\tjwks_uri https://a.example/jwks.json"), 6, "go with token_endpoint_auth_method"},
+		{"unknown method", client("\t\tgrants client_credentials\n\t\ttoken_endpoint_auth_method client_secret_jwt"), 5, "token_endpoint_auth_method must be one of"},
+		{"private key in jwks", client("\t\tgrants client_credentials\n\t\ttoken_endpoint_auth_method private_key_jwt\n\t\tjwks `{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"}]}`"), 6, "private or symmetric"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -524,4 +532,23 @@ func FuzzProtectCaddyfile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestClientJWKSFile: a jwks file is read when the Caddyfile is adapted,
+// so the config holds the keys.
+func TestClientJWKSFile(t *testing.T) {
+	jwks := `{"keys":[{"kty":"EC","crv":"P-256","kid":"partner-1","x":"HWa0s3irA3T_CYPV3bTftd4kTL3l4sTTw39GISoejNA",
+	  "y":"EDZo8K7LWAcx4AB3o4QdlKMICvm5rTYy6fDX-3JvTOQ"}]}`
+	file := filepath.Join(t.TempDir(), "partner.jwks.json")
+	if err := os.WriteFile(file, []byte(jwks), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var a App
+	in := "oauth {\n\tclient partner {\n\t\tgrants client_credentials\n\t\ttoken_endpoint_auth_method private_key_jwt\n\t\tjwks " + file + "\n\t}\n}"
+	if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(a.Clients[0].JWKS); !strings.HasPrefix(got, `{"keys":[{"kty":"EC"`) || strings.ContainsAny(got, "\n ") {
+		t.Fatalf("jwks %s", got)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 	"github.com/caddyoauth/gateway/caddyoauth/selfservice"
 )
@@ -45,11 +46,14 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	md["grant_types_supported"] = grants
 	md["scopes_supported"] = sortedUnion(scopes, s.app.Scopes)
 	md["response_types_supported"] = []string{"code"}
-	md["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+	md["token_endpoint_auth_methods_supported"] = s.app.clientAuthMethods(true)
 	// Public clients may revoke their own tokens (RFC 7009 §2.1), but only
 	// confidential ones may introspect.
-	md["revocation_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
-	md["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post"}
+	md["revocation_endpoint_auth_methods_supported"] = s.app.clientAuthMethods(true)
+	md["introspection_endpoint_auth_methods_supported"] = s.app.clientAuthMethods(false)
+	for _, e := range []string{"token", "revocation", "introspection"} {
+		md[e+"_endpoint_auth_signing_alg_values_supported"] = clientauth.Algorithms()
+	}
 	md["code_challenge_methods_supported"] = s.app.codeChallengeMethods()
 	md["authorization_response_iss_parameter_supported"] = true // RFC 9207
 	if s.app.metadataDocuments() {
@@ -61,6 +65,39 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
 	return json.NewEncoder(w).Encode(md)
+}
+
+// clientAuthMethods lists how clients may authenticate at the token,
+// revocation and introspection endpoints: with a secret, none (public),
+// private_key_jwt, and the TLS client certificate methods when a site of
+// the config requests client certificates (RFC 8705 §2: the same
+// endpoints serve them, so no mtls_endpoint_aliases).
+func (a *App) clientAuthMethods(public bool) []string {
+	out := []string{"client_secret_basic", "client_secret_post"}
+	if public {
+		out = append(out, "none")
+	}
+	out = append(out, clientauth.PrivateKeyJWT)
+	if a.requestsClientCertificates() {
+		out = append(out, clientauth.TLSClientAuth, clientauth.SelfSignedTLSClientAuth)
+	}
+	return out
+}
+
+// requestsClientCertificates reports whether a TLS connection policy of
+// the config asks clients for certificates (tls { client_auth {...} }).
+func (a *App) requestsClientCertificates() bool {
+	if a.httpApp == nil {
+		return false
+	}
+	for _, srv := range a.httpApp.Servers {
+		for _, p := range srv.TLSConnPolicies {
+			if p.ClientAuthentication != nil && p.ClientAuthentication.Active() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // errIssuerUnresolved answers while the issuer of a config that is being

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 )
 
@@ -121,6 +122,12 @@ type Client struct {
 	// (127.0.0.1, [::1] or localhost) matches a request's with any port,
 	// for native apps that listen on an ephemeral port (RFC 8252 §7.3).
 	LoopbackAnyPort bool
+
+	// Auth, when set, is how the client authenticates instead of a
+	// secret: private_key_jwt, tls_client_auth or
+	// self_signed_tls_client_auth, and no other way. Such a client is
+	// confidential and has no secret.
+	Auth *clientauth.Method
 
 	secretDigest [sha256.Size]byte
 	hasDigest    bool

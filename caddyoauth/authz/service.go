@@ -11,6 +11,7 @@ import (
 	"github.com/go-oauth2/oauth2/v4/manage"
 	"go.uber.org/zap"
 
+	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
@@ -58,6 +59,8 @@ type Service struct {
 	// idKeys sign ID tokens, by algorithm; nil without OpenID Connect.
 	idKeys  map[string]*keyRing
 	secrets *secretGuard
+	// clientKeys checks the clients without a shared secret.
+	clientKeys *clientauth.Verifier
 }
 
 // New builds a Service. users may be nil when no grant needs a person.
@@ -69,6 +72,7 @@ func New(cfg Config, s store.Store, clients ClientSource, users Authenticator, l
 		cfg.SessionTTL = DefaultSessionTTL
 	}
 	svc := &Service{cfg: cfg, store: s, clients: clients, users: users, log: log, secrets: newSecretGuard()}
+	svc.SetClientKeyOptions(clientauth.Options{})
 	var static *signingKey
 	if cfg.SigningKey != nil {
 		k, err := newSigningKey(cfg.SigningKey, time.Now())

@@ -28,7 +28,7 @@ const (
 )
 
 // secretParams may never travel in a URL, where access logs keep them.
-var secretParams = []string{"client_secret", "password", "code", "refresh_token", "code_verifier"}
+var secretParams = []string{"client_secret", "password", "code", "refresh_token", "code_verifier", "client_assertion"}
 
 // tokenRequest is a parsed, checked token endpoint request.
 type tokenRequest struct {
@@ -201,9 +201,10 @@ func safeName(s string) string {
 
 // AuthenticateClient authenticates the client of a request by HTTP Basic
 // (client_secret_basic) or by form fields (client_secret_post), never both,
-// or by client_id alone for a public client. basic reports whether the
-// Authorization header was tried, so invalid_client can be answered with a
-// Basic challenge.
+// or by client_id alone for a public client; a client registered for
+// another method (Client.Auth) by that method only (client_keys.go).
+// basic reports whether the Authorization header was tried, so
+// invalid_client can be answered with a Basic challenge.
 func (s *Service) AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (c *Client, basic bool, err error) {
 	if len(r.Header.Values("Authorization")) > 1 {
 		return nil, false, errInvalidRequest("send one Authorization header")
@@ -225,7 +226,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, r *http.Request, form 
 		if e1 != nil || e2 != nil {
 			return nil, true, errInvalidClient("malformed client credentials")
 		}
-		if form.Has("client_secret") {
+		if form.Has("client_secret") || hasAssertion(form) {
 			return nil, true, errInvalidRequest("use one client authentication method, not both")
 		}
 		if fid := form.Get("client_id"); fid != "" && fid != id {
@@ -235,6 +236,9 @@ func (s *Service) AuthenticateClient(ctx context.Context, r *http.Request, form 
 		// RFC 6749 §5.2: authentication tried in the Authorization header
 		// gets a 401 with a challenge; Basic is the scheme we take.
 		return nil, true, errInvalidClient("unsupported Authorization scheme for client authentication")
+	} else if hasAssertion(form) {
+		c, err := s.authenticateAssertion(r, form)
+		return c, false, err
 	} else {
 		id, secret = form.Get("client_id"), form.Get("client_secret")
 	}
@@ -246,6 +250,12 @@ func (s *Service) AuthenticateClient(ctx context.Context, r *http.Request, form 
 		return nil, basic, errInvalidClient("client authentication failed")
 	} else if err != nil {
 		return nil, basic, err
+	}
+	if c.Auth != nil {
+		if err := s.authenticateWithoutSecret(r, c, secret, basic); err != nil {
+			return nil, basic, err
+		}
+		return c, basic, nil
 	}
 	if c.Public {
 		if secret != "" || basic {

@@ -144,6 +144,9 @@ func (c *Client) actingFingerprint() []byte {
 	} else {
 		writeLenPrefixed(h, c.secretBcrypt)
 	}
+	if c.Auth != nil {
+		writeLenPrefixed(h, c.Auth.Fingerprint())
+	}
 	return h.Sum(nil)
 }
 

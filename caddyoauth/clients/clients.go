@@ -75,9 +75,12 @@ type Client struct {
 	// versions have none; see UserRegistered.
 	RegisteredBy string `json:"registered_by,omitempty"`
 	// AuthMethod is the token_endpoint_auth_method a confidential client
-	// registered: AuthMethodBasic (also when empty) or AuthMethodPost. The
-	// token endpoint takes either; it is kept to be answered back.
+	// registered: AuthMethodBasic (also when empty) or AuthMethodPost,
+	// which the token endpoint takes either of, and which is kept to be
+	// answered back; or a method without a shared secret (KeyBased), the
+	// only one the client may use, with its KeyAuth.
 	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	KeyAuth
 	// RegistrationTokenSHA256 is the digest of the registration access
 	// token of a client that registered itself (RFC 7592), base64url.
 	RegistrationTokenSHA256 string `json:"registration_token_sha256,omitempty"`
@@ -127,7 +130,13 @@ func (c *Client) Authz() (*authz.Client, error) {
 	if c.CreatedAt > 0 {
 		ac.Since = time.Unix(c.CreatedAt, 0)
 	}
-	if !c.Public {
+	if c.KeyBased() {
+		m, err := c.KeyAuth.Method(c.AuthMethod)
+		if err != nil {
+			return nil, fmt.Errorf("client %q: stored %s registration is malformed: %v", c.ID, c.AuthMethod, err)
+		}
+		ac.Auth = m
+	} else if !c.Public {
 		d, err := base64.RawURLEncoding.DecodeString(c.SecretSHA256)
 		if err != nil || len(d) != sha256.Size {
 			return nil, fmt.Errorf("client %q: stored secret digest is malformed", c.ID)
@@ -301,7 +310,7 @@ func (r *Registry) Create(ctx context.Context, c *Client) (secret string, err er
 	if c.Consent == "" {
 		c.Consent = authz.ConsentRemember
 	}
-	if !c.Public {
+	if !c.Public && !c.KeyBased() {
 		secret = NewSecret()
 		c.SecretSHA256 = Digest(secret)
 	}
@@ -393,7 +402,7 @@ func (r *Registry) update(ctx context.Context, id string, change func(*Client) e
 func (r *Registry) RotateSecret(ctx context.Context, id string) (*Client, string, error) {
 	secret := NewSecret()
 	c, err := r.Update(ctx, id, func(c *Client) error {
-		if c.Public {
+		if c.Public || c.KeyBased() {
 			return errPublic
 		}
 		c.SecretSHA256 = Digest(secret)
@@ -405,10 +414,10 @@ func (r *Registry) RotateSecret(ctx context.Context, id string) (*Client, string
 	return c, secret, nil
 }
 
-var errPublic = errors.New("a public client has no secret to rotate")
+var errPublic = errors.New("the client has no secret to rotate")
 
-// IsPublicClientError reports whether err says a public client has no
-// secret.
+// IsPublicClientError reports whether err says a client has no secret:
+// a public one, or one that authenticates by key or certificate.
 func IsPublicClientError(err error) bool { return errors.Is(err, errPublic) }
 
 // Delete removes a dynamic client. Its tokens die with it: Validate and the
@@ -485,7 +494,7 @@ func (r *Registry) list(ctx context.Context, set string) ([]*Client, error) {
 // VerifySecret compares a presented secret with the stored digest in
 // constant time.
 func (c *Client) VerifySecret(secret string) bool {
-	return !c.Public && subtle.ConstantTimeCompare([]byte(Digest(secret)), []byte(c.SecretSHA256)) == 1
+	return !c.Public && !c.KeyBased() && subtle.ConstantTimeCompare([]byte(Digest(secret)), []byte(c.SecretSHA256)) == 1
 }
 
 // ValidID reports whether id can name a dynamic client: 1 to 128 URL-safe

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 )
 
@@ -20,6 +21,9 @@ const (
 	AuthMethodBasic = "client_secret_basic"
 	AuthMethodPost  = "client_secret_post"
 )
+
+// AuthMethods are every token_endpoint_auth_method a client may register.
+var AuthMethods = append([]string{AuthMethodNone, AuthMethodBasic, AuthMethodPost}, clientauth.Methods...)
 
 // Metadata is a client registration or update in RFC 7591 names.
 // Pointers tell a field left out (PATCH keeps it) from one set empty.
@@ -34,6 +38,7 @@ type Metadata struct {
 	UserID                  *string   `json:"user_id,omitempty"`
 	Consent                 *string   `json:"consent,omitempty"`
 	OpenIDMetadata
+	keyMetadata
 }
 
 // ParseMetadata decodes a JSON body of client metadata.
@@ -65,6 +70,7 @@ type Info struct {
 	// registration (the client itself).
 	RegisteredBy string `json:"registered_by,omitempty"`
 	oidc.Client
+	KeyAuth
 }
 
 // InfoOf describes a dynamic client, with its secret when one was just
@@ -78,9 +84,12 @@ func InfoOf(c *Client, secret string) *Info {
 		RegisteredBy: c.RegisteredBy,
 		Client:       c.OpenID,
 	}
-	if c.Public {
+	switch {
+	case c.KeyBased():
+		ci.TokenEndpointAuthMethod, ci.KeyAuth = c.AuthMethod, c.KeyAuth
+	case c.Public:
 		ci.TokenEndpointAuthMethod = AuthMethodNone
-	} else {
+	default:
 		if c.AuthMethod == AuthMethodPost {
 			ci.TokenEndpointAuthMethod = AuthMethodPost
 		}
@@ -100,6 +109,9 @@ func StaticInfoOf(c *authz.Client) *Info {
 	}
 	if c.Public {
 		ci.TokenEndpointAuthMethod = AuthMethodNone
+	}
+	if c.Auth != nil {
+		ci.TokenEndpointAuthMethod, ci.KeyAuth = c.Auth.Name, KeyAuthOf(c.Auth)
 	}
 	return ci
 }
@@ -144,6 +156,10 @@ type Rules struct {
 	// NameKey: those of the operator's clients, which a look-alike could
 	// otherwise impersonate on the consent screen.
 	ReservedNames []string
+	// KeyMethods lets a caller who is not the operator register
+	// private_key_jwt and self_signed_tls_client_auth clients (the
+	// operator may register every method).
+	KeyMethods bool
 }
 
 // Apply sets the fields of m onto c and checks the result with the same
@@ -186,22 +202,37 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 		c.Name = name
 	}
 	if m.TokenEndpointAuthMethod != nil {
-		switch *m.TokenEndpointAuthMethod {
+		switch method := *m.TokenEndpointAuthMethod; method {
 		case AuthMethodNone:
 			if !create && !c.Public {
 				return BadMetadata("token_endpoint_auth_method cannot change after registration")
 			}
 			c.Public = true
 		case AuthMethodBasic, AuthMethodPost:
-			if !create && c.Public {
+			if !create && (c.Public || c.KeyBased()) {
 				return BadMetadata("token_endpoint_auth_method cannot change after registration")
 			}
 			c.Public = false
-			c.AuthMethod = *m.TokenEndpointAuthMethod
+			c.AuthMethod = method
+		case clientauth.PrivateKeyJWT, clientauth.SelfSignedTLSClientAuth, clientauth.TLSClientAuth:
+			if !create && c.AuthMethod != method {
+				return BadMetadata("token_endpoint_auth_method cannot change after registration")
+			}
+			// A certificate's subject means something only under the
+			// operator's CAs; keys a client registers are its own.
+			if method == clientauth.TLSClientAuth && !rules.Operator {
+				return BadMetadata("tls_client_auth is registered by the operator only; use private_key_jwt or self_signed_tls_client_auth")
+			}
+			if !rules.KeyMethods && !rules.Operator {
+				return BadMetadata("token_endpoint_auth_method %s is not available here", method)
+			}
+			c.Public = false
+			c.AuthMethod = method
 		default:
-			return BadMetadata("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+			return BadMetadata("token_endpoint_auth_method must be one of %s", strings.Join(AuthMethods, ", "))
 		}
 	}
+	m.keyMetadata.apply(c)
 	if m.GrantTypes != nil {
 		c.Grants = slices.Compact(slices.Clone(*m.GrantTypes))
 	}
@@ -276,13 +307,18 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 		return err
 	}
 	// The config's rules, on top: public clients and client_credentials,
-	// scope syntax. The id and secret are checked apart.
+	// scope syntax, keys. The id and secret are checked apart.
 	s := &Settings{
 		ID: "dynamic", Public: c.Public, RedirectURIs: c.RedirectURIs,
 		Grants: c.Grants, Scopes: c.Scopes, User: c.UserID,
 	}
-	if !c.Public {
+	if c.KeyBased() {
+		s.AuthMethod, s.KeyAuth = c.AuthMethod, c.KeyAuth
+	} else if !c.Public {
 		s.Secret = "generated"
+	}
+	if !c.KeyBased() && !c.KeyAuth.IsZero() {
+		return BadMetadata("jwks, jwks_uri and tls_client_auth_* go with token_endpoint_auth_method private_key_jwt, self_signed_tls_client_auth or tls_client_auth")
 	}
 	if err := s.Check(); err != nil {
 		msg := strings.NewReplacer(`oauth: client "dynamic": `, "", `oauth: client "dynamic"`, "the client").Replace(err.Error())

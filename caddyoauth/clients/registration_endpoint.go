@@ -247,10 +247,12 @@ func sameToken(c *Client, token string) bool {
 
 // rules are what a client registering itself may set: the policy's
 // grants and scopes, no owner, no consent skip, no name of an operator's
-// client.
+// client; its own keys (private_key_jwt, self_signed_tls_client_auth)
+// instead of a secret, but no tls_client_auth.
 func (h *Registration) rules() Rules {
 	p := h.Registry.RegistrationPolicy()
-	return Rules{Grants: p.Grants, Scopes: p.Scopes, RegisteredBy: ByRegistration, ReservedNames: h.Registry.StaticNames()}
+	return Rules{Grants: p.Grants, Scopes: p.Scopes, RegisteredBy: ByRegistration, ReservedNames: h.Registry.StaticNames(),
+		KeyMethods: true}
 }
 
 // check applies what RFC 7591 adds to the registry's rules: response

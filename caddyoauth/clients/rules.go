@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
 )
 
 // Settings are what the rules of every client look at, whether an operator
@@ -22,6 +23,10 @@ type Settings struct {
 	DefaultScope []string
 	User         string // the user of client_credentials tokens
 	Introspect   bool
+	// AuthMethod, when a method without a shared secret (clientauth), is
+	// how the client authenticates, with KeyAuth, instead of a secret.
+	AuthMethod string
+	KeyAuth    KeyAuth
 }
 
 // Check applies the rules every client obeys. Its errors start with
@@ -33,11 +38,14 @@ func (c *Settings) Check() error {
 	if strings.ContainsAny(c.ID, ":\x00") {
 		return fmt.Errorf("oauth: client %q: client_id may not contain ':'", c.ID)
 	}
+	if err := c.checkAuthMethod(); err != nil {
+		return err
+	}
 	if c.Public && (c.Secret != "" || c.SecretHash != "") {
 		return fmt.Errorf("oauth: client %q: a public client has no secret", c.ID)
 	}
-	if !c.Public && c.Secret == "" && c.SecretHash == "" {
-		return fmt.Errorf("oauth: client %q needs a secret, a secret_hash, or public", c.ID)
+	if !c.Public && c.Secret == "" && c.SecretHash == "" && !clientauth.IsMethod(c.AuthMethod) {
+		return fmt.Errorf("oauth: client %q needs a secret, a secret_hash, public, or a token_endpoint_auth_method without a secret", c.ID)
 	}
 	if c.Secret != "" && c.SecretHash != "" {
 		return fmt.Errorf("oauth: client %q: give secret or secret_hash, not both", c.ID)
@@ -79,6 +87,28 @@ func (c *Settings) Check() error {
 		if !slices.Contains(c.Scopes, s) {
 			return fmt.Errorf("oauth: client %q: default_scope %q is not among its scopes", c.ID, s)
 		}
+	}
+	return nil
+}
+
+// checkAuthMethod checks a method without a shared secret and its keys:
+// such a client has no secret and is not public; keys without such a
+// method are a mistake.
+func (c *Settings) checkAuthMethod() error {
+	switch {
+	case clientauth.IsMethod(c.AuthMethod):
+		if c.Public || c.Secret != "" || c.SecretHash != "" {
+			return fmt.Errorf("oauth: client %q: a %s client has no secret and is not public", c.ID, c.AuthMethod)
+		}
+		if _, err := c.KeyAuth.Method(c.AuthMethod); err != nil {
+			return fmt.Errorf("oauth: client %q: %v", c.ID, err)
+		}
+	case c.AuthMethod == AuthMethodNone && !c.Public, (c.AuthMethod == AuthMethodBasic || c.AuthMethod == AuthMethodPost) && c.Public:
+		return fmt.Errorf("oauth: client %q: token_endpoint_auth_method %s does not fit the client's secret or public", c.ID, c.AuthMethod)
+	case c.AuthMethod != "" && !slices.Contains(AuthMethods, c.AuthMethod):
+		return fmt.Errorf("oauth: client %q: token_endpoint_auth_method must be one of %s", c.ID, strings.Join(AuthMethods, ", "))
+	case !c.KeyAuth.IsZero():
+		return fmt.Errorf("oauth: client %q: jwks, jwks_uri and tls_client_auth go with token_endpoint_auth_method private_key_jwt, self_signed_tls_client_auth or tls_client_auth", c.ID)
 	}
 	return nil
 }

@@ -90,13 +90,14 @@ func TestMetadataDocument(t *testing.T) {
 		t.Errorf("/oauth/jwks with opaque tokens: %d", r.Status)
 	}
 	lists := map[string][]string{
-		"grant_types_supported":                         {"authorization_code", "client_credentials", "password", "refresh_token"},
-		"response_types_supported":                      {"code"},
-		"code_challenge_methods_supported":              {"S256"},
-		"scopes_supported":                              {"read", "write"},
-		"token_endpoint_auth_methods_supported":         {"client_secret_basic", "client_secret_post", "none"},
-		"revocation_endpoint_auth_methods_supported":    {"client_secret_basic", "client_secret_post", "none"},
-		"introspection_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post"},
+		"grant_types_supported":                            {"authorization_code", "client_credentials", "password", "refresh_token"},
+		"response_types_supported":                         {"code"},
+		"code_challenge_methods_supported":                 {"S256"},
+		"scopes_supported":                                 {"read", "write"},
+		"token_endpoint_auth_methods_supported":            {"client_secret_basic", "client_secret_post", "none", "private_key_jwt"},
+		"revocation_endpoint_auth_methods_supported":       {"client_secret_basic", "client_secret_post", "none", "private_key_jwt"},
+		"introspection_endpoint_auth_methods_supported":    {"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported": {"RS256", "PS256", "ES256", "EdDSA"},
 	}
 	for field, want := range lists {
 		if got := strs(md[field]); !slices.Equal(got, want) {
