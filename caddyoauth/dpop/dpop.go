@@ -431,7 +431,7 @@ func replayKey(jkt, htm, htu, jti string) string {
 		h.Write(n[:])
 		h.Write([]byte(s))
 	}
-	return "dpop:" + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	return replayPrefix + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
 
 // AccessTokenHash returns the ath of token: the base64url SHA-256 of its
