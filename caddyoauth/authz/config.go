@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 )
 
 // Grant type names as they appear in requests and configs.
@@ -61,6 +63,15 @@ type Config struct {
 	// as Issuer. Default: none, so every resource parameter is
 	// invalid_target.
 	Resources func() (map[string]bool, error)
+
+	// DPoP checks the DPoP proofs (RFC 9449) of token requests and of
+	// requests presenting DPoP-bound tokens. Default: none; a token
+	// request's proof is then ignored (RFC 9449 §5: the tokens are bearer
+	// tokens), and a client that requires DPoP gets no token.
+	DPoP *dpop.Verifier
+	// TokenPath is the token endpoint's path, which a proof names after
+	// the issuer (htu).
+	TokenPath string
 }
 
 // Client is a registered OAuth client.
@@ -100,6 +111,15 @@ type Client struct {
 	// (127.0.0.1, [::1] or localhost) matches a request's with any port,
 	// for native apps that listen on an ephemeral port (RFC 8252 §7.3).
 	LoopbackAnyPort bool
+
+	// DPoPRequired: every token the client gets is DPoP-bound, and a token
+	// request without a proof is refused (RFC 9449 §5.2
+	// dpop_bound_access_tokens).
+	DPoPRequired bool
+	// CertificateBound: the client's tokens are bound to the TLS client
+	// certificate of its token request's connection (RFC 8705 §3.4
+	// tls_client_certificate_bound_access_tokens).
+	CertificateBound bool
 
 	secretDigest [sha256.Size]byte
 	hasDigest    bool
