@@ -83,6 +83,10 @@ type Client struct {
 	// UsedAt is when a client that registered itself registered or was
 	// last issued a token, in unix nanoseconds; see RegistrationPolicy.
 	UsedAt int64 `json:"used_at,omitempty"`
+	// Sender-constrained tokens: every token DPoP-bound (RFC 9449 §5.2),
+	// or bound to the client's TLS certificate (RFC 8705 §3.4).
+	DPoPBound        bool `json:"dpop_bound_access_tokens,omitempty"`
+	CertificateBound bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // Who registered a client (Client.RegisteredBy).
@@ -120,6 +124,7 @@ func (c *Client) Authz() (*authz.Client, error) {
 	if ac.Name == "" {
 		ac.Name = c.ID
 	}
+	ac.DPoPRequired, ac.CertificateBound = c.DPoPBound, c.CertificateBound
 	if c.CreatedAt > 0 {
 		ac.Since = time.Unix(c.CreatedAt, 0)
 	}

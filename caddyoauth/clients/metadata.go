@@ -32,6 +32,9 @@ type Metadata struct {
 	TokenEndpointAuthMethod *string   `json:"token_endpoint_auth_method,omitempty"`
 	UserID                  *string   `json:"user_id,omitempty"`
 	Consent                 *string   `json:"consent,omitempty"`
+	// Sender-constrained tokens (RFC 9449 §5.2, RFC 8705 §3.4).
+	DPoPBoundAccessTokens                 *bool `json:"dpop_bound_access_tokens,omitempty"`
+	TLSClientCertificateBoundAccessTokens *bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // ParseMetadata decodes a JSON body of client metadata.
@@ -62,6 +65,9 @@ type Info struct {
 	// RegisteredBy is who registered a dynamic client: operator, user or
 	// registration (the client itself).
 	RegisteredBy string `json:"registered_by,omitempty"`
+	// Sender-constrained tokens (RFC 9449 §5.2, RFC 8705 §3.4).
+	DPoPBoundAccessTokens                 bool `json:"dpop_bound_access_tokens,omitempty"`
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // InfoOf describes a dynamic client, with its secret when one was just
@@ -74,6 +80,7 @@ func InfoOf(c *Client, secret string) *Info {
 		UserID: c.UserID, Consent: c.Consent, UpdatedAt: c.UpdatedAt,
 		RegisteredBy: c.RegisteredBy,
 	}
+	ci.DPoPBoundAccessTokens, ci.TLSClientCertificateBoundAccessTokens = c.DPoPBound, c.CertificateBound
 	if c.Public {
 		ci.TokenEndpointAuthMethod = AuthMethodNone
 	} else {
@@ -94,6 +101,7 @@ func StaticInfoOf(c *authz.Client) *Info {
 		TokenEndpointAuthMethod: AuthMethodBasic, UserID: c.UserID,
 		Consent: c.Consent, ReadOnly: true,
 	}
+	ci.DPoPBoundAccessTokens, ci.TLSClientCertificateBoundAccessTokens = c.DPoPRequired, c.CertificateBound
 	if c.Public {
 		ci.TokenEndpointAuthMethod = AuthMethodNone
 	}
@@ -267,6 +275,12 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 			return BadMetadata("consent must be remember or always")
 		}
 		c.Consent = *m.Consent
+	}
+	if m.DPoPBoundAccessTokens != nil {
+		c.DPoPBound = *m.DPoPBoundAccessTokens
+	}
+	if m.TLSClientCertificateBoundAccessTokens != nil {
+		c.CertificateBound = *m.TLSClientCertificateBoundAccessTokens
 	}
 	// The config's rules, on top: public clients and client_credentials,
 	// scope syntax. The id and secret are checked apart.
