@@ -308,7 +308,7 @@ func (a *App) resolveResources() (*resourceTable, error) {
 		for path, res := range st.resource {
 			md := authz.ResourceMetadata{
 				Resource: res, AuthorizationServers: []string{iss}, ScopesSupported: scopes[res],
-				BearerMethodsSupported: []string{"header"},
+				BearerMethodsSupported:                []string{"header"},
 				DPoPBoundAccessTokensRequired:         dpopOnly[res],
 				TLSClientCertificateBoundAccessTokens: strings.HasPrefix(res, "https://"),
 			}
