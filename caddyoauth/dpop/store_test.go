@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -80,4 +81,19 @@ func BenchmarkECDSAVerifyP256(b *testing.B) {
 			b.Fatal("does not verify")
 		}
 	}
+}
+
+// TestVerifyRefusesOversizedRSAKey: an RSA key above 4096 bits, whose
+// verification would cost the gateway many times a normal one, is refused
+// before any signature check.
+func TestVerifyRefusesOversizedRSAKey(t *testing.T) {
+	n := make([]byte, 4104/8)
+	_, _ = rand.Read(n)
+	n[0] |= 0x80
+	h := map[string]any{"typ": "dpop+jwt", "alg": "RS256", "jwk": map[string]any{"kty": "RSA", "n": b64(n), "e": "AQAB"}}
+	hb, _ := json.Marshal(h)
+	cb, _ := json.Marshal(claims())
+	proof := b64(hb) + "." + b64(cb) + "." + b64(make([]byte, len(n)))
+	p, err := newVerifier(t, nil).Verify(context.Background(), req(proof))
+	wantRefused(t, p, err, CodeInvalidProof, "does not fit its alg")
 }
