@@ -16,10 +16,8 @@ import (
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
 )
 
-var (
-	npmOnce sync.Once
-	npmErr  error
-)
+// npmInstalls holds, by folder, the one `npm ci` of the test process.
+var npmInstalls sync.Map // string → func() error
 
 // nodeClient returns the folder of a Node package whose dependencies are
 // installed (`npm ci`, once per test process, from its package-lock.json).
@@ -35,15 +33,16 @@ func nodeClient(t *testing.T, dir string) string {
 	if major, _ := strconv.Atoi(strings.TrimSpace(string(v))); err != nil || major < 20 {
 		t.Fatalf("Node.js 20 or later is needed for the DPoP interop test (oauth4webapi); node says %q, %v", v, err)
 	}
-	npmOnce.Do(func() {
+	install, _ := npmInstalls.LoadOrStore(dir, sync.OnceValue(func() error {
 		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			npmErr = fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
+			return fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
 		}
-	})
-	if npmErr != nil {
-		t.Fatal(npmErr)
+		return nil
+	}))
+	if err := install.(func() error)(); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
