@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -341,5 +342,59 @@ func TestDPoPTrailerDropped(t *testing.T) {
 	}
 	if err := checkIdentityHeader("DPoP"); err == nil {
 		t.Fatal("DPoP accepted as an identity header")
+	}
+}
+
+// TestResourceMetadataDPoP: a resource's metadata says
+// dpop_bound_access_tokens_required only when every block guarding it
+// requires DPoP, lists the proof algorithms configured, and offers
+// certificate-bound tokens for an https resource.
+func TestResourceMetadataDPoP(t *testing.T) {
+	table, _, err := resourcesOf(t, `{
+	oauth {
+		store memory
+		dpop {
+			algorithms ES256 EdDSA
+		}
+	}
+}
+
+https://api.example.com {
+	oauth_server
+	handle /pay/* {
+		oauth_protect {
+			resource https://api.example.com/pay
+			dpop required
+		}
+	}
+	handle /mixed/* {
+		oauth_protect {
+			resource https://api.example.com/mixed
+			dpop required
+		}
+	}
+	handle /mixed/open/* {
+		oauth_protect {
+			resource https://api.example.com/mixed
+		}
+	}
+	oauth_protect
+}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := metadataDocs(t, table)
+	for path, required := range map[string]bool{"/pay": true, "/mixed": false, "": false} {
+		doc := docs["/.well-known/oauth-protected-resource"+path]
+		if doc == nil {
+			t.Fatalf("no document for %q in %v", path, docs)
+		}
+		if got, _ := doc["dpop_bound_access_tokens_required"].(bool); got != required {
+			t.Errorf("%q: dpop_bound_access_tokens_required %v, want %v", path, doc["dpop_bound_access_tokens_required"], required)
+		}
+		if !reflect.DeepEqual(doc["dpop_signing_alg_values_supported"], []any{"ES256", "EdDSA"}) || doc["tls_client_certificate_bound_access_tokens"] != true {
+			t.Errorf("%q: %v", path, doc)
+		}
 	}
 }
