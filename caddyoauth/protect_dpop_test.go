@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -396,5 +397,34 @@ https://api.example.com {
 		if !reflect.DeepEqual(doc["dpop_signing_alg_values_supported"], []any{"ES256", "EdDSA"}) || doc["tls_client_certificate_bound_access_tokens"] != true {
 			t.Errorf("%q: %v", path, doc)
 		}
+	}
+}
+
+// TestStoreContentIgnoresDPoPRecords: the replay records and the nonce key
+// a gateway writes by itself do not make a store count as holding
+// something a restore would overwrite.
+func TestStoreContentIgnoresDPoPRecords(t *testing.T) {
+	db := memDB(t)
+	ctx := context.Background()
+	v, err := dpop.NewVerifier(dpop.Config{Replay: dpop.StoreReplayCache(db), Nonces: dpop.StoreNonces(db, 0, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newProofKey(t)
+	_, err = v.Verify(ctx, dpop.Request{Method: "GET", URL: apiURL, Proofs: []string{k.proof(t, "GET", apiURL, "", "", 0)}})
+	if e := new(dpop.Error); !errors.As(err, &e) || e.Code != dpop.CodeUseNonce {
+		t.Fatalf("a proof without a nonce: %v", err)
+	}
+	var nonceErr *dpop.Error
+	errors.As(err, &nonceErr)
+	if _, err := v.Verify(ctx, dpop.Request{Method: "GET", URL: apiURL, Proofs: []string{k.proof(t, "GET", apiURL, "", nonceErr.Nonce, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	if kind, err := storeContent(ctx, db); err != nil || kind != "" {
+		t.Fatalf("a store with DPoP records only holds %q, %v", kind, err)
+	}
+	_ = db.Put(ctx, "at:x", []byte("1"), time.Minute)
+	if kind, _ := storeContent(ctx, db); kind != "at:" {
+		t.Fatalf("a store with a token holds %q", kind)
 	}
 }

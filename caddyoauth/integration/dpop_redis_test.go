@@ -1,0 +1,127 @@
+package integration
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/caddyoauth/gateway/caddyoauth/dpop"
+	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
+	"github.com/caddyoauth/gateway/internal/testredis"
+)
+
+// dpopSigner makes DPoP proofs with one ES256 key.
+type dpopSigner struct{ key *ecdsa.PrivateKey }
+
+func newDPoPSigner(t *testing.T) *dpopSigner {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &dpopSigner{k}
+}
+
+func (s *dpopSigner) proof(t *testing.T, htm, htu, token, nonce string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: s.key},
+		&jose.SignerOptions{EmbedJWK: true, ExtraHeaders: map[jose.HeaderKey]any{"typ": "dpop+jwt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jti [16]byte
+	_, _ = rand.Read(jti[:])
+	c := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti[:]), "htm": htm, "htu": htu, "iat": time.Now().Unix()}
+	if token != "" {
+		c["ath"] = dpop.AccessTokenHash(token)
+	}
+	if nonce != "" {
+		c["nonce"] = nonce
+	}
+	b, _ := json.Marshal(c)
+	jws, err := signer.Sign(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := jws.CompactSerialize()
+	return out
+}
+
+// dpopCall calls target on g with token in the DPoP scheme and proof.
+func dpopCall(t *testing.T, g *gt.Gateway, path, token, proof string) *gt.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.URL+path, nil)
+	req.Header.Set("Authorization", "DPoP "+token)
+	req.Header.Set("DPoP", proof)
+	return gt.Do(t, req)
+}
+
+// TestRedisDPoPSharedAcrossGateways: gateways sharing a Redis store (and
+// an issuer, as behind a load balancer) hand out and accept the same
+// nonces, and a proof accepted by one is refused by the others; of the
+// same proof sent to both at once, exactly one is accepted.
+func TestRedisDPoPSharedAcrossGateways(t *testing.T) {
+	srv := testredis.Start(t)
+	up := gt.StartUpstream(t)
+	const issuer = "http://localhost:9999" // the balancer's origin
+	oauth := strings.Replace(redisOAuth(t, storeURL(srv.URL()), "0s"), "\tstore redis",
+		"\tissuer "+issuer+"\n\tdpop {\n\t\tnonce on\n\t}\n\tstore redis", 1)
+	cfg := gt.Config(oauth, redisSite(up))
+	a, b := gt.Start(t, cfg), gt.Start(t, cfg)
+	k := newDPoPSigner(t)
+	tokenURL := issuer + "/oauth/token"
+
+	tokenReq := func(g *gt.Gateway, proof string) *gt.Response {
+		req, _ := http.NewRequest(http.MethodPost, g.URL+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("app", "app-secret")
+		req.Header.Set("DPoP", proof)
+		return gt.Do(t, req)
+	}
+	first := tokenReq(a, k.proof(t, "POST", tokenURL, "", ""))
+	nonce := first.Header.Get("DPoP-Nonce")
+	if first.Status != 400 || first.Str("error") != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("a token request without a nonce on A: %d %s %q", first.Status, first.Body, nonce)
+	}
+	// A's nonce works on B.
+	tok := tokenReq(b, k.proof(t, "POST", tokenURL, "", nonce))
+	if tok.Status != 200 || tok.Str("token_type") != "DPoP" {
+		t.Fatalf("a token request on B with A's nonce: %d %s", tok.Status, tok.Body)
+	}
+	token := tok.Str("access_token")
+
+	api := issuer + "/api"
+	p := k.proof(t, "GET", api, token, nonce)
+	if r := dpopCall(t, a, "/api", token, p); r.Status != 200 {
+		t.Fatalf("a good proof on A: %d %q", r.Status, r.Header.Get("WWW-Authenticate"))
+	}
+	if r := dpopCall(t, b, "/api", token, p); r.Status != 401 || !strings.Contains(r.Header.Get("WWW-Authenticate"), "DPoP proof was already used") {
+		t.Fatalf("the proof replayed on B: %d %q", r.Status, r.Header.Get("WWW-Authenticate"))
+	}
+	for range 10 {
+		p := k.proof(t, "GET", api, token, nonce)
+		var wg sync.WaitGroup
+		statuses := make([]int, 2)
+		for i, g := range []*gt.Gateway{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				statuses[i] = dpopCall(t, g, "/api", token, p).Status
+			}()
+		}
+		wg.Wait()
+		if statuses[0]+statuses[1] != 200+401 {
+			t.Fatalf("one proof sent to both gateways at once: %v, want one 200 and one 401", statuses)
+		}
+	}
+}
