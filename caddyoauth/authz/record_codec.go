@@ -328,6 +328,9 @@ func decodeV1(b []byte) (*record, error) {
 		if flags&fieldCnfX5T != 0 && !bad {
 			r.Cnf.X5T = str()
 		}
+		if *r.Cnf == (Confirmation{}) {
+			r.Cnf = nil // binds nothing, as encode writes it
+		}
 	}
 	if bad || pos != len(b) {
 		return nil, errBadRecord

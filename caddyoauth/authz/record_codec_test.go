@@ -129,6 +129,11 @@ func TestRecordWrittenBeforeConfirmationsDecodes(t *testing.T) {
 	if enc := hex.EncodeToString(want.encode()); enc != before {
 		t.Fatalf("an unbound record is now written as %s", enc)
 	}
+	// An empty confirmation binds nothing: read as none, as written.
+	empty := append(binary.AppendUvarint([]byte{recordV1}, fieldCnfJKT), 0)
+	if r, err := decodeRecord(empty); err != nil || r.Cnf != nil {
+		t.Fatalf("an empty confirmation decoded to %+v, %v", r, err)
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
