@@ -125,3 +125,59 @@ func TestRedisDPoPSharedAcrossGateways(t *testing.T) {
 		}
 	}
 }
+
+// TestDPoPProofNamesThePathTheClientSent: behind handle_path and rewrite,
+// a proof names the URI the client sent (RFC 9449 §4.3), not what the
+// route made of it; the upstream gets neither the proof nor the token.
+func TestDPoPProofNamesThePathTheClientSent(t *testing.T) {
+	up := gt.StartUpstream(t)
+	g := gt.Start(t, gt.Config(`
+oauth {
+	store memory
+	client app {
+		secret app-secret
+		grants client_credentials
+		scopes read
+		user svc-user
+	}
+}`, `oauth_server
+handle_path /v1/* {
+	oauth_protect
+	reverse_proxy `+up.Addr()+`
+}
+handle /old/* {
+	rewrite * /v1/orders
+	oauth_protect
+	reverse_proxy `+up.Addr()+`
+}`))
+	k := newDPoPSigner(t)
+	req, _ := http.NewRequest(http.MethodPost, g.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", "app-secret")
+	req.Header.Set("DPoP", k.proof(t, "POST", g.URL+"/oauth/token", "", ""))
+	tok := gt.Do(t, req)
+	if tok.Status != 200 || tok.Str("token_type") != "DPoP" {
+		t.Fatalf("token: %d %s", tok.Status, tok.Body)
+	}
+	token := tok.Str("access_token")
+	for _, c := range []struct{ path, htu string }{
+		{"/v1/orders", "/v1/orders"},
+		{"/old/orders", "/old/orders"},
+	} {
+		if r := dpopCall(t, g, c.path, token, k.proof(t, "GET", g.URL+c.htu, token, "")); r.Status != 200 {
+			t.Fatalf("%s with a proof for %s: %d %q", c.path, c.htu, r.Status, r.Header.Get("WWW-Authenticate"))
+		}
+		if h := up.Last(); h.Get("Dpop") != "" || h.Get("Authorization") != "" {
+			t.Fatalf("%s: the upstream got %v", c.path, h)
+		}
+	}
+	for _, c := range []struct{ path, htu string }{
+		{"/v1/orders", "/orders"},
+		{"/old/orders", "/v1/orders"},
+	} {
+		r := dpopCall(t, g, c.path, token, k.proof(t, "GET", g.URL+c.htu, token, ""))
+		if r.Status != 401 || !strings.Contains(r.Header.Get("WWW-Authenticate"), "htu does not match") {
+			t.Fatalf("%s with a proof for the rewritten %s: %d %q", c.path, c.htu, r.Status, r.Header.Get("WWW-Authenticate"))
+		}
+	}
+}
