@@ -180,4 +180,15 @@ handle /old/* {
 			t.Fatalf("%s with a proof for the rewritten %s: %d %q", c.path, c.htu, r.Status, r.Header.Get("WWW-Authenticate"))
 		}
 	}
+
+	// /oauth/me takes the token the same way.
+	if r := dpopCall(t, g, "/oauth/me", token, k.proof(t, "GET", g.URL+"/oauth/me", token, "")); r.Status != 200 || r.Str("client_id") != "app" {
+		t.Fatalf("/oauth/me with a proof: %d %s", r.Status, r.Body)
+	}
+	if r := gt.Get(t, g.URL+"/oauth/me", token); r.Status != 401 || r.Str("error") != "invalid_token" {
+		t.Fatalf("/oauth/me with the token as a bearer token: %d %s", r.Status, r.Body)
+	}
+	if r := dpopCall(t, g, "/oauth/me", token, k.proof(t, "GET", g.URL+"/v1/orders", token, "")); r.Status != 401 || r.Str("error") != "invalid_dpop_proof" {
+		t.Fatalf("/oauth/me with a proof for another URL: %d %s", r.Status, r.Body)
+	}
 }
