@@ -19,6 +19,7 @@ import (
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
+	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 	"github.com/caddyoauth/gateway/caddyoauth/limits"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
@@ -567,13 +568,14 @@ func (ir *idleReader) Read(p []byte) (int, error) {
 
 // storeContent returns the kind of the first record of s that a restore
 // or a copy could overwrite (its key up to the first colon), or "" when
-// s holds none: every record but the rosters and the rate-limit and
-// lockout counters, which every gateway writes by itself.
+// s holds none: every record but the rosters, the rate-limit and lockout
+// counters, and the DPoP replay records and nonce key, which every
+// gateway writes by itself.
 func storeContent(ctx context.Context, s store.Store) (string, error) {
 	errFound := errors.New("found")
 	var kind string
 	err := store.Export(ctx, s, func(rec store.Record) error {
-		if !rec.Set && (authz.IsRoster(rec.Key) || limits.IsCounter(rec.Key)) {
+		if !rec.Set && (authz.IsRoster(rec.Key) || limits.IsCounter(rec.Key) || dpop.IsReplayRecord(rec.Key) || rec.Key == dpop.NonceKeyRecord) {
 			return nil
 		}
 		kind = rec.Key

@@ -39,6 +39,7 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
 	"github.com/caddyoauth/gateway/caddyoauth/clientdoc"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
+	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
@@ -212,6 +213,11 @@ type App struct {
 	// Absolute URIs with no fragment. Default: none.
 	Resources []string `json:"resources,omitempty"`
 
+	// The checks of DPoP proofs (RFC 9449), at the token endpoint and for
+	// DPoP-bound tokens at oauth_protect. Default: the defaults of
+	// DPoPConfig's fields.
+	DPoP *DPoPConfig `json:"dpop,omitempty"`
+
 	authorizer  *authz.Authorizer
 	staticUsers authz.StaticUsers // users and users_file
 
@@ -314,6 +320,16 @@ type ClientConfig struct {
 	// none: by the secret, or public.
 	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
 	clients.KeyAuth
+
+	// Whether every token the client gets is DPoP-bound: a token request
+	// without a DPoP proof is refused (RFC 9449 §5.2). Default: false: a
+	// request with a proof gets bound tokens, one without bearer tokens.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
+
+	// Whether the client's tokens are bound to the TLS client certificate
+	// of its token request's connection (RFC 8705 §3), which it must then
+	// present. Default: false.
+	CertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // UserConfig is an account that may sign in with a password.
@@ -444,6 +460,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.tokenConfig(&cfg); err != nil {
 		return err
 	}
+	if err := a.dpopConfig(&cfg); err != nil {
+		return err
+	}
 	a.service = authz.New(cfg, a.store, a.registry, auth, a.logger)
 	a.service.SetClientKeyOptions(clientauth.Options{
 		AllowPrivateAddresses: a.DynamicClients != nil && a.DynamicClients.AllowPrivateAddresses,
@@ -493,6 +512,7 @@ func (a *App) buildClients() (authz.StaticClients, error) {
 			Consent:    cc.Consent,
 			OpenID:     cc.Client,
 		}
+		c.DPoPRequired, c.CertificateBound = cc.DPoPBoundAccessTokens, cc.CertificateBoundAccessTokens
 		if c.Name == "" {
 			c.Name = cc.ID
 		}
@@ -776,6 +796,59 @@ func (a *App) openIDConfig(cfg *authz.Config) error {
 	cfg.IDTokenTTL = time.Duration(a.IDTokenTTL)
 	byID := a.staticUsers.ClaimsByUserID()
 	cfg.UserClaims = func(userID string) oidc.Claims { return byID[userID] }
+	return nil
+}
+
+// DPoPConfig configures the checks of DPoP proofs (RFC 9449).
+type DPoPConfig struct {
+	// The algorithms accepted in proofs, some of ES256, ES384, EdDSA,
+	// RS256 and PS256, as advertised in dpop_signing_alg_values_supported.
+	// Default: all of them.
+	Algorithms []string `json:"algorithms,omitempty"`
+
+	// How long after its iat a proof is accepted; a proof is refused
+	// again (replay) for that long. Default: 60s.
+	ProofMaxAge caddy.Duration `json:"proof_max_age,omitempty"`
+
+	// How far ahead of the gateway's clock a proof's iat may be, for
+	// clients whose clock runs ahead. Default: 5s.
+	ProofMaxSkew caddy.Duration `json:"proof_max_skew,omitempty"`
+
+	// Whether every proof must carry a nonce the gateway handed out in a
+	// DPoP-Nonce header (RFC 9449 §8, §9), at the token endpoint and at
+	// oauth_protect. Default: false.
+	Nonce bool `json:"nonce,omitempty"`
+
+	// How long a nonce is the current one; it is accepted for one period
+	// more. Default: 5m.
+	NoncePeriod caddy.Duration `json:"nonce_period,omitempty"`
+}
+
+// dpopConfig builds the checker of DPoP proofs. Proofs seen are recorded
+// where the rate-limit counters live (in memory beside a file store, in
+// Redis for every instance sharing it); the nonces' key is kept in the
+// store, made when a nonce is first needed.
+func (a *App) dpopConfig(cfg *authz.Config) error {
+	dc := a.DPoP
+	if dc == nil {
+		dc = new(DPoPConfig)
+	}
+	if dc.ProofMaxAge < 0 || dc.ProofMaxSkew < 0 || dc.NoncePeriod < 0 {
+		return fmt.Errorf("oauth: dpop: durations must not be negative")
+	}
+	if dc.NoncePeriod != 0 && !dc.Nonce {
+		return fmt.Errorf("oauth: dpop: nonce_period needs nonce on")
+	}
+	vc := dpop.Config{Algorithms: dc.Algorithms, MaxAge: time.Duration(dc.ProofMaxAge), MaxSkew: time.Duration(dc.ProofMaxSkew),
+		Replay: dpop.StoreReplayCache(a.counters)}
+	if dc.Nonce {
+		vc.Nonces = dpop.StoreNonces(a.store, time.Duration(dc.NoncePeriod), nil)
+	}
+	v, err := dpop.NewVerifier(vc)
+	if err != nil {
+		return fmt.Errorf("oauth: %v", err)
+	}
+	cfg.DPoP, cfg.TokenPath = v, PathPrefix+"token"
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
+	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 	"github.com/caddyoauth/gateway/caddyoauth/limits"
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 )
@@ -88,6 +89,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			jwks_uri <https url>
 //			tls_client_auth subject|san_dns|san_uri|san_ip|san_email <value>
 //			self_signed_tls_client_auth      # the certificate's key is in jwks or jwks_uri
+//			dpop required|allowed            # required: every token DPoP-bound; default allowed
+//			certificate_bound                # tokens bound to the client's TLS certificate (RFC 8705)
 //		}
 //		user <username> <bcrypt hash> [<user_id>]   # once per user
 //		users_file <path>
@@ -120,6 +123,15 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		}
 //		# Resource indicators (RFC 8707)
 //		resources <uri> ...                  # besides those of the oauth_protect blocks
+//
+//		# DPoP proofs (RFC 9449)
+//		dpop {
+//			algorithms <alg> ...             # default ES256 ES384 EdDSA RS256 PS256
+//			proof_max_age <duration>         # default 60s
+//			proof_max_skew <duration>        # default 5s
+//			nonce on|off                     # server nonces; default off
+//			nonce_period <duration>          # default 5m
+//		}
 //
 //		# Abuse protection
 //		rate_limit off
@@ -256,6 +268,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 
+		case "dpop":
+			a.DPoP, err = parseDPoP(d)
+
 		case "rate_limit":
 			a.RateLimit, err = parseRateLimit(d)
 		case "lockout":
@@ -367,6 +382,13 @@ func (a *App) parseClient(d *caddyfile.Dispenser) error {
 			err = parseStringArg(d, &c.SubjectType)
 		case "token_endpoint_auth_method", "jwks", "jwks_uri", "tls_client_auth", "self_signed_tls_client_auth":
 			err = parseClientAuth(d, c, name)
+		case "dpop":
+			err = parseDPoPMode(d, &c.DPoPBoundAccessTokens)
+		case "certificate_bound":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.CertificateBoundAccessTokens = true
 		default:
 			return d.Errf("unrecognized client option '%s'", name)
 		}
@@ -718,6 +740,72 @@ func parseDynamicClients(d *caddyfile.Dispenser) (*DynamicClients, error) {
 	return dc, nil
 }
 
+// parseDPoP reads a `dpop {...}` block.
+func parseDPoP(d *caddyfile.Dispenser) (*DPoPConfig, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	dc := new(DPoPConfig)
+	seen := map[string]bool{}
+	periodLine := 0
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("dpop option '%s' is given twice", name)
+		}
+		seen[name] = true
+		var err error
+		switch name {
+		case "algorithms":
+			if err = parseList(d, &dc.Algorithms); err == nil {
+				for _, alg := range dc.Algorithms {
+					if !slices.Contains(dpop.SupportedAlgorithms(), alg) {
+						return nil, d.Errf("dpop algorithm '%s' is not supported; use some of %s", alg, strings.Join(dpop.SupportedAlgorithms(), " "))
+					}
+				}
+			}
+		case "proof_max_age":
+			err = parsePositiveDuration(d, &dc.ProofMaxAge)
+		case "proof_max_skew":
+			err = parsePositiveDuration(d, &dc.ProofMaxSkew)
+		case "nonce":
+			var on *bool
+			if err = parseOnOff(d, &on); err == nil {
+				dc.Nonce = *on
+			}
+		case "nonce_period":
+			periodLine = d.Line()
+			err = parsePositiveDuration(d, &dc.NoncePeriod)
+		default:
+			return nil, d.Errf("unrecognized dpop option '%s'", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if dc.NoncePeriod != 0 && !dc.Nonce {
+		return nil, fmt.Errorf("dpop: nonce_period needs nonce on, at %s:%d", d.File(), periodLine)
+	}
+	return dc, nil
+}
+
+// parseDPoPMode reads `dpop required|allowed`.
+func parseDPoPMode(d *caddyfile.Dispenser, required *bool) error {
+	var mode string
+	if err := parseStringArg(d, &mode); err != nil {
+		return err
+	}
+	switch mode {
+	case DPoPRequired:
+		*required = true
+	case DPoPAllowed:
+		*required = false
+	default:
+		return d.Errf("dpop must be required or allowed, not '%s'", mode)
+	}
+	return nil
+}
+
 // parseRateArgs reads `<events>/<period> [burst <n>]` or `off`.
 func parseRateArgs(d *caddyfile.Dispenser) (*RateConfig, error) {
 	args := d.RemainingArgs()
@@ -860,6 +948,7 @@ func parseProtectDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		forward_token            # keep the Authorization header
 //		resource <url>           # the resource identifier; default: the issuer or the site's origin
 //		audience required        # refuse tokens requested for no resource
+//		dpop required|allowed    # required: DPoP-bound tokens only; default allowed
 //	}
 func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -919,6 +1008,11 @@ func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				default:
 					return d.Errf("audience must be required or optional, not '%s'", mode)
 				}
+			}
+		case "dpop":
+			var required bool
+			if err = parseDPoPMode(d, &required); err == nil && required {
+				p.DPoP = DPoPRequired
 			}
 		default:
 			return d.Errf("unrecognized oauth_protect option '%s'", name)

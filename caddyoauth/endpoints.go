@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
+	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 	"github.com/caddyoauth/gateway/caddyoauth/selfservice"
 )
@@ -62,6 +64,10 @@ func serveMetadata(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if s.app.openID() {
 		oidc.AddDiscovery(md)
 	}
+	if v := s.svc.DPoP(); v != nil {
+		md["dpop_signing_alg_values_supported"] = v.Algorithms() // RFC 9449 §5.1
+	}
+	md["tls_client_certificate_bound_access_tokens"] = true // RFC 8705 §3.3
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
 	return json.NewEncoder(w).Encode(md)
@@ -172,7 +178,10 @@ func serveMe(s *Server, w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", "GET, HEAD")
 		return writeBearerError(w, http.StatusMethodNotAllowed, "", "", "")
 	}
-	token, found, ok := authz.BearerToken(r.Header)
+	token, dpopScheme, found, ok := authz.AccessToken(r.Header)
+	if dpopScheme {
+		challenge = `DPoP realm="oauth"`
+	}
 	switch {
 	case !ok:
 		return writeBearerError(w, http.StatusBadRequest, challenge, "invalid_request", "send one Authorization header with one bearer token")
@@ -186,6 +195,11 @@ func serveMe(s *Server, w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Retry-After", "1")
 		return writeBearerError(w, http.StatusServiceUnavailable, "", "temporarily_unavailable", "the token store cannot be reached")
 	}
+	if id.Cnf != nil || dpopScheme {
+		if err := meSender(s, w, r, token, dpopScheme, id); err != nil {
+			return writeBearerError(w, err.status, err.challenge, err.code, err.desc)
+		}
+	}
 	resp := meResponse{UserID: id.UserID, ClientID: id.ClientID, Scope: id.Scope, Aud: authz.Audiences(id.Audience)}
 	if !id.ExpiresAt.IsZero() {
 		resp.Exp = id.ExpiresAt.Unix()
@@ -193,6 +207,49 @@ func serveMe(s *Server, w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	return json.NewEncoder(w).Encode(resp)
+}
+
+// meRefusal is how /oauth/me refuses a token its sender may not use.
+type meRefusal struct {
+	status                int
+	challenge, code, desc string
+}
+
+// meSender checks that a bound token comes from its holder, as
+// oauth_protect does (Protect.checkSender), the proof naming
+// <issuer>/oauth/me.
+func meSender(s *Server, w http.ResponseWriter, r *http.Request, token string, dpopScheme bool, id *authz.Identity) *meRefusal {
+	iss, err := s.svc.Issuer()
+	if err == nil {
+		var nonce string
+		nonce, err = s.svc.CheckSender(r.Context(), authz.SenderRequest{Method: r.Method, URL: iss + PathPrefix + "me",
+			Header: r.Header, TLS: r.TLS, Token: token, DPoP: dpopScheme}, id)
+		if nonce != "" {
+			w.Header().Set(dpop.NonceHeader, nonce)
+		}
+	}
+	challenge := `Bearer realm="oauth"`
+	if dpopScheme {
+		challenge = `DPoP realm="oauth"`
+		if v := s.svc.DPoP(); v != nil {
+			challenge += `, algs="` + strings.Join(v.Algorithms(), " ") + `"`
+		}
+	}
+	var de *dpop.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &de):
+		if de.Nonce != "" {
+			w.Header().Set(dpop.NonceHeader, de.Nonce)
+		}
+		return &meRefusal{http.StatusUnauthorized, challenge, de.Code, de.Description}
+	case errors.Is(err, authz.ErrDPoPBoundAsBearer), errors.Is(err, authz.ErrNotDPoPBound),
+		errors.Is(err, authz.ErrCertificateBound), errors.Is(err, authz.ErrDPoPUnavailable):
+		return &meRefusal{http.StatusUnauthorized, challenge, "invalid_token", err.Error()}
+	}
+	w.Header().Set("Retry-After", "1")
+	return &meRefusal{http.StatusServiceUnavailable, "", "temporarily_unavailable", "the token store cannot be reached"}
 }
 
 // writeBearerError answers an RFC 6750 §3 error with a JSON body.

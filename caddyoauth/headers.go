@@ -40,8 +40,8 @@ func normHeader(name string) string {
 //     and from r.Trailer again when the body reaches EOF, where net/http
 //     adds every trailer the caller sent to the declared ones.
 //
-// With authz, Authorization is dropped from trailers and Connection too:
-// the gateway checked the Authorization header and nothing else.
+// With authz, Authorization and DPoP are dropped from trailers and
+// Connection too: the gateway checked those headers and nothing else.
 //
 // The common request (no Trailer, Connection: keep-alive) costs a pass
 // over the header names and allocates nothing.
@@ -157,9 +157,9 @@ func listsDropped(v string, names []string, authz bool) bool {
 }
 
 // dropped reports whether name folds to an identity name or, with authz,
-// to Authorization.
+// to Authorization or DPoP.
 func dropped(name string, names []string, authz bool) bool {
-	return isIdentity(name, names) || authz && foldsTo(name, "authorization")
+	return isIdentity(name, names) || authz && (foldsTo(name, "authorization") || foldsTo(name, "dpop"))
 }
 
 // isIdentity reports whether key folds to one of names.
@@ -212,7 +212,7 @@ func validHeaderName(s string) bool {
 // reverse_proxy's list), those that frame or route the message, and the
 // credential oauth_protect consumes.
 var reservedHeaders = []string{"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
-	"te", "trailer", "proxy-authenticate", "proxy-authorization", "alt-svc", "content-length", "host", "authorization"}
+	"te", "trailer", "proxy-authenticate", "proxy-authorization", "alt-svc", "content-length", "host", "authorization", "dpop"}
 
 // checkIdentityHeader refuses a name that cannot carry an identity header.
 func checkIdentityHeader(name string) error {

@@ -263,6 +263,7 @@ func (a *App) resolveResources() (*resourceTable, error) {
 		httpPort = uint(a.httpApp.HTTPPort)
 	}
 	scopes := map[string][]string{}
+	dpopOnly := map[string]bool{} // every block guarding the resource requires DPoP
 	for _, p := range a.protectBlocks() {
 		tg := &protectTarget{resource: p.resourceID, challenge: p.challenge}
 		st := in[p]
@@ -285,6 +286,8 @@ func (a *App) resolveResources() (*resourceTable, error) {
 		if tg.resource == "" {
 			continue
 		}
+		only, seen := dpopOnly[tg.resource]
+		dpopOnly[tg.resource] = p.DPoP == DPoPRequired && (only || !seen)
 		t.known[tg.resource] = true
 		scopes[tg.resource] = sortedUnion(scopes[tg.resource], p.Scopes)
 		if st == nil || len(st.servers) == 0 {
@@ -303,10 +306,16 @@ func (a *App) resolveResources() (*resourceTable, error) {
 		}
 		docs := map[string][]byte{}
 		for path, res := range st.resource {
-			docs[path], _ = json.Marshal(authz.ResourceMetadata{
+			md := authz.ResourceMetadata{
 				Resource: res, AuthorizationServers: []string{iss}, ScopesSupported: scopes[res],
-				BearerMethodsSupported: []string{"header"},
-			})
+				BearerMethodsSupported:                []string{"header"},
+				DPoPBoundAccessTokensRequired:         dpopOnly[res],
+				TLSClientCertificateBoundAccessTokens: strings.HasPrefix(res, "https://"),
+			}
+			if a.service != nil && a.service.DPoP() != nil {
+				md.DPoPSigningAlgValuesSupported = a.service.DPoP().Algorithms()
+			}
+			docs[path], _ = json.Marshal(md)
 		}
 		for _, s := range st.servers {
 			t.docs[s] = docs

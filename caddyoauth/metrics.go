@@ -121,7 +121,8 @@ func grantLabel(g string) string {
 
 // errorLabels are the error codes the token endpoint answers with.
 var errorLabels = []string{"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
-	"unsupported_grant_type", "invalid_scope", "temporarily_unavailable", "server_error", "access_denied"}
+	"unsupported_grant_type", "invalid_scope", "temporarily_unavailable", "server_error", "access_denied",
+	"invalid_dpop_proof", "use_dpop_nonce"}
 
 func errorLabel(code string) string {
 	if slices.Contains(errorLabels, code) {

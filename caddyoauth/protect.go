@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 )
 
 func init() {
@@ -68,6 +69,12 @@ type Protect struct {
 	// When true, only a token requested for this block's resource passes;
 	// one requested with no resource is refused. Default: false.
 	AudienceRequired bool `json:"audience_required,omitempty"`
+
+	// Which tokens pass: allowed (bearer tokens and DPoP-bound tokens
+	// with their proofs, RFC 9449) or required (DPoP-bound tokens only).
+	// A DPoP-bound token is refused as a bearer token everywhere.
+	// Default: allowed.
+	DPoP string `json:"dpop,omitempty"`
 
 	app        *App
 	svc        *authz.Service
@@ -124,6 +131,9 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	}
 	if strings.ContainsAny(p.Realm, "\"\\\r\n") {
 		return fmt.Errorf("oauth_protect: realm may not contain quotes, backslashes or line breaks")
+	}
+	if p.DPoP != "" && p.DPoP != DPoPRequired && p.DPoP != DPoPAllowed {
+		return fmt.Errorf("oauth_protect: dpop must be required or allowed, not %q", p.DPoP)
 	}
 	if p.Resource != "" {
 		if p.resourceID, err = authz.ParseProtectedResource(p.Resource); err != nil {
@@ -206,19 +216,28 @@ func (p *Protect) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		tg = *t
 	}
 
-	token, found, ok := authz.BearerToken(r.Header)
+	token, dpopScheme, found, ok := authz.AccessToken(r.Header)
 	if !ok {
 		observeValidation(validationInvalid)
-		w.Header().Set("WWW-Authenticate", tg.challenge+`, error="invalid_request", error_description="send one Authorization header with one bearer token"`)
+		p.setChallenge(w, tg, dpopScheme, `, error="invalid_request", error_description="send one Authorization header with one bearer token"`)
 		return caddyhttp.Error(http.StatusBadRequest, errors.New("malformed bearer credentials"))
 	}
 	if !found {
 		observeValidation(validationMissing)
 		if p.Optional {
+			delete(r.Header, "Dpop")
 			return next.ServeHTTP(w, r)
 		}
-		w.Header().Set("WWW-Authenticate", tg.challenge)
+		if p.DPoP != DPoPRequired {
+			w.Header().Set("WWW-Authenticate", tg.challenge)
+		}
+		w.Header().Add("WWW-Authenticate", p.dpopChallenge(tg, ""))
 		return caddyhttp.Error(http.StatusUnauthorized, errors.New("no bearer token"))
+	}
+	if p.DPoP == DPoPRequired && !dpopScheme {
+		observeValidation(validationInvalid)
+		p.setChallenge(w, tg, true, `, error="invalid_token", error_description="this resource takes DPoP-bound access tokens only"`)
+		return caddyhttp.Error(http.StatusUnauthorized, errors.New("a bearer token where DPoP is required"))
 	}
 
 	id, err := p.svc.Validate(r.Context(), token)
@@ -229,7 +248,7 @@ func (p *Protect) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 				desc, result = "the access token expired", validationExpired
 			}
 			observeValidation(result)
-			w.Header().Set("WWW-Authenticate", tg.challenge+`, error="invalid_token", error_description="`+desc+`"`)
+			p.setChallenge(w, tg, dpopScheme, `, error="invalid_token", error_description="`+desc+`"`)
 			return caddyhttp.Error(http.StatusUnauthorized, err)
 		}
 		// The store could not answer: never let the request through.
@@ -240,6 +259,13 @@ func (p *Protect) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		w.Header().Set("Retry-After", "1")
 		return caddyhttp.Error(http.StatusServiceUnavailable, errors.New("token store unavailable"))
 	}
+	// A bound token, or one in the DPoP scheme, must come from its holder;
+	// a bearer token costs this one comparison.
+	if id.Cnf != nil || dpopScheme {
+		if err := p.checkSender(w, r, tg, token, dpopScheme, id); err != nil {
+			return err
+		}
+	}
 	// RFC 8707: a token requested for resources passes only where one of
 	// them is guarded; one requested for none, unless the block requires
 	// an audience. A comparison with what the token's record holds.
@@ -249,18 +275,19 @@ func (p *Protect) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		if id.Audience == "" {
 			desc = "the access token must be requested for this resource"
 		}
-		w.Header().Set("WWW-Authenticate", tg.challenge+`, error="invalid_token", error_description="`+desc+`"`)
+		p.setChallenge(w, tg, dpopScheme, `, error="invalid_token", error_description="`+desc+`"`)
 		return caddyhttp.Error(http.StatusUnauthorized, errors.New("access token for another resource"))
 	}
 	if !authz.HasScopes(id.Scope, p.Scopes) {
 		observeValidation(validationInsufficientScope)
-		w.Header().Set("WWW-Authenticate", tg.challenge+`, error="insufficient_scope", scope="`+strings.Join(p.Scopes, " ")+`"`)
+		p.setChallenge(w, tg, dpopScheme, `, error="insufficient_scope", scope="`+strings.Join(p.Scopes, " ")+`"`)
 		return caddyhttp.Error(http.StatusForbidden, errors.New("insufficient scope"))
 	}
 
 	observeValidation(validationOK)
 	if !p.ForwardToken {
 		delete(r.Header, "Authorization")
+		delete(r.Header, "Dpop") // the proof goes with the token
 	}
 	if id.UserID != "" {
 		r.Header[p.userKey] = []string{id.UserID}
@@ -274,6 +301,107 @@ func (p *Protect) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Map(identityPlaceholders{id}.get)
 	return next.ServeHTTP(w, r)
+}
+
+// Values of Protect.DPoP, and of a client's dpop in the Caddyfile.
+const (
+	DPoPRequired = "required"
+	DPoPAllowed  = "allowed"
+)
+
+// setChallenge sets the block's WWW-Authenticate challenge with params
+// (each starting with ", "), in the scheme the request used.
+func (p *Protect) setChallenge(w http.ResponseWriter, tg protectTarget, dpopScheme bool, params string) {
+	if dpopScheme {
+		w.Header().Set("WWW-Authenticate", p.dpopChallenge(tg, params))
+		return
+	}
+	w.Header().Set("WWW-Authenticate", tg.challenge+params)
+}
+
+// dpopChallenge is the block's challenge in the DPoP scheme (RFC 9449
+// §7.1): realm and resource_metadata as in its Bearer challenge, params,
+// and the algorithms proofs may use.
+func (p *Protect) dpopChallenge(tg protectTarget, params string) string {
+	c := dpop.Scheme + strings.TrimPrefix(tg.challenge, "Bearer") + params
+	if v := p.svc.DPoP(); v != nil {
+		c += `, algs="` + strings.Join(v.Algorithms(), " ") + `"`
+	}
+	return c
+}
+
+// checkSender refuses a request whose token is bound to a sender it does
+// not come from (authz.CheckSender), answering RFC 9449 §7.1 or RFC 6750
+// errors in the request's scheme; a DPoP-bound token sent as a bearer
+// token is told of the DPoP scheme too. A nonce to move on to is set in
+// DPoP-Nonce.
+func (p *Protect) checkSender(w http.ResponseWriter, r *http.Request, tg protectTarget, token string, dpopScheme bool, id *authz.Identity) error {
+	method := r.Method
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.Method != "" {
+		method = orig.Method
+	}
+	nonce, err := p.svc.CheckSender(r.Context(), authz.SenderRequest{Method: method, URL: dpopTarget(r, tg.resource),
+		Header: r.Header, TLS: r.TLS, Token: token, DPoP: dpopScheme}, id)
+	if err == nil {
+		if nonce != "" {
+			w.Header().Set(dpop.NonceHeader, nonce)
+		}
+		return nil
+	}
+	var de *dpop.Error
+	switch {
+	case errors.As(err, &de):
+		observeValidation(validationInvalid)
+		if de.Nonce != "" {
+			w.Header().Set(dpop.NonceHeader, de.Nonce)
+		}
+		p.setChallenge(w, tg, true, `, error="`+de.Code+`", error_description="`+de.Description+`"`)
+		return caddyhttp.Error(http.StatusUnauthorized, err)
+	case errors.Is(err, authz.ErrDPoPBoundAsBearer):
+		observeValidation(validationInvalid)
+		p.setChallenge(w, tg, false, `, error="invalid_token", error_description="`+err.Error()+`"`)
+		w.Header().Add("WWW-Authenticate", p.dpopChallenge(tg, ""))
+		return caddyhttp.Error(http.StatusUnauthorized, err)
+	case errors.Is(err, authz.ErrNotDPoPBound), errors.Is(err, authz.ErrCertificateBound), errors.Is(err, authz.ErrDPoPUnavailable):
+		observeValidation(validationInvalid)
+		p.setChallenge(w, tg, dpopScheme, `, error="invalid_token", error_description="`+err.Error()+`"`)
+		return caddyhttp.Error(http.StatusUnauthorized, err)
+	}
+	// The replay records or the nonces' key could not be read.
+	observeValidation(validationStoreError)
+	if c := p.logger.Check(zapcore.ErrorLevel, "cannot check a DPoP proof: store unavailable"); c != nil {
+		c.Write(zap.Error(err))
+	}
+	w.Header().Set("Retry-After", "1")
+	return caddyhttp.Error(http.StatusServiceUnavailable, errors.New("token store unavailable"))
+}
+
+// dpopTarget is the URI a DPoP proof must name for r (htu, RFC 9449 §4.3):
+// the scheme and host of the block's resource, which come from the config
+// (the issuer's, behind a proxy or a load balancer), and the path the
+// client sent, before any rewrite or handle_path took part of it. A block
+// guarding no resource takes the scheme of the connection and the Host
+// header.
+func dpopTarget(r *http.Request, resource string) string {
+	origin := ""
+	if i := strings.Index(resource, "://"); i >= 0 {
+		origin = resource
+		if j := strings.IndexByte(resource[i+3:], '/'); j >= 0 {
+			origin = resource[:i+3+j]
+		}
+	}
+	if origin == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		origin = scheme + "://" + r.Host
+	}
+	path := r.URL.EscapedPath()
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		path = orig.URL.EscapedPath()
+	}
+	return origin + path
 }
 
 // identityPlaceholders answers the placeholders of a validated token.

@@ -144,11 +144,12 @@ http://:9001 {
 	if len(table.known) != 4 {
 		t.Errorf("known resources %v", table.known)
 	}
+	algs := []any{"ES256", "ES384", "EdDSA", "RS256", "PS256"}
 	wantDocs := map[string]map[string]any{
 		"/.well-known/oauth-protected-resource": {"resource": "http://localhost:8080", "authorization_servers": []any{"http://localhost:8080"},
-			"scopes_supported": []any{"admin", "read"}, "bearer_methods_supported": []any{"header"}},
+			"scopes_supported": []any{"admin", "read"}, "bearer_methods_supported": []any{"header"}, "dpop_signing_alg_values_supported": algs},
 		"/.well-known/oauth-protected-resource/mcp": {"resource": "http://localhost:8080/mcp", "authorization_servers": []any{"http://localhost:8080"},
-			"scopes_supported": []any{"write"}, "bearer_methods_supported": []any{"header"}},
+			"scopes_supported": []any{"write"}, "bearer_methods_supported": []any{"header"}, "dpop_signing_alg_values_supported": algs},
 	}
 	if got := metadataDocs(t, table); !reflect.DeepEqual(got, wantDocs) {
 		t.Errorf("metadata documents %v, want %v", got, wantDocs)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project. It installs what the tests need when it is
 # missing (redis-server and redis-cli for the Redis store, Chromium for the
-# browser tests; Debian packages), then runs gofmt, go vet, the whole test
-# suite with the race detector, and a short run of every fuzz target.
+# browser tests, Node.js and npm for the DPoP interop test's client; Debian
+# packages), then runs gofmt, go vet, the whole test suite with the race
+# detector, and a short run of every fuzz target.
 # The tests start their own redis-server processes on free loopback ports,
 # Sentinels included (redis-server --sentinel: no other package needed).
 set -euo pipefail
@@ -12,12 +13,21 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo=sudo
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The DPoP interop client (oauth4webapi) needs Node.js 20 or later.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+	echo "Node.js 20 or later is needed for the DPoP interop test; this one is $(node --version): install a newer nodejs (e.g. from nodesource)"
+	exit 1
 fi
 
 unformatted=$(gofmt -l $(git ls-files '*.go'))

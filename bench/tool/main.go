@@ -4,6 +4,8 @@
 //	tool seed [flags]         fill a file or Redis store with live tokens
 //	tool aof <file>           count the live records of a buntdb file
 //	tool attack [flags]       send wrong client secrets as fast as it can
+//	tool dpop-token [flags]   a DPoP-bound access token and its key (dpop.go)
+//	tool dpop-proofs [flags]  DPoP proofs made ahead of time, one a line
 //
 // seed writes through authz.Service.IssueTokens, the code path of the token
 // endpoint, so the records are byte for byte what the gateway writes; it
@@ -35,7 +37,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fatalf("usage: tool port|seed|aof|attack ...")
+		fatalf("usage: tool port|seed|aof|attack|dpop-token|dpop-proofs ...")
 	}
 	switch os.Args[1] {
 	case "port":
@@ -49,6 +51,10 @@ func main() {
 		seed(os.Args[2:])
 	case "attack":
 		attack(os.Args[2:])
+	case "dpop-token":
+		dpopToken(os.Args[2:])
+	case "dpop-proofs":
+		dpopProofs(os.Args[2:])
 	case "aof":
 		if len(os.Args) != 3 {
 			fatalf("usage: tool aof <file>")

@@ -8,6 +8,10 @@
 --                  the refresh token of an earlier response (rotation hands
 --                  out a new one each time, as a client would chain them),
 --                  else the next unused token of the file
+--                  dpop: each request sends the next as its DPoP proof, with
+--                  BENCH_AUTH (DPoP <token>) as Authorization; a file holds
+--                  more proofs than a run sends (a proof sent twice is
+--                  refused, and the row void)
 --   BENCH_STATE    file keeping the walk's position across wrk runs, so no
 --                  token is presented twice (one wrk thread)
 -- done() prints one machine-readable line for run.sh:
@@ -76,6 +80,9 @@ if tokens_file and tokens_file ~= "" then
         t = next_token()
       end
       return wrk.format("POST", nil, nil, "grant_type=refresh_token&refresh_token=" .. t)
+    end
+    if mode == "dpop" then
+      return wrk.format(nil, nil, { ["Authorization"] = auth, ["DPoP"] = next_token() })
     end
     return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. next_token() })
   end

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddyoauth/gateway/caddyoauth/clientauth"
+	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
 )
 
@@ -80,6 +81,14 @@ type Config struct {
 	// it does not know; claims a login upstream gave are kept in the
 	// store.
 	UserClaims func(userID string) oidc.Claims
+	// DPoP checks the DPoP proofs (RFC 9449) of token requests and of
+	// requests presenting DPoP-bound tokens. Default: none; a token
+	// request's proof is then ignored (RFC 9449 §5: the tokens are bearer
+	// tokens), and a client that requires DPoP gets no token.
+	DPoP *dpop.Verifier
+	// TokenPath is the token endpoint's path, which a proof names after
+	// the issuer (htu).
+	TokenPath string
 }
 
 // Client is a registered OAuth client.
@@ -128,6 +137,14 @@ type Client struct {
 	// self_signed_tls_client_auth, and no other way. Such a client is
 	// confidential and has no secret.
 	Auth *clientauth.Method
+	// DPoPRequired: every token the client gets is DPoP-bound, and a token
+	// request without a proof is refused (RFC 9449 §5.2
+	// dpop_bound_access_tokens).
+	DPoPRequired bool
+	// CertificateBound: the client's tokens are bound to the TLS client
+	// certificate of its token request's connection (RFC 8705 §3.4
+	// tls_client_certificate_bound_access_tokens).
+	CertificateBound bool
 
 	secretDigest [sha256.Size]byte
 	hasDigest    bool

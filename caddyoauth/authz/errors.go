@@ -7,6 +7,8 @@ import (
 	"time"
 
 	oerrors "github.com/go-oauth2/oauth2/v4/errors"
+
+	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 )
 
 // Error is an OAuth error response: RFC 6749 §5.2 at the token endpoint,
@@ -18,6 +20,8 @@ type Error struct {
 	Status      int
 	// RetryAfter, when positive, is sent as a Retry-After header.
 	RetryAfter time.Duration
+	// DPoPNonce, when set, is sent as a DPoP-Nonce header (RFC 9449 §8).
+	DPoPNonce string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Description }
@@ -86,6 +90,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func WriteError(w http.ResponseWriter, e *Error, basic bool) {
 	if e.RetryAfter > 0 {
 		setRetryAfter(w.Header(), e.RetryAfter)
+	}
+	if e.DPoPNonce != "" {
+		w.Header().Set(dpop.NonceHeader, e.DPoPNonce)
 	}
 	if e.Code == "invalid_client" && basic {
 		w.Header().Set("WWW-Authenticate", `Basic realm="oauth", charset="UTF-8"`)

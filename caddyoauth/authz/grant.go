@@ -42,6 +42,9 @@ type record struct {
 	// access token, its audience; for a code or a refresh token, the
 	// resources its grant covers.
 	Resource string `json:"res,omitempty"`
+	// Cnf is what the token is bound to (sender.go); nil for a bearer
+	// token, and in every record written before it was kept.
+	Cnf *Confirmation `json:"-"`
 }
 
 // grantKind is a grant type in one byte, which fits in the record's

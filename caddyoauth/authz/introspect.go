@@ -21,6 +21,8 @@ type Introspection struct {
 	Aud       AudienceList `json:"aud,omitempty"`
 	Iss       string       `json:"iss,omitempty"`
 	JTI       string       `json:"jti,omitempty"`
+	// Cnf is what a bound token is bound to (RFC 9449 §6.2, RFC 8705 §3.2).
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // UsernameSource is implemented by an Authenticator that can name the user
@@ -130,8 +132,12 @@ func (s *Service) Introspect(ctx context.Context, c *Client, token, hint string)
 		out.Exp = time.Unix(0, rec.ExpiresAt).Unix()
 	}
 	if kind == HintAccessToken {
-		out.TokenType = "Bearer"
+		out.TokenType = TokenTypeBearer
+		if rec.Cnf != nil && rec.Cnf.JKT != "" {
+			out.TokenType = TokenTypeDPoP
+		}
 	}
+	out.Cnf = rec.Cnf
 	if us, ok := s.users.(UsernameSource); ok && rec.UserID != "" {
 		out.Username, _ = us.Username(ctx, rec.UserID)
 	}

@@ -41,6 +41,8 @@ type jwtClaims struct {
 	Expiry   int64        `json:"exp"`
 	IssuedAt int64        `json:"iat"`
 	JTI      string       `json:"jti"`
+	// Cnf is what a bound token is bound to (RFC 9449 §6.1, RFC 8705 §3.1).
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // errNoIssuer fails what needs the issuer when the config gives none.
@@ -93,7 +95,7 @@ func (s *Service) newAccessToken(ctx context.Context, clientID, userID, scope, a
 		sub = clientID
 	}
 	c := jwtClaims{Issuer: iss, Subject: sub, Audience: AudienceList{s.audience(iss)}, ClientID: clientID, Scope: scope,
-		IssuedAt: iat.Unix(), JTI: newFamily()}
+		IssuedAt: iat.Unix(), JTI: newFamily(), Cnf: accessCnf(ctx)}
 	if aud != "" {
 		c.Audience = Audiences(aud)
 	}

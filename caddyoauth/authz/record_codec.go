@@ -24,6 +24,7 @@ import (
 //	  SuccessorUsed: the flag alone
 //	  Grant: uvarint, a grantKind other than grantNone
 //	  Resource: a string
+//	  Cnf: its JKT and X5T, each a string
 //
 // A field left out is empty or zero. Records written before this format
 // are JSON objects, which never start with recordV1, and still decode.
@@ -52,6 +53,8 @@ const (
 	fieldSuccessorUsed
 	fieldGrant
 	fieldResource
+	fieldCnfJKT
+	fieldCnfX5T
 	fieldsKnown = 1<<iota - 1
 )
 
@@ -144,8 +147,18 @@ func (r *record) encode() []byte {
 	if r.Resource != "" {
 		flags |= fieldResource
 	}
+	var jkt, x5t string
+	if r.Cnf != nil {
+		jkt, x5t = r.Cnf.JKT, r.Cnf.X5T
+	}
+	if jkt != "" {
+		flags |= fieldCnfJKT
+	}
+	if x5t != "" {
+		flags |= fieldCnfX5T
+	}
 
-	n := 1 + binary.MaxVarintLen64*8 + len(r.Pair) + len(r.Parent) + len(r.Resource)
+	n := 1 + binary.MaxVarintLen64*10 + len(r.Pair) + len(r.Parent) + len(r.Resource) + len(jkt) + len(x5t)
 	for _, p := range r.strFields() {
 		n += binary.MaxVarintLen64 + len(*p)
 	}
@@ -199,6 +212,12 @@ func (r *record) encode() []byte {
 	if r.Resource != "" {
 		b = putStr(r.Resource)
 	}
+	if jkt != "" {
+		b = putStr(jkt)
+	}
+	if x5t != "" {
+		b = putStr(x5t)
+	}
 	return b
 }
 
@@ -215,7 +234,8 @@ func decodeRecord(b []byte) (*record, error) {
 }
 
 // decodeV1 reads the fields after the version byte. Its strings share one
-// copy of the input, so a record costs three allocations at most.
+// copy of the input, so a record costs three allocations at most (four
+// for a bound token's).
 func decodeV1(b []byte) (*record, error) {
 	flags, n := binary.Uvarint(b)
 	if n <= 0 || flags&^fieldsKnown != 0 || bits.OnesCount64(flags&(fieldPair|fieldPairAccess|fieldPairRefresh)) > 1 ||
@@ -298,6 +318,19 @@ func decodeV1(b []byte) (*record, error) {
 	}
 	if flags&fieldResource != 0 && !bad {
 		r.Resource = str()
+	}
+	// Only a bound token's record costs the confirmation's allocation.
+	if flags&(fieldCnfJKT|fieldCnfX5T) != 0 && !bad {
+		r.Cnf = new(Confirmation)
+		if flags&fieldCnfJKT != 0 {
+			r.Cnf.JKT = str()
+		}
+		if flags&fieldCnfX5T != 0 && !bad {
+			r.Cnf.X5T = str()
+		}
+		if *r.Cnf == (Confirmation{}) {
+			r.Cnf = nil // binds nothing, as encode writes it
+		}
 	}
 	if bad || pos != len(b) {
 		return nil, errBadRecord

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"math"
 	"reflect"
 	"strconv"
@@ -18,7 +19,8 @@ func codecRecords() map[string]*record {
 		Pair: refreshKey(randomToken()), RotatedAt: now.Add(time.Minute).UnixNano(),
 		JTI: "jti-1", Issuer: "https://auth.example.com", Audience: "api",
 		Parent: refreshKey(randomToken()), SuccessorUsed: true, Grant: grantRefresh,
-		Resource: "https://api.example.com https://mcp.example.com/mcp"}
+		Resource: "https://api.example.com https://mcp.example.com/mcp",
+		Cnf:      &Confirmation{JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", X5T: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}
 	nonCanonical := accessKey(randomToken())
 	nonCanonical = nonCanonical[:len(nonCanonical)-1] + "B" // trailing bits set: not a digest's encoding
 	return map[string]*record{
@@ -36,6 +38,8 @@ func codecRecords() map[string]*record {
 		"expiry before iat": {IssuedAt: 100, ExpiresAt: 5},
 		"non-ASCII":         {ClientID: "é\x00\xff", Scope: "{"},
 		"resource only":     {Resource: "https://api.example.com"},
+		"DPoP-bound":        {ClientID: "app", Cnf: &Confirmation{JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}},
+		"certificate-bound": {ClientID: "app", Cnf: &Confirmation{X5T: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}},
 	}
 }
 
@@ -107,6 +111,28 @@ func TestRecordDecodesLegacyJSON(t *testing.T) {
 	}
 	if valid(s, access) {
 		t.Fatal("the legacy access token survived its refresh token's rotation")
+	}
+}
+
+// TestRecordWrittenBeforeConfirmationsDecodes: a record as this format
+// wrote it before tokens could be bound decodes to a bearer token's, and
+// a record without a binding is still written byte for byte as then.
+func TestRecordWrittenBeforeConfirmationsDecodes(t *testing.T) {
+	const before = "01978bc0010361707006757365722d3104726561640466616d318080d0e2c6bfce972f8080c58bc6d1010472743a78041768747470733a2f2f6170692e6578616d706c652e636f6d"
+	want := &record{ClientID: "app", UserID: "user-1", Scope: "read", Family: "fam1", IssuedAt: 1700000000000000000,
+		ExpiresAt: 1700003600000000000, Pair: "rt:x", Grant: grantRefresh, Resource: "https://api.example.com"}
+	b, _ := hex.DecodeString(before)
+	got, err := decodeRecord(b)
+	if err != nil || !reflect.DeepEqual(got, want) || got.Cnf != nil {
+		t.Fatalf("decoded %+v, %v; want %+v", got, err, want)
+	}
+	if enc := hex.EncodeToString(want.encode()); enc != before {
+		t.Fatalf("an unbound record is now written as %s", enc)
+	}
+	// An empty confirmation binds nothing: read as none, as written.
+	empty := append(binary.AppendUvarint([]byte{recordV1}, fieldCnfJKT), 0)
+	if r, err := decodeRecord(empty); err != nil || r.Cnf != nil {
+		t.Fatalf("an empty confirmation decoded to %+v, %v", r, err)
 	}
 }
 

@@ -46,6 +46,9 @@ func (s *Service) refresh(ctx context.Context, c *Client, token, scope string, r
 		if rt.expired(now) || rt.ClientID != c.ID || c.predates(rt.IssuedAt) || !c.stillGrants(rt) {
 			return nil, errBadRefresh
 		}
+		if err := checkRefreshBinding(ctx, rt); err != nil {
+			return nil, err
+		}
 		// The scopes the client has lost since are gone from the grant.
 		newScope := c.allowedScope(rt.Scope)
 		if scope != "" {
@@ -153,6 +156,8 @@ func (s *Service) rotate(ctx context.Context, c *Client, key string, rt *record,
 		IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
 	next := &record{ClientID: c.ID, UserID: rt.UserID, Scope: rt.Scope, Family: rt.Family, Parent: key, Grant: rt.Grant,
 		Resource: rt.Resource, IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.RefreshTokenTTL)}
+	// The new refresh token keeps the binding of the one it replaces.
+	at.Cnf, next.Cnf = accessCnf(ctx), rt.Cnf
 	if err := s.saveTokens(ctx, access, at, refresh, next); err != nil {
 		return nil, err
 	}
@@ -169,7 +174,7 @@ func (s *Service) reissueAccess(ctx context.Context, c *Client, token, key strin
 	}
 	ak := accessKey(access)
 	at := &record{ClientID: c.ID, UserID: rt.UserID, Scope: scope, Family: rt.Family, Pair: key, Grant: rt.Grant,
-		Resource: aud, IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL)}
+		Resource: aud, IssuedAt: now.UnixNano(), ExpiresAt: expiresAt(now, s.cfg.AccessTokenTTL), Cnf: accessCnf(ctx)}
 	at.noteJWT(access)
 	// The new access token is written before the refresh record names it,
 	// and the one it replaces is deleted before the record stops naming

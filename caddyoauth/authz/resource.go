@@ -100,6 +100,12 @@ type ResourceMetadata struct {
 	AuthorizationServers   []string `json:"authorization_servers,omitempty"`
 	ScopesSupported        []string `json:"scopes_supported,omitempty"`
 	BearerMethodsSupported []string `json:"bearer_methods_supported"`
+	// Sender-constrained tokens (RFC 9728 §2): the algorithms of DPoP
+	// proofs, whether only DPoP-bound tokens pass, and whether
+	// certificate-bound tokens do (over TLS).
+	DPoPSigningAlgValuesSupported         []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	DPoPBoundAccessTokensRequired         bool     `json:"dpop_bound_access_tokens_required,omitempty"`
+	TLSClientCertificateBoundAccessTokens bool     `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // HasAudience reports whether a token's audience (its resources separated

@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-oauth2/oauth2/v4"
 	"go.uber.org/zap"
+
+	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 )
 
 // MaxTokenRequestBody caps the token endpoint's request body.
@@ -51,10 +53,21 @@ func (s *Service) ServeToken(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, req, err)
 		return
 	}
-	resp, err := s.grant(r.Context(), req, r)
+	ctx, bound, err := s.bindTokenRequest(r, req.client)
 	if err != nil {
 		s.refuse(w, r, req, err)
 		return
+	}
+	resp, err := s.grant(ctx, req, r)
+	if err != nil {
+		s.refuse(w, r, req, err)
+		return
+	}
+	if bound.jkt != "" {
+		resp.TokenType = TokenTypeDPoP
+	}
+	if bound.nonce != "" {
+		w.Header().Set(dpop.NonceHeader, bound.nonce)
 	}
 	s.chargePublicClient(r.Context(), req.client)
 	gt := req.get("grant_type")

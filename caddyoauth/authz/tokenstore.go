@@ -88,6 +88,12 @@ func (ts tokenStore) Create(ctx context.Context, ti oauth2.TokenInfo) error {
 			at.Family = rt.Family
 		}
 	}
+	if b := bindingOf(ctx); b != nil {
+		at.Cnf = b.access
+		if rt != nil {
+			rt.Cnf = b.refresh
+		}
+	}
 	return ts.svc.saveTokens(ctx, ti.GetAccess(), at, ti.GetRefresh(), rt)
 }
 

@@ -18,6 +18,9 @@ type Identity struct {
 	// Audience is what the token is for (RFC 8707): resource identifiers
 	// separated by spaces (HasAudience); empty for every resource.
 	Audience string
+	// Cnf is what the token is bound to (CheckSender); nil for a bearer
+	// token.
+	Cnf *Confirmation
 }
 
 // Reasons a bearer token is refused; the protect handler answers all of
@@ -71,7 +74,7 @@ func (s *Service) Validate(ctx context.Context, token string) (*Identity, error)
 		return nil, ErrTokenInvalid
 	}
 	id := &Identity{UserID: r.UserID, ClientID: r.ClientID, Scope: c.allowedScope(r.Scope), IssuedAt: time.Unix(0, r.IssuedAt),
-		Audience: r.Resource}
+		Audience: r.Resource, Cnf: r.Cnf}
 	if r.ExpiresAt != 0 {
 		id.ExpiresAt = time.Unix(0, r.ExpiresAt)
 	}

@@ -89,6 +89,10 @@ type Client struct {
 	UsedAt int64 `json:"used_at,omitempty"`
 	// OpenID is the client's OpenID Connect metadata.
 	OpenID oidc.Client `json:"oidc,omitzero"`
+	// Sender-constrained tokens: every token DPoP-bound (RFC 9449 §5.2),
+	// or bound to the client's TLS certificate (RFC 8705 §3.4).
+	DPoPBound        bool `json:"dpop_bound_access_tokens,omitempty"`
+	CertificateBound bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // Who registered a client (Client.RegisteredBy).
@@ -127,6 +131,7 @@ func (c *Client) Authz() (*authz.Client, error) {
 	if ac.Name == "" {
 		ac.Name = c.ID
 	}
+	ac.DPoPRequired, ac.CertificateBound = c.DPoPBound, c.CertificateBound
 	if c.CreatedAt > 0 {
 		ac.Since = time.Unix(c.CreatedAt, 0)
 	}

@@ -39,6 +39,9 @@ type Metadata struct {
 	Consent                 *string   `json:"consent,omitempty"`
 	OpenIDMetadata
 	keyMetadata
+	// Sender-constrained tokens (RFC 9449 §5.2, RFC 8705 §3.4).
+	DPoPBoundAccessTokens                 *bool `json:"dpop_bound_access_tokens,omitempty"`
+	TLSClientCertificateBoundAccessTokens *bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // ParseMetadata decodes a JSON body of client metadata.
@@ -71,6 +74,9 @@ type Info struct {
 	RegisteredBy string `json:"registered_by,omitempty"`
 	oidc.Client
 	KeyAuth
+	// Sender-constrained tokens (RFC 9449 §5.2, RFC 8705 §3.4).
+	DPoPBoundAccessTokens                 bool `json:"dpop_bound_access_tokens,omitempty"`
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // InfoOf describes a dynamic client, with its secret when one was just
@@ -84,6 +90,7 @@ func InfoOf(c *Client, secret string) *Info {
 		RegisteredBy: c.RegisteredBy,
 		Client:       c.OpenID,
 	}
+	ci.DPoPBoundAccessTokens, ci.TLSClientCertificateBoundAccessTokens = c.DPoPBound, c.CertificateBound
 	switch {
 	case c.KeyBased():
 		ci.TokenEndpointAuthMethod, ci.KeyAuth = c.AuthMethod, c.KeyAuth
@@ -107,6 +114,7 @@ func StaticInfoOf(c *authz.Client) *Info {
 		TokenEndpointAuthMethod: AuthMethodBasic, UserID: c.UserID,
 		Consent: c.Consent, ReadOnly: true, Client: c.OpenID,
 	}
+	ci.DPoPBoundAccessTokens, ci.TLSClientCertificateBoundAccessTokens = c.DPoPRequired, c.CertificateBound
 	if c.Public {
 		ci.TokenEndpointAuthMethod = AuthMethodNone
 	}
@@ -302,6 +310,12 @@ func (m *Metadata) Apply(c *Client, rules Rules, create bool) error {
 			return BadMetadata("consent must be remember or always")
 		}
 		c.Consent = *m.Consent
+	}
+	if m.DPoPBoundAccessTokens != nil {
+		c.DPoPBound = *m.DPoPBoundAccessTokens
+	}
+	if m.TLSClientCertificateBoundAccessTokens != nil {
+		c.CertificateBound = *m.TLSClientCertificateBoundAccessTokens
 	}
 	if err := m.applyOpenID(c, rules); err != nil {
 		return err

@@ -9,7 +9,8 @@
 //     bytes long, in JWS compact form;
 //   - has typ "dpop+jwt", an asymmetric alg from the verifier's list (never
 //     "none" nor an HMAC), and a public key, without any private member,
-//     in its jwk header whose type and size fit alg;
+//     in its jwk header whose type and size fit alg (RSA: 2048 to 4096
+//     bits);
 //   - is signed by that key;
 //   - names the request's method (htm) and target URI (htu, compared after
 //     RFC 3986 syntax- and scheme-based normalisation, query and fragment
@@ -30,13 +31,8 @@
 package dpop
 
 import (
-	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -206,15 +202,13 @@ type Proof struct {
 	NextNonce string
 }
 
-// proofHeader is the JOSE header as sent, read before go-jose parses the
-// proof, to refuse what DPoP forbids with a precise reason. Headers and
-// claims are read with go-jose's JSON decoder, which matches member names
-// exactly and refuses duplicates, so this package and go-jose see the same
-// members.
+// proofHeader is the JOSE header as sent. Headers and claims are read with
+// go-jose's JSON decoder, which matches member names exactly and refuses
+// duplicates, so no member can be read one way here and another elsewhere.
 type proofHeader struct {
 	Typ  string          `json:"typ"`
 	Alg  string          `json:"alg"`
-	JWK  json.RawMessage `json:"jwk"`
+	JWK  *proofJWK       `json:"jwk"` // decoded with the header: one pass
 	Crit json.RawMessage `json:"crit"`
 	B64  json.RawMessage `json:"b64"`
 }
@@ -227,10 +221,6 @@ type proofClaims struct {
 	ATH   *string  `json:"ath"`
 	Nonce *string  `json:"nonce"`
 }
-
-// privateMembers are the JWK members of private or symmetric keys (RFC
-// 7518 §6, RFC 8037 §2).
-var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"}
 
 // Verify checks the proof sent with r and, once every check has passed,
 // records it as used. A refused proof gets an *Error; any other error
@@ -267,36 +257,39 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 	if !ok || !containsAlg(v.algs, alg) {
 		return nil, invalidProof("DPoP proof alg is not accepted")
 	}
-	if len(h.JWK) == 0 || bytes.Equal(h.JWK, []byte("null")) {
+	jwk := h.JWK
+	if jwk == nil {
 		return nil, invalidProof("DPoP proof has no jwk header")
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(h.JWK, &members); err != nil {
-		return nil, invalidProof("DPoP proof jwk is malformed")
-	}
-	for _, m := range privateMembers {
-		if _, ok := members[m]; ok {
-			return nil, invalidProof("DPoP proof jwk must be a public key")
-		}
+	if jwk.private() {
+		return nil, invalidProof("DPoP proof jwk must be a public key")
 	}
 	if h.Crit != nil || h.B64 != nil {
 		return nil, invalidProof("DPoP proof uses an unsupported header")
 	}
 
-	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{alg})
-	if err != nil || len(jws.Signatures) != 1 {
+	// The JWS: exactly three base64url parts, the second the claims.
+	signingInput, sigSeg, ok := cutLast(raw, '.')
+	_, payloadSeg, ok2 := strings.Cut(signingInput, ".")
+	if !ok || !ok2 || strings.Contains(payloadSeg, ".") {
 		return nil, invalidProof("DPoP proof is malformed")
 	}
-	hdr := jws.Signatures[0].Protected
-	key := hdr.JSONWebKey
-	if key == nil || !key.Valid() || !key.IsPublic() {
-		return nil, invalidProof("DPoP proof jwk must be a public key")
+	sig, err := base64.RawURLEncoding.DecodeString(sigSeg)
+	if err != nil {
+		return nil, invalidProof("DPoP proof is malformed")
 	}
-	if hdr.Algorithm != string(alg) || !keyFits(alg, key.Key) {
+	payload, err := base64.RawURLEncoding.DecodeString(payloadSeg)
+	if err != nil {
+		return nil, invalidProof("DPoP proof is malformed")
+	}
+	key, thumbprintInput, fits, valid := jwk.publicKey(alg)
+	if !fits {
 		return nil, invalidProof("DPoP proof jwk does not fit its alg")
 	}
-	payload, err := jws.Verify(key)
-	if err != nil {
+	if !valid {
+		return nil, invalidProof("DPoP proof jwk must be a public key")
+	}
+	if !verifySignature(alg, key, signingInput, sig) {
 		return nil, invalidProof("DPoP proof signature does not verify")
 	}
 
@@ -341,10 +334,7 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 		}
 	}
 
-	jkt, err := Thumbprint(key)
-	if err != nil {
-		return nil, invalidProof("DPoP proof jwk must be a public key")
-	}
+	jkt := jktOf(thumbprintInput)
 	if r.BoundKey != "" && subtle.ConstantTimeCompare([]byte(jkt), []byte(r.BoundKey)) != 1 {
 		return nil, &Error{Code: CodeInvalidToken, Description: "DPoP key binding does not match the access token"}
 	}
@@ -392,26 +382,13 @@ func (v *Verifier) checkNonce(ctx context.Context, got *string) (string, error) 
 	return "", nil
 }
 
-// keyFits reports whether key is of the type and size alg needs.
-func keyFits(alg jose.SignatureAlgorithm, key any) bool {
-	switch alg {
-	case jose.ES256, jose.ES384:
-		k, ok := key.(*ecdsa.PublicKey)
-		if !ok {
-			return false
-		}
-		if alg == jose.ES256 {
-			return k.Curve == elliptic.P256()
-		}
-		return k.Curve == elliptic.P384()
-	case jose.EdDSA:
-		k, ok := key.(ed25519.PublicKey)
-		return ok && len(k) == ed25519.PublicKeySize
-	case jose.RS256, jose.PS256:
-		k, ok := key.(*rsa.PublicKey)
-		return ok && k.N.BitLen() >= minRSABits
+// cutLast cuts s around its last sep.
+func cutLast(s string, sep byte) (before, after string, found bool) {
+	i := strings.LastIndexByte(s, sep)
+	if i < 0 {
+		return s, "", false
 	}
-	return false
+	return s[:i], s[i+1:], true
 }
 
 func iatTime(iat float64) time.Time {
@@ -431,7 +408,7 @@ func replayKey(jkt, htm, htu, jti string) string {
 		h.Write(n[:])
 		h.Write([]byte(s))
 	}
-	return "dpop:" + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	return replayPrefix + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
 
 // AccessTokenHash returns the ath of token: the base64url SHA-256 of its

@@ -3,11 +3,16 @@ package dpop
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
 // NonceSource issues the server nonces (RFC 9449 §8, §9) proofs must carry.
@@ -92,4 +97,77 @@ func (n *HMACNonces) Valid(_ context.Context, nonce string) (bool, error) {
 		return false, nil
 	}
 	return hmac.Equal(buf[8:], n.mac(w)), nil
+}
+
+// NonceKeyRecord is the store record holding the key of StoreNonces.
+const NonceKeyRecord = "dpopkey:nonce"
+
+// StoreNonces returns HMACNonces whose key is kept in s, so that every
+// instance sharing s issues and accepts the same nonces. The first
+// instance to need the key makes it (32 random bytes, written with Create,
+// so instances starting at once agree on one); the others read it. It is
+// made on first use: a store whose gateway asks for no nonce holds none.
+func StoreNonces(s store.Store, period time.Duration, now func() time.Time) NonceSource {
+	return &storeNonces{s: s, period: period, now: now}
+}
+
+type storeNonces struct {
+	s      store.Store
+	period time.Duration
+	now    func() time.Time
+
+	mu  sync.Mutex // serialises the first reads of the key
+	src atomic.Pointer[HMACNonces]
+}
+
+func (n *storeNonces) source(ctx context.Context) (*HMACNonces, error) {
+	if src := n.src.Load(); src != nil {
+		return src, nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if src := n.src.Load(); src != nil {
+		return src, nil
+	}
+	key, err := n.s.Get(ctx, NonceKeyRecord)
+	if errors.Is(err, store.ErrNotFound) {
+		fresh := make([]byte, 32)
+		if _, err := rand.Read(fresh); err != nil {
+			return nil, err
+		}
+		err = n.s.Create(ctx, NonceKeyRecord, fresh, 0)
+		switch {
+		case err == nil:
+			key = fresh
+		case errors.Is(err, store.ErrConflict):
+			key, err = n.s.Get(ctx, NonceKeyRecord)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	src, err := NewHMACNonces(key, n.period, n.now)
+	if err != nil {
+		return nil, err
+	}
+	n.src.Store(src)
+	return src, nil
+}
+
+// Nonce implements NonceSource.
+func (n *storeNonces) Nonce(ctx context.Context) (string, error) {
+	src, err := n.source(ctx)
+	if err != nil {
+		return "", err
+	}
+	return src.Nonce(ctx)
+}
+
+// Valid implements NonceSource.
+func (n *storeNonces) Valid(ctx context.Context, nonce string) (bool, error) {
+	src, err := n.source(ctx)
+	if err != nil {
+		return false, err
+	}
+	return src.Valid(ctx, nonce)
 }

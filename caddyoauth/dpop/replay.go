@@ -3,6 +3,7 @@ package dpop
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/caddyoauth/gateway/caddyoauth/store"
@@ -21,6 +22,13 @@ type ReplayCache interface {
 // every instance sharing it. Records are short-lived, so a file store's
 // in-memory Counters store suits them better than its file.
 func StoreReplayCache(s store.Store) ReplayCache { return storeReplay{s} }
+
+// replayPrefix starts the key of every replay record.
+const replayPrefix = "dpop:"
+
+// IsReplayRecord reports whether key is a replay record: short-lived, it
+// comes and goes with requests, like a rate-limit counter.
+func IsReplayRecord(key string) bool { return strings.HasPrefix(key, replayPrefix) }
 
 type storeReplay struct{ s store.Store }
 

@@ -81,13 +81,13 @@ func clientCert(t *testing.T, ca *testCA, key *ecdsa.PrivateKey, subject pkix.Na
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// mtlsConfig is a Caddyfile with one TLS site asking for client
+// clientAuthTLSConfig is a Caddyfile with one TLS site asking for client
 // certificates in mode, trusting the CA file {{.Vars.ca}} when verify.
 // Caddy applies client_auth to the names of the site, which a client
 // sends as SNI; no client sends an IP address there, so the site is also
 // https://localhost:<port>, the name the tests use (mtlsClient), and
 // 127.0.0.1:<port> for the start-up check.
-func mtlsConfig(mode string, verify bool, oauthBlock string) string {
+func clientAuthTLSConfig(mode string, verify bool, oauthBlock string) string {
 	pool := ""
 	if verify {
 		pool = "\n\t\t\ttrust_pool file {{.Vars.ca}}"
@@ -177,7 +177,7 @@ func ccClient(id string) url.Values {
 // handshake. The metadata lists both certificate methods.
 func TestMutualTLSClientAuth(t *testing.T) {
 	ca, rogue := newTestCA(t, "partner-ca"), newTestCA(t, "rogue-ca")
-	g := gt.Start(t, mtlsConfig("verify_if_given", true, `
+	g := gt.Start(t, clientAuthTLSConfig("verify_if_given", true, `
 	oauth {
 		store memory
 		issuer https://localhost:{{.Port}}
@@ -256,7 +256,7 @@ func TestSelfSignedMutualTLS(t *testing.T) {
 	jwks, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{"kty": "EC", "crv": "P-256", "kid": "device",
 		"x": base64.RawURLEncoding.EncodeToString(deviceKey.X.FillBytes(make([]byte, 32))),
 		"y": base64.RawURLEncoding.EncodeToString(deviceKey.Y.FillBytes(make([]byte, 32)))}}})
-	g := gt.Start(t, mtlsConfig("request", false, `
+	g := gt.Start(t, clientAuthTLSConfig("request", false, `
 	oauth {
 		store memory
 		issuer https://localhost:{{.Port}}

@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,6 +22,7 @@ var exampleEnv = map[string]string{
 	"ZAPIER_CLIENT_SECRET": "zapier-example-secret",
 	"SECRET":               "cluster-example-secret",
 	"WEB_CLIENT_SECRET":    "web-example-secret",
+	"AGENT_SECRET":         "agent-example-secret",
 }
 
 func readExample(t *testing.T, name string) string {
@@ -185,5 +188,55 @@ func TestExampleJSON(t *testing.T) {
 	out, ok := gt.ValidateConfig(t, filepath.Join(gt.RepoRoot(), "examples", "json", "caddy.json"))
 	if !ok || !strings.Contains(out, "Valid configuration") {
 		t.Fatalf("caddy validate failed:\n%s", out)
+	}
+}
+
+// TestExampleDPoP runs the dpop example as its README section shows: its
+// Node client gets a DPoP-bound token and calls the API through the
+// gateway; the token as a bearer token and a proof sent twice are refused,
+// and the upstream never sees a proof.
+func TestExampleDPoP(t *testing.T) {
+	cfg := readExample(t, "dpop/Caddyfile")
+	cfg = replaceOnce(t, cfg, "{\n\toauth {", "{\n\tadmin {{.Admin}}\n\tpersist_config off\n\tgrace_period 1ns\n\toauth {")
+	cfg = replaceOnce(t, cfg, "http://localhost:8080 {", "http://{{.Addr}} {")
+	upstream := "127.0.0.1:" + strconv.Itoa(gt.FreePort(t))
+	cfg = replaceOnce(t, cfg, "reverse_proxy localhost:9000", "reverse_proxy "+upstream)
+	cfg = replaceOnce(t, cfg, "http://localhost:9000 {", "http://"+upstream+" {")
+	g := gt.Start(t, cfg, gt.WithEnv("AGENT_SECRET="+exampleEnv["AGENT_SECRET"]))
+
+	dir := nodeClient(t, filepath.Join(gt.RepoRoot(), "examples", "dpop"))
+	cmd := exec.Command("node", "client.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ISSUER="+g.URL, "AGENT_SECRET="+exampleEnv["AGENT_SECRET"])
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the example's client failed: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	want := []string{
+		"token_type dpop, cnf.jkt ", // oauth4webapi writes it in lower case
+		"GET /hello with a proof: 200 user=agent-service client=agent dpop=",
+		`the same token as a bearer token: 401 DPoP realm="api", resource_metadata=`,
+		"the proof: 200 user=agent-service client=agent dpop=",
+		`the same proof again: 401 DPoP realm="api", resource_metadata=`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("the example printed:\n%s", out)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Fatalf("line %d is %q, want it to start with %q; the example printed:\n%s", i+1, lines[i], w, out)
+		}
+	}
+	for _, l := range []string{lines[1], lines[3]} {
+		if !strings.HasSuffix(l, "dpop=") {
+			t.Fatalf("the upstream got a DPoP header: %q", l)
+		}
+	}
+	if !strings.Contains(lines[2], `error="invalid_token", error_description="this resource takes DPoP-bound access tokens only"`) {
+		t.Fatalf("the token as a bearer token: %q", lines[2])
+	}
+	if !strings.Contains(lines[4], `error="invalid_dpop_proof", error_description="DPoP proof was already used"`) {
+		t.Fatalf("the proof sent again: %q", lines[4])
 	}
 }

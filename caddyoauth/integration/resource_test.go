@@ -80,7 +80,11 @@ func wantResourceMetadata(t *testing.T, r *gt.Response, resource, issuer string,
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || r.JSON == nil {
 		t.Fatalf("metadata: %d %q %s", r.Status, r.Header.Get("Content-Type"), r.Body)
 	}
-	want := map[string]any{"resource": resource, "authorization_servers": []any{issuer}, "bearer_methods_supported": []any{"header"}}
+	want := map[string]any{"resource": resource, "authorization_servers": []any{issuer}, "bearer_methods_supported": []any{"header"},
+		"dpop_signing_alg_values_supported": []any{"ES256", "ES384", "EdDSA", "RS256", "PS256"}}
+	if strings.HasPrefix(resource, "https://") {
+		want["tls_client_certificate_bound_access_tokens"] = true
+	}
 	if scopes != nil {
 		var s []any
 		for _, v := range scopes {
