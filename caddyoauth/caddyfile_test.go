@@ -97,6 +97,16 @@ func TestAppCaddyfileErrors(t *testing.T) {
 		{"user id with control character", "oauth {\n\tuser alice " + testHash + " \"a\tb\"\n}", 2, "control character"},
 		{"unknown store", "oauth {\n\tstore nosuch\n}", 2, "nosuch"},
 		{"store without name", "oauth {\n\tstore\n}", 2, "wrong argument"},
+		{"scope without description", "oauth {\n\tscope read\n}", 2, `scope <name> "<description>"`},
+		{"scope described twice", "oauth {\n\tscope read R\n\tscope read S\n}", 3, "described twice"},
+		{"scope language twice", "oauth {\n\tscope read R {\n\t\tde L\n\t\tde M\n\t}\n}", 4, "given twice"},
+		{"scope language without text", "oauth {\n\tscope read R {\n\t\tde\n\t}\n}", 3, `expected de "<description>"`},
+		{"unknown branding option", "oauth {\n\tbranding {\n\t\tfont serif\n\t}\n}", 3, "unrecognized branding option 'font'"},
+		{"branding option twice", "oauth {\n\tbranding {\n\t\tname A\n\t\tname B\n\t}\n}", 4, "given twice"},
+		{"branding color not hex", "oauth {\n\tbranding {\n\t\tcolor blue\n\t}\n}", 3, "hex colour"},
+		{"branding support over http", "oauth {\n\tbranding {\n\t\tsupport_url http://help.example.com\n\t}\n}", 3, "https"},
+		{"language bad tag", "oauth {\n\tlanguage italian it.json\n}", 2, "not a language tag"},
+		{"language twice", "oauth {\n\tlanguage it a.json\n\tlanguage IT b.json\n}", 3, "given twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
