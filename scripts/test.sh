@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project. It installs what the tests need when it is
 # missing (redis-server and redis-cli for the Redis store, Chromium for the
-# browser tests; Debian packages), then runs gofmt, go vet, the whole test
+# browser tests, Node.js and npm for their accessibility checks with
+# axe-core; Debian packages), then runs gofmt, go vet, the whole test
 # suite with the race detector, and a short run of every fuzz target.
 # The tests start their own redis-server processes on free loopback ports,
 # Sentinels included (redis-server --sentinel: no other package needed).
@@ -12,6 +13,8 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	sudo=""

@@ -225,7 +225,14 @@ func (p *page) authorized() ([]pages.AuthorizedApp, error) {
 		add(g.ClientID, g.Scope, g.IssuedAt)
 	}
 	for _, id := range consented {
-		add(id, "", time.Time{})
+		if seen[id] {
+			continue
+		}
+		scope, at, err := p.h.cfg.Service.UserConsent(p.ctx, p.uid, id)
+		if err != nil {
+			return nil, err
+		}
+		add(id, scope, at)
 	}
 	return out, nil
 }
