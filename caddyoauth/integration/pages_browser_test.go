@@ -17,6 +17,7 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -136,7 +137,7 @@ oauth {
 		public
 		redirect_uri %s/cb
 		grants authorization_code
-		scopes profile reports.read reports.write archive
+		scopes openid profile reports.read reports.write archive
 	}%s
 }`, gt.BcryptHash(t, "alice-pw"), app, branding), site))
 }
@@ -230,8 +231,9 @@ var pagesTexts = map[string]struct{ badPassword, readReports, profile, copied st
 
 // TestPagesInBrowser: in Chromium, with and without branding, in English
 // and German, every page (sign-in, failed sign-in, consent with scope
-// descriptions, error, authorized apps, new app, secret shown once with
-// its Copy button, apps list) is in the browser's language, is
+// descriptions, the form_post answer, error, authorized apps, new app,
+// secret shown once with its Copy button, apps list, sign-out
+// confirmation, signed out) is in the browser's language, is
 // screenshotted at 360 and 1280 px and has no WCAG 2.1 A/AA violation
 // axe-core finds; the secret's Copy button puts the secret on the
 // clipboard; and on sign-in and consent, Tab reaches the controls in
@@ -246,7 +248,7 @@ func TestPagesInBrowser(t *testing.T) {
 			return
 		}
 		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>Client</title><body><h1 id="callback">Client received</h1><p id="code">%s</p></body></html>`,
-			html.EscapeString(r.URL.Query().Get("code")))
+			html.EscapeString(r.FormValue("code")))
 	}))
 	t.Cleanup(app.Close)
 	// The checker sees what is wrong with a page that has no language, an
@@ -265,10 +267,12 @@ func TestPagesInBrowser(t *testing.T) {
 	t.Logf("screenshots in %s", out)
 
 	_, challenge := pkce("pages")
+	// An OpenID Connect request answered by form_post, so the walk sees
+	// that page too.
 	authorizeURL := func(g *gt.Gateway) string {
 		return g.URL + "/oauth/authorize?" + url.Values{
-			"response_type": {"code"}, "client_id": {"reports"}, "state": {"s"},
-			"scope": {"profile reports.read reports.write archive"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
+			"response_type": {"code"}, "client_id": {"reports"}, "state": {"s"}, "nonce": {"n"}, "response_mode": {"form_post"},
+			"scope": {"openid profile reports.read reports.write archive"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
 		}.Encode()
 	}
 	// fresh forgets the previous walk's session and sets the language.
@@ -313,17 +317,27 @@ func TestPagesInBrowser(t *testing.T) {
 					chromedp.WaitVisible(chromedp.CSS(`button[value=allow]`)))
 				w.wantText(`ul.scopes`, texts.readReports, "reports.read", texts.profile, "archive")
 				w.check("3-consent")
-				w.do("allow", chromedp.Click(chromedp.CSS(`button[value=allow]`)), chromedp.WaitVisible(chromedp.ID("callback")))
+				// The form_post answer submits itself: scripts are off while it
+				// loads, so it stays to be checked, then on for axe-core.
+				scripts := func(off bool) chromedp.Action[chromedp.Void] {
+					return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+						_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: off})
+						return err
+					})
+				}
+				w.do("allow", scripts(true), chromedp.Click(chromedp.CSS(`button[value=allow]`)), chromedp.WaitVisible(chromedp.CSS(`#response button`)), scripts(false))
+				w.check("4-form-post")
+				w.do("continue", chromedp.Click(chromedp.CSS(`#response button`)), chromedp.WaitVisible(chromedp.ID("callback")))
 
 				w.do("an error page", chromedp.Navigate(gw.g.URL+"/oauth/authorize?response_type=code&client_id=nobody"), chromedp.WaitVisible(chromedp.CSS(`[role=alert]`)))
-				w.check("4-error")
+				w.check("5-error")
 
 				w.do("the apps page", chromedp.Navigate(gw.g.URL+"/oauth/apps"), chromedp.WaitVisible(chromedp.ID("authorized")))
 				w.wantText(`#authorized`, "Quarterly Reports", texts.readReports, "archive")
-				w.check("5-authorized-apps")
+				w.check("6-authorized-apps")
 				w.do("the new app form", chromedp.Click(chromedp.ID("new-app-link")), chromedp.WaitVisible(chromedp.ID("new-app")))
 				w.wantText(`#new-app`, texts.readReports)
-				w.check("6-new-app")
+				w.check("7-new-app")
 				w.do("create an app",
 					chromedp.SendKeys(chromedp.ID("client_name"), "Alice's Reader"),
 					chromedp.SendKeys(chromedp.ID("redirect_uris"), app.URL+"/cb"),
@@ -331,7 +345,7 @@ func TestPagesInBrowser(t *testing.T) {
 					chromedp.Click(chromedp.ID("create")),
 					chromedp.WaitVisible(chromedp.ID("client-secret")))
 				secret := w.text("#client-secret")
-				w.check("7-secret-shown-once")
+				w.check("8-secret-shown-once")
 				w.do("copy the secret", chromedp.Click(chromedp.ID("copy")),
 					chromedp.Poll[chromedp.Void](`document.getElementById("copy-status").textContent !== ""`))
 				if got := w.text("#copy-status"); got != texts.copied {
@@ -342,9 +356,14 @@ func TestPagesInBrowser(t *testing.T) {
 				}
 				w.do("back to the list", chromedp.Click(chromedp.ID("back")), chromedp.WaitVisible(chromedp.ID("apps")))
 				w.wantText(`#apps`, "Alice's Reader")
-				w.check("8-apps-list")
+				w.check("9-apps-list")
 				// Revoked, the client asks for consent again in the next walk.
 				w.do("revoke", chromedp.Click(chromedp.CSS(`button[data-client="reports"]`)), chromedp.WaitVisible(chromedp.ID("no-authorized")))
+
+				w.do("sign out at the end_session endpoint", chromedp.Navigate(gw.g.URL+"/oauth/end_session"), chromedp.WaitVisible(chromedp.CSS(`button[name=confirm]`)))
+				w.check("10-sign-out")
+				w.do("confirm", chromedp.Click(chromedp.CSS(`button[name=confirm]`)), chromedp.WaitNotPresent(chromedp.CSS(`button[name=confirm]`)), chromedp.WaitVisible(chromedp.CSS(`h1`)))
+				w.check("11-signed-out")
 			})
 		}
 	}
