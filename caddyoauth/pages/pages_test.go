@@ -104,12 +104,18 @@ func TestShippedCatalogues(t *testing.T) {
 			t.Errorf("%s: page.dir %q", tag, d)
 		}
 	}
-	// Every message a template names exists.
+	// Every page renders in every language, in that language.
 	s := Default()
-	for _, l := range s.langs {
+	for _, tag := range Shipped {
+		l := s.langs[tag]
 		for name := range l.pages {
-			if err := s.Render(httptest.NewRecorder(), nil, 200, name, sample(name, l, s.brand)); err != nil {
-				t.Errorf("%s: %v", name, err)
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set("Accept-Language", tag)
+			rec := httptest.NewRecorder()
+			if err := s.Render(rec, req, 200, name, sample(name, l, s.brand)); err != nil {
+				t.Errorf("%s %s: %v", tag, name, err)
+			} else if !strings.Contains(rec.Body.String(), `<html lang="`+tag+`">`) {
+				t.Errorf("%s %s is not in %s", tag, name, tag)
 			}
 		}
 	}
