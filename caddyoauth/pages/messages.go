@@ -190,12 +190,14 @@ func acceptLanguages(values []string) []string {
 				continue
 			}
 			q := 1.0
-			if name, val, ok := strings.Cut(strings.TrimSpace(params), "="); ok && strings.TrimSpace(name) == "q" {
-				f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-				if err != nil || f < 0 || f > 1 {
-					continue
+			for param := range strings.SplitSeq(params, ";") {
+				if name, val, ok := strings.Cut(strings.TrimSpace(param), "="); ok && strings.TrimSpace(name) == "q" {
+					f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+					if err != nil || f < 0 || f > 1 {
+						f = 0
+					}
+					q = f
 				}
-				q = f
 			}
 			if q > 0 {
 				out = append(out, weighted{tag, q})

@@ -142,6 +142,7 @@ func TestAcceptLanguage(t *testing.T) {
 		"*":                               "en",
 		"de;q=0, fr":                      "fr",
 		"de;q=2, fr;q=0.4":                "fr",
+		"de;x=1;q=0.1, ja;q=0.2":          "ja",
 		"pt":                              "pt-BR",
 		"pt-br":                           "pt-BR",
 		"x!y, ja":                         "ja",
@@ -355,4 +356,23 @@ func TestBrandContrast(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzAcceptLanguage: any Accept-Language picks a language the gateway
+// has, from at most maxRanges ranges, without panicking.
+func FuzzAcceptLanguage(f *testing.F) {
+	for _, seed := range []string{"de-CH, de;q=0.9, en;q=0.8", "*;q=0", "ja;q=NaN", "fr;q=1e9, es;;q=", ",,,;", "zh-Hant-TW"} {
+		f.Add(seed)
+	}
+	s := Default()
+	f.Fuzz(func(t *testing.T, header string) {
+		if n := len(acceptLanguages([]string{header})); n > maxRanges {
+			t.Fatalf("%d ranges", n)
+		}
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Accept-Language", header)
+		if l := s.pick(req); l == nil || s.langs[strings.ToLower(l.tag)] != l {
+			t.Fatalf("picked %v", l)
+		}
+	})
 }
