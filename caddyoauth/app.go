@@ -41,6 +41,7 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
 	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
+	"github.com/caddyoauth/gateway/caddyoauth/pages"
 	"github.com/caddyoauth/gateway/caddyoauth/store"
 )
 
@@ -161,11 +162,26 @@ type App struct {
 	// false.
 	PKCEAllowPlain bool `json:"pkce_allow_plain,omitempty"`
 
-	// A folder of templates replacing the embedded screens file by file
-	// (layout.html, login.html, consent.html, error.html,
-	// signed_out.html, form_post.html, end_session.html). Default: the
-	// embedded screens only.
+	// A folder of templates replacing the embedded pages file by file
+	// (pages.Files: layout.html, components.html, login.html,
+	// consent.html, error.html, signed_out.html, form_post.html,
+	// end_session.html, apps.html, app_new.html, app_edit.html,
+	// app_secret.html). Default: the embedded pages only.
 	Templates string `json:"templates,omitempty"`
+
+	// Descriptions of scopes, by scope name, shown on the consent screen
+	// and at /oauth/apps. A scope without one shows its name. Default:
+	// descriptions of the OpenID Connect scopes only.
+	ScopeDescriptions map[string]*pages.ScopeText `json:"scope_descriptions,omitempty"`
+
+	// The operator's name, logo, colour and support link on every page.
+	// Default: none.
+	Branding *pages.Branding `json:"branding,omitempty"`
+
+	// Message files by language tag, each adding a language to the pages
+	// or overriding messages of a shipped one (en, de, fr, es, ja).
+	// Default: none.
+	Languages map[string]string `json:"languages,omitempty"`
 
 	// A file of more users: a JSON array of {username, password_hash,
 	// user_id}, or username:bcrypt-hash[:user_id] lines. Read at
@@ -649,19 +665,21 @@ func (a *App) provisionAuthorize() error {
 			}
 		}
 	}
-	pages := authz.DefaultPages()
-	if a.Templates != "" {
-		var err error
-		pages, err = authz.LoadPages(caddy.NewReplacer().ReplaceKnown(a.Templates, ""))
-		if err != nil {
-			return fmt.Errorf("oauth: %v", err)
-		}
+	repl := caddy.NewReplacer()
+	langs := map[string]string{}
+	for tag, file := range a.Languages {
+		langs[tag] = repl.ReplaceKnown(file, "")
+	}
+	pageSet, err := pages.Load(pages.Options{Templates: repl.ReplaceKnown(a.Templates, ""), Languages: langs,
+		Branding: a.Branding, Scopes: a.ScopeDescriptions})
+	if err != nil {
+		return fmt.Errorf("oauth: %v", err)
 	}
 	a.authorizer = a.service.NewAuthorizer(authz.AuthorizeConfig{
 		BasePath:       PathPrefix,
 		PKCERequired:   a.PKCERequired,
 		PKCEAllowPlain: a.PKCEAllowPlain,
-		Pages:          pages,
+		Pages:          pageSet,
 		SecureRequest:  a.secureRequest,
 	})
 	return nil

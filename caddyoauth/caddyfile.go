@@ -24,6 +24,7 @@ import (
 	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 	"github.com/caddyoauth/gateway/caddyoauth/limits"
 	"github.com/caddyoauth/gateway/caddyoauth/oidc"
+	"github.com/caddyoauth/gateway/caddyoauth/pages"
 )
 
 func init() {
@@ -105,6 +106,18 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		pkce required|optional [allow_plain] # default optional
 //		templates <dir>
 //
+//		# Pages
+//		scope <name> "<description>" [{  # once per scope; shown instead of its name
+//			<language tag> "<description>"
+//		}]
+//		branding {
+//			name "<name>"
+//			logo <path on this site> | <https URL>
+//			color "#rrggbb"                  # quoted: # starts a comment
+//			support_url <https URL>
+//		}
+//		language <tag> <json file>           # once per language: adds one or overrides a shipped one
+//
 //		# Dynamic and self-service clients
 //		scopes <scope> ...                   # scopes dynamic clients may get, besides the static clients'
 //		self_service                         # serve /oauth/apps to signed-in users
@@ -167,7 +180,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
 		lines[name] = d.Line()
-		if name != "client" && name != "user" && seen[name] {
+		if !slices.Contains([]string{"client", "user", "scope", "language"}, name) && seen[name] {
 			return d.Errf("oauth option '%s' is given twice", name)
 		}
 		seen[name] = true
@@ -227,6 +240,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = a.parsePKCE(d)
 		case "templates":
 			err = parseStringArg(d, &a.Templates)
+		case "scope":
+			err = a.parseScopeDescription(d)
+		case "branding":
+			a.Branding, err = parseBranding(d)
+		case "language":
+			err = a.parseLanguage(d)
 
 		case "scopes":
 			if err = parseList(d, &a.Scopes); err == nil {
@@ -291,6 +310,109 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		return d.WrapErr(err)
 	}
+	return nil
+}
+
+// parseScopeDescription reads `scope <name> "<description>"` with an
+// optional block of descriptions by language tag.
+func (a *App) parseScopeDescription(d *caddyfile.Dispenser) error {
+	var name, text string
+	if !d.Args(&name, &text) || d.NextArg() {
+		return d.Err(`expected scope <name> "<description>"`)
+	}
+	if _, ok := authz.ParseScope(name); !ok || strings.Contains(name, " ") {
+		return d.Errf("'%s' is not a valid scope", name)
+	}
+	if a.ScopeDescriptions[name] != nil {
+		return d.Errf("scope '%s' is described twice", name)
+	}
+	st := &pages.ScopeText{Description: text}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		tag := d.Val()
+		if !pages.ValidTag(tag) {
+			return d.Errf("scope '%s': '%s' is not a language tag such as de or pt-BR", name, tag)
+		}
+		if _, dup := st.Languages[tag]; dup {
+			return d.Errf("scope '%s': language '%s' is given twice", name, tag)
+		}
+		var v string
+		if !d.Args(&v) || d.NextArg() {
+			return d.Errf(`scope '%s': expected %s "<description>"`, name, tag)
+		}
+		if st.Languages == nil {
+			st.Languages = map[string]string{}
+		}
+		st.Languages[tag] = v
+	}
+	if a.ScopeDescriptions == nil {
+		a.ScopeDescriptions = map[string]*pages.ScopeText{}
+	}
+	a.ScopeDescriptions[name] = st
+	return nil
+}
+
+// parseBranding reads the branding block, checking each setting.
+func parseBranding(d *caddyfile.Dispenser) (*pages.Branding, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	b := new(pages.Branding)
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("branding option '%s' is given twice", name)
+		}
+		seen[name] = true
+		var err error
+		switch name {
+		case "name":
+			if err = parseStringArg(d, &b.Name); err == nil {
+				err = pages.CheckName(b.Name)
+			}
+		case "logo":
+			if err = parseStringArg(d, &b.Logo); err == nil {
+				_, err = pages.CheckLogo(b.Logo)
+			}
+		case "color":
+			if !d.NextArg() {
+				return nil, d.Err(`color needs a hex colour; quote it, as # starts a comment: color "#0b5fff"`)
+			}
+			if b.Color, err = pages.CheckColor(d.Val()); err == nil && d.NextArg() {
+				return nil, d.ArgErr()
+			}
+		case "support_url":
+			if err = parseStringArg(d, &b.SupportURL); err == nil {
+				err = pages.CheckSupportURL(b.SupportURL)
+			}
+		default:
+			return nil, d.Errf("unrecognized branding option '%s'", name)
+		}
+		if err != nil {
+			return nil, d.Err(err.Error())
+		}
+	}
+	return b, nil
+}
+
+// parseLanguage reads `language <tag> <file>`.
+func (a *App) parseLanguage(d *caddyfile.Dispenser) error {
+	var tag, file string
+	if !d.Args(&tag, &file) || d.NextArg() {
+		return d.Err("expected language <tag> <json file>")
+	}
+	if !pages.ValidTag(tag) {
+		return d.Errf("'%s' is not a language tag such as de or pt-BR", tag)
+	}
+	for t := range a.Languages {
+		if strings.EqualFold(t, tag) {
+			return d.Errf("language '%s' is given twice", tag)
+		}
+	}
+	if a.Languages == nil {
+		a.Languages = map[string]string{}
+	}
+	a.Languages[tag] = file
 	return nil
 }
 

@@ -105,6 +105,16 @@ func TestAppCaddyfileErrors(t *testing.T) {
 		{"keys without a method", client("\t\tsecret s\n\t\tgrants client_credentials\n\t\tjwks_uri https://a.example/jwks.json"), 6, "go with token_endpoint_auth_method"},
 		{"unknown method", client("\t\tgrants client_credentials\n\t\ttoken_endpoint_auth_method client_secret_jwt"), 5, "token_endpoint_auth_method must be one of"},
 		{"private key in jwks", client("\t\tgrants client_credentials\n\t\ttoken_endpoint_auth_method private_key_jwt\n\t\tjwks `{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"}]}`"), 6, "private or symmetric"},
+		{"scope without description", "oauth {\n\tscope read\n}", 2, `scope <name> "<description>"`},
+		{"scope described twice", "oauth {\n\tscope read R\n\tscope read S\n}", 3, "described twice"},
+		{"scope language twice", "oauth {\n\tscope read R {\n\t\tde L\n\t\tde M\n\t}\n}", 4, "given twice"},
+		{"scope language without text", "oauth {\n\tscope read R {\n\t\tde\n\t}\n}", 3, `expected de "<description>"`},
+		{"unknown branding option", "oauth {\n\tbranding {\n\t\tfont serif\n\t}\n}", 3, "unrecognized branding option 'font'"},
+		{"branding option twice", "oauth {\n\tbranding {\n\t\tname A\n\t\tname B\n\t}\n}", 4, "given twice"},
+		{"branding color not hex", "oauth {\n\tbranding {\n\t\tcolor blue\n\t}\n}", 3, "hex colour"},
+		{"branding support over http", "oauth {\n\tbranding {\n\t\tsupport_url http://help.example.com\n\t}\n}", 3, "https"},
+		{"language bad tag", "oauth {\n\tlanguage italian it.json\n}", 2, "not a language tag"},
+		{"language twice", "oauth {\n\tlanguage it a.json\n\tlanguage IT b.json\n}", 3, "given twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the project. It installs what the tests need when it is
 # missing (redis-server and redis-cli for the Redis store, Chromium for the
-# browser tests, Node.js and npm for the DPoP interop test's client; Debian
-# packages), then runs gofmt, go vet, the whole test suite with the race
-# detector, and a short run of every fuzz target.
+# browser tests, Node.js and npm for the DPoP interop client and the
+# accessibility checks with axe-core; Debian packages), then runs gofmt,
+# go vet, the whole test suite with the race detector, and a short run of
+# every fuzz target.
 # The tests start their own redis-server processes on free loopback ports,
 # Sentinels included (redis-server --sentinel: no other package needed).
 set -euo pipefail

@@ -105,54 +105,54 @@ type pendingRequest struct {
 func (a *Authorizer) ServeAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		a.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "The authorization endpoint takes GET requests only.")
+		a.errorPage(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "authorize_method")
 		return
 	}
 	ctx := r.Context()
 	if len(r.URL.RawQuery) > MaxAuthorizeQuery {
-		a.errorPage(w, http.StatusBadRequest, "Invalid request", "The authorization request is too long.")
+		a.errorPage(w, r, http.StatusBadRequest, "invalid_request", "authorize_too_long")
 		return
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		a.errorPage(w, http.StatusBadRequest, "Invalid request", "The authorization request is not valid URL encoding.")
+		a.errorPage(w, r, http.StatusBadRequest, "invalid_request", "authorize_encoding")
 		return
 	}
 	// RFC 6749 §4.1.2.1: without a known client and a redirect URI it
 	// registered, the error is shown here and never redirected.
 	if len(q["client_id"]) > 1 || len(q["redirect_uri"]) > 1 {
-		a.errorPage(w, http.StatusBadRequest, "Invalid request", "The authorization request gives client_id or redirect_uri more than once.")
+		a.errorPage(w, r, http.StatusBadRequest, "invalid_request", "authorize_repeated")
 		return
 	}
 	clientID := q.Get("client_id")
 	if clientID == "" {
-		a.errorPage(w, http.StatusBadRequest, "Invalid request", "The authorization request names no client (client_id is missing).")
+		a.errorPage(w, r, http.StatusBadRequest, "invalid_request", "authorize_no_client")
 		return
 	}
 	client, err := a.svc.clients.Client(ctx, clientID)
 	var lookup *ClientLookupError
 	if errors.As(err, &lookup) {
 		a.log.Info("authorize: client refused", zap.String("client_id", clientID), zap.String("reason", lookup.Reason))
-		a.errorPage(w, http.StatusBadRequest, "Unknown application", "The application that sent you here could not be identified: "+lookup.Reason+".")
+		a.errorPage(w, r, http.StatusBadRequest, "unknown_client", "client_unidentified", "reason", lookup.Reason)
 		return
 	} else if errors.Is(err, ErrUnknownClient) {
-		a.errorPage(w, http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered with this server.")
+		a.errorPage(w, r, http.StatusBadRequest, "unknown_client", "client_unknown")
 		return
 	} else if err != nil {
-		a.unavailable(w, "looking up a client", err)
+		a.unavailable(w, r, "looking up a client", err)
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
 	switch {
 	case redirectURI != "":
 		if !client.HasRedirectURI(redirectURI) {
-			a.errorPage(w, http.StatusBadRequest, "Invalid redirect URI", "The redirect_uri is not one this application registered, so you are not sent back to it.")
+			a.errorPage(w, r, http.StatusBadRequest, "invalid_redirect_uri", "redirect_unregistered")
 			return
 		}
 	case len(client.RedirectURIs) == 1:
 		redirectURI = client.RedirectURIs[0]
 	default:
-		a.errorPage(w, http.StatusBadRequest, "Invalid redirect URI", "The request has no redirect_uri and the application registered none or several.")
+		a.errorPage(w, r, http.StatusBadRequest, "invalid_redirect_uri", "redirect_missing")
 		return
 	}
 	p := &pendingRequest{ClientID: client.ID, RedirectURI: redirectURI, RedirectGiven: q.Has("redirect_uri"), State: q.Get("state")}
@@ -282,28 +282,28 @@ func (a *Authorizer) savePending(ctx context.Context, rid string, p *pendingRequ
 // page itself and returns nil when the request cannot go on.
 func (a *Authorizer) loadPending(w http.ResponseWriter, r *http.Request, rid, sid string) (*pendingRequest, *Client) {
 	if rid == "" || sid == "" || len(rid) > 128 {
-		a.expiredPage(w)
+		a.expiredPage(w, r)
 		return nil, nil
 	}
 	b, err := a.svc.store.Get(r.Context(), pendingKey(rid))
 	if errors.Is(err, store.ErrNotFound) {
-		a.expiredPage(w)
+		a.expiredPage(w, r)
 		return nil, nil
 	} else if err != nil {
-		a.unavailable(w, "loading an authorization request", err)
+		a.unavailable(w, r, "loading an authorization request", err)
 		return nil, nil
 	}
 	p := new(pendingRequest)
 	if err := json.Unmarshal(b, p); err != nil || p.Session != sessionKey(sid) {
-		a.expiredPage(w)
+		a.expiredPage(w, r)
 		return nil, nil
 	}
 	c, err := a.svc.clients.Client(r.Context(), p.ClientID)
 	if errors.Is(err, ErrUnknownClient) || (err == nil && !c.HasRedirectURI(p.RedirectURI)) {
-		a.errorPage(w, http.StatusBadRequest, "Unknown application", "The application that sent you here is no longer registered with this server.")
+		a.errorPage(w, r, http.StatusBadRequest, "unknown_client", "client_gone")
 		return nil, nil
 	} else if err != nil {
-		a.unavailable(w, "looking up a client", err)
+		a.unavailable(w, r, "looking up a client", err)
 		return nil, nil
 	}
 	return p, c
@@ -314,10 +314,10 @@ func (a *Authorizer) loadPending(w http.ResponseWriter, r *http.Request, rid, si
 func (a *Authorizer) takePending(w http.ResponseWriter, r *http.Request, rid string) bool {
 	_, err := a.svc.store.Take(r.Context(), pendingKey(rid))
 	if errors.Is(err, store.ErrNotFound) {
-		a.expiredPage(w)
+		a.expiredPage(w, r)
 		return false
 	} else if err != nil {
-		a.unavailable(w, "consuming an authorization request", err)
+		a.unavailable(w, r, "consuming an authorization request", err)
 		return false
 	}
 	return true
@@ -329,7 +329,7 @@ func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendin
 	userID := sess.UserID
 	iss, err := a.svc.Issuer()
 	if err != nil {
-		a.unavailable(w, "naming the issuer", err)
+		a.unavailable(w, r, "naming the issuer", err)
 		return
 	}
 	// RFC 6749 §4.1.3: the code records the redirect_uri only when the
@@ -373,8 +373,7 @@ func (a *Authorizer) issueCode(w http.ResponseWriter, r *http.Request, p *pendin
 func (a *Authorizer) refuseRequest(w http.ResponseWriter, r *http.Request, p *pendingRequest, c *Client, code, desc string) {
 	if c.UserRegistered || c.Unvetted {
 		a.log.Info("authorization refused", zap.String("client_id", p.ClientID), zap.String("error", code))
-		a.errorPage(w, http.StatusBadRequest, "Invalid request",
-			"The application sent an invalid authorization request ("+code+": "+desc+"), so you are not sent back to it.")
+		a.errorPage(w, r, http.StatusBadRequest, "invalid_request", "authorize_refused", "code", code, "description", desc)
 		return
 	}
 	a.redirectError(w, r, p, code, desc)
@@ -387,7 +386,7 @@ func (a *Authorizer) refuseRequest(w http.ResponseWriter, r *http.Request, p *pe
 func (a *Authorizer) redirectError(w http.ResponseWriter, r *http.Request, p *pendingRequest, code, desc string) {
 	iss, err := a.svc.Issuer()
 	if err != nil {
-		a.unavailable(w, "naming the issuer", err)
+		a.unavailable(w, r, "naming the issuer", err)
 		return
 	}
 	a.log.Info("authorization refused", zap.String("client_id", p.ClientID), zap.String("error", code))

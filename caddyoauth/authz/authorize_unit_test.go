@@ -202,46 +202,29 @@ func TestLoadUsersFile(t *testing.T) {
 	}
 }
 
-// TestLoadPages: files in the operator's folder replace the embedded ones
-// one by one; a broken one fails at load, naming the file.
-func TestLoadPages(t *testing.T) {
-	dir := t.TempDir()
-	custom := `{{define "title"}}Log in{{end}}{{define "content"}}<h1>ACME login for {{.AppName}}</h1>{{end}}`
-	if err := os.WriteFile(filepath.Join(dir, "login.html"), []byte(custom), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p, err := LoadPages(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := testAuthorizer(t, AuthorizeConfig{Pages: p})
-	rec := httptest.NewRecorder()
-	a.render(rec, 200, "login.html", &PageData{AppName: "Web"})
-	if body := rec.Body.String(); !strings.Contains(body, "ACME login for Web") || !strings.Contains(body, `<html lang="en">`) {
-		t.Fatalf("custom login page: %s", body)
-	}
-	rec = httptest.NewRecorder()
-	a.render(rec, 200, "consent.html", &PageData{AppName: "Web", Username: "ann"})
-	if !strings.Contains(rec.Body.String(), "wants to access your account") {
-		t.Fatalf("consent did not fall back to the embedded page: %s", rec.Body)
-	}
-	for _, h := range []string{"X-Frame-Options", "Content-Security-Policy", "Cache-Control"} {
-		if rec.Header().Get(h) == "" {
-			t.Errorf("page lacks %s", h)
+// TestScreensInTheRequestLanguage: the screens and their error pages
+// speak the language Accept-Language picks, say so in lang and
+// Content-Language, and vary on Accept-Language.
+func TestScreensInTheRequestLanguage(t *testing.T) {
+	a := testAuthorizer(t, AuthorizeConfig{})
+	for _, tc := range []struct{ accept, lang, title string }{
+		{"", "en", "Unknown application"},
+		{"de-CH, de;q=0.9, en;q=0.5", "de", "Unbekannte Anwendung"},
+		{"it, ja;q=0.3", "ja", "不明なアプリケーション"},
+	} {
+		req := httptest.NewRequest("GET", "/oauth/authorize?response_type=code&client_id=nobody", nil)
+		if tc.accept != "" {
+			req.Header.Set("Accept-Language", tc.accept)
 		}
-	}
-
-	if err := os.WriteFile(filepath.Join(dir, "consent.html"), []byte(`{{define "content"}}{{.Nope}}{{end}}{{define "title"}}x{{end}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadPages(dir); err == nil || !strings.Contains(err.Error(), "consent.html") {
-		t.Fatalf("a template using an unknown field: %v", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "consent.html"), []byte(`{{define "content"}}{{end`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadPages(dir); err == nil || !strings.Contains(err.Error(), "consent.html") {
-		t.Fatalf("a template that does not parse: %v", err)
+		rec := httptest.NewRecorder()
+		a.ServeAuthorize(rec, req)
+		body := rec.Body.String()
+		if rec.Code != 400 || !strings.Contains(body, `<html lang="`+tc.lang+`">`) || !strings.Contains(body, "<h1>"+tc.title+"</h1>") {
+			t.Errorf("Accept-Language %q: %d\n%s", tc.accept, rec.Code, body)
+		}
+		if h := rec.Header(); h.Get("Content-Language") != tc.lang || h.Get("Vary") != "Accept-Language" {
+			t.Errorf("Accept-Language %q: Content-Language %q, Vary %q", tc.accept, h.Get("Content-Language"), h.Get("Vary"))
+		}
 	}
 }
 

@@ -507,5 +507,5 @@ func (a *Authorizer) respond(w http.ResponseWriter, r *http.Request, p *pendingR
 			data.FormFields = append(data.FormFields, FormField{Name: params[i], Value: params[i+1]})
 		}
 	}
-	a.render(w, http.StatusOK, "form_post.html", data)
+	a.render(w, r, http.StatusOK, "form_post.html", data)
 }

@@ -41,25 +41,25 @@ func (a *Authorizer) ServeEndSession(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead:
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil || len(r.URL.RawQuery) > MaxAuthorizeQuery {
-			a.errorPage(w, http.StatusBadRequest, "Invalid request", "The sign-out request is not valid.")
+			a.errorPage(w, r, http.StatusBadRequest, "invalid_request", "end_session_invalid")
 			return
 		}
 		params = q
 	case http.MethodPost:
 		form, err := ReadForm(w, r, maxFormBody)
 		if err != nil {
-			a.errorPage(w, http.StatusBadRequest, "Invalid request", "The sign-out request could not be read.")
+			a.errorPage(w, r, http.StatusBadRequest, "invalid_request", "end_session_unreadable")
 			return
 		}
 		params = form
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		a.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "Signing out takes GET and POST requests only.")
+		a.errorPage(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "end_session_method")
 		return
 	}
 	for name, vals := range params {
 		if len(vals) > 1 {
-			a.errorPage(w, http.StatusBadRequest, "Invalid request", "The sign-out request gives "+safeName(name)+" more than once.")
+			a.errorPage(w, r, http.StatusBadRequest, "invalid_request", "end_session_repeated", "name", safeName(name))
 			return
 		}
 	}
@@ -70,15 +70,15 @@ func (a *Authorizer) ServeEndSession(w http.ResponseWriter, r *http.Request) {
 	if hint != "" {
 		claims, err := a.svc.verifyOwnToken(ctx, hint)
 		if errors.Is(err, errNotOurs) {
-			a.errorPage(w, http.StatusBadRequest, "Invalid sign-out request", "The id_token_hint is not an ID token this server issued.")
+			a.errorPage(w, r, http.StatusBadRequest, "invalid_logout", "id_token_hint_foreign")
 			return
 		} else if err != nil {
-			a.unavailable(w, "checking an id_token_hint", err)
+			a.unavailable(w, r, "checking an id_token_hint", err)
 			return
 		}
 		aud := audienceOf(claims)
 		if clientID != "" && clientID != aud {
-			a.errorPage(w, http.StatusBadRequest, "Invalid sign-out request", "The client_id is not the client the id_token_hint was issued to.")
+			a.errorPage(w, r, http.StatusBadRequest, "invalid_logout", "id_token_hint_client")
 			return
 		}
 		clientID = aud
@@ -90,39 +90,38 @@ func (a *Authorizer) ServeEndSession(w http.ResponseWriter, r *http.Request) {
 		var err error
 		c, err = a.svc.clients.Client(ctx, clientID)
 		if errors.Is(err, ErrUnknownClient) {
-			a.errorPage(w, http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered with this server.")
+			a.errorPage(w, r, http.StatusBadRequest, "unknown_client", "client_unknown")
 			return
 		} else if err != nil {
-			a.unavailable(w, "looking up a client", err)
+			a.unavailable(w, r, "looking up a client", err)
 			return
 		}
 	}
 	if redirect != "" && (c == nil || !oidc.PostLogoutRedirect(c.OpenID.PostLogoutRedirectURIs, redirect)) {
 		a.log.Info("sign-out refused: unregistered post_logout_redirect_uri", zap.String("client_id", clientID))
-		a.errorPage(w, http.StatusBadRequest, "Invalid redirect URI",
-			"The post_logout_redirect_uri is not one this application registered, so you are not sent back to it.")
+		a.errorPage(w, r, http.StatusBadRequest, "invalid_redirect_uri", "post_logout_unregistered")
 		return
 	}
 	sid, sess, err := a.loadSession(r)
 	if err != nil {
-		a.unavailable(w, "loading a session", err)
+		a.unavailable(w, r, "loading a session", err)
 		return
 	}
 	signedIn := sess != nil && sess.UserID != ""
 	confirmed := r.Method == http.MethodPost && params.Get("confirm") == "yes" && sess != nil && validCSRF(sid, params.Get("csrf_token"))
 	if signedIn && hint == "" && !confirmed {
-		a.confirmEndSession(w, c, sid, sess, params)
+		a.confirmEndSession(w, r, c, sid, sess, params)
 		return
 	}
 	if hintSID != "" {
 		if err := a.svc.endSessionBySID(ctx, hintSID, hintSub); err != nil {
-			a.unavailable(w, "ending a session", err)
+			a.unavailable(w, r, "ending a session", err)
 			return
 		}
 	}
 	if signedIn && (hint == "" || sess.UserID == hintSub) {
 		if err := a.endSession(ctx, w, r, sid); err != nil {
-			a.unavailable(w, "ending a session", err)
+			a.unavailable(w, r, "ending a session", err)
 			return
 		}
 		a.svc.sessionEnded(ctx, sessionKey(sid), sess.UserID)
@@ -132,11 +131,11 @@ func (a *Authorizer) ServeEndSession(w http.ResponseWriter, r *http.Request) {
 		a.redirect(w, r, withParams(redirect, "state", state))
 		return
 	}
-	a.render(w, http.StatusOK, "signed_out.html", &PageData{})
+	a.render(w, r, http.StatusOK, "signed_out.html", &PageData{})
 }
 
 // confirmEndSession asks a signed-in person whether to sign out.
-func (a *Authorizer) confirmEndSession(w http.ResponseWriter, c *Client, sid string, sess *session, params url.Values) {
+func (a *Authorizer) confirmEndSession(w http.ResponseWriter, r *http.Request, c *Client, sid string, sess *session, params url.Values) {
 	d := &PageData{CSRFToken: csrfToken(sid), Username: sess.Username, EndSessionURL: a.cfg.BasePath + "end_session"}
 	if c != nil {
 		d.AppName, d.ClientID = c.Name, c.ID
@@ -152,7 +151,7 @@ func (a *Authorizer) confirmEndSession(w http.ResponseWriter, c *Client, sid str
 	if c != nil && params.Get("client_id") == "" {
 		d.FormFields = append(d.FormFields, FormField{Name: "client_id", Value: c.ID})
 	}
-	a.render(w, http.StatusOK, "end_session.html", d)
+	a.render(w, r, http.StatusOK, "end_session.html", d)
 }
 
 // endSessionBySID ends the session an ID token's sid names, wherever its

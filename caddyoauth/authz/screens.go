@@ -26,7 +26,7 @@ func (a *Authorizer) ServeLogin(w http.ResponseWriter, r *http.Request) {
 			a.redirect(w, r, a.consentURL(rid))
 			return
 		}
-		a.render(w, http.StatusOK, "login.html", a.pageData(c, p, sid, rid, sess))
+		a.render(w, r, http.StatusOK, "login.html", a.pageData(c, p, sid, rid, sess))
 	case http.MethodPost:
 		form, sid, sess, ok := a.readPost(w, r)
 		if !ok {
@@ -41,8 +41,8 @@ func (a *Authorizer) ServeLogin(w http.ResponseWriter, r *http.Request) {
 		data := a.pageData(c, p, sid, rid, sess)
 		data.Username = username
 		if username == "" || password == "" {
-			data.Error = "Enter your username and password."
-			a.render(w, http.StatusOK, "login.html", data)
+			data.Error = a.text(r, "login.missing")
+			a.render(w, r, http.StatusOK, "login.html", data)
 			return
 		}
 		// Login applies the lockout: a locked attempt is refused before
@@ -51,37 +51,36 @@ func (a *Authorizer) ServeLogin(w http.ResponseWriter, r *http.Request) {
 		var tooMany *Error
 		if errors.As(err, &tooMany) && tooMany.Status == http.StatusTooManyRequests {
 			setRetryAfter(w.Header(), tooMany.RetryAfter)
-			data.Error = "Too many failed sign-ins. Please wait a while and try again."
-			a.render(w, http.StatusTooManyRequests, "login.html", data)
+			data.Error = a.text(r, "login.too_many")
+			a.render(w, r, http.StatusTooManyRequests, "login.html", data)
 			return
 		} else if errors.Is(err, ErrBadCredentials) {
 			a.log.Info("sign-in failed", zap.String("client_id", c.ID))
-			data.Error = "Incorrect username or password."
-			a.render(w, http.StatusOK, "login.html", data)
+			data.Error = a.text(r, "login.bad_credentials")
+			a.render(w, r, http.StatusOK, "login.html", data)
 			return
 		} else if err != nil {
 			a.log.Error("sign-in source unavailable", zap.Error(err))
-			a.errorPage(w, http.StatusServiceUnavailable, "Sign-in unavailable",
-				"The sign-in service cannot be reached right now. Please try again in a moment.")
+			a.errorPage(w, r, http.StatusServiceUnavailable, "signin_unavailable", "signin_unavailable")
 			return
 		}
 		// A new session for the signed-in person; the old id dies.
 		_ = a.svc.store.Delete(r.Context(), sessionKey(sid))
 		newID, _, err := a.newSession(r.Context(), w, r, userID, username)
 		if err != nil {
-			a.unavailable(w, "saving a session", err)
+			a.unavailable(w, r, "saving a session", err)
 			return
 		}
 		p.Session = sessionKey(newID)
 		if err := a.savePending(r.Context(), rid, p); err != nil {
-			a.unavailable(w, "saving an authorization request", err)
+			a.unavailable(w, r, "saving an authorization request", err)
 			return
 		}
 		a.log.Info("signed in", zap.String("user_id", userID), zap.String("client_id", c.ID))
 		a.redirect(w, r, a.consentURL(rid))
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		a.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "This page takes GET and POST requests only.")
+		a.errorPage(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "page_method")
 	}
 }
 
@@ -101,7 +100,7 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 		}
 		ask, err := a.needsConsent(r.Context(), c, sess.UserID, p)
 		if err != nil {
-			a.unavailable(w, "loading a consent", err)
+			a.unavailable(w, r, "loading a consent", err)
 			return
 		}
 		if !ask {
@@ -114,7 +113,7 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
-		a.render(w, http.StatusOK, "consent.html", a.pageData(c, p, sid, rid, sess))
+		a.render(w, r, http.StatusOK, "consent.html", a.pageData(c, p, sid, rid, sess))
 	case http.MethodPost:
 		form, sid, sess, ok := a.readPost(w, r)
 		if !ok {
@@ -133,7 +132,7 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 		case "allow":
 			if c.Consent != ConsentAlways {
 				if err := a.rememberConsent(r.Context(), sess.UserID, c, p.RedirectURI, p.Scope); err != nil {
-					a.unavailable(w, "saving a consent", err)
+					a.unavailable(w, r, "saving a consent", err)
 					return
 				}
 			}
@@ -145,11 +144,11 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 				a.redirectError(w, r, p, "access_denied", "the resource owner denied the request")
 			}
 		default:
-			a.errorPage(w, http.StatusBadRequest, "Invalid request", "The form must answer consent=allow or consent=deny.")
+			a.errorPage(w, r, http.StatusBadRequest, "invalid_request", "consent_answer")
 		}
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		a.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "This page takes GET and POST requests only.")
+		a.errorPage(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "page_method")
 	}
 }
 
@@ -158,7 +157,7 @@ func (a *Authorizer) ServeConsent(w http.ResponseWriter, r *http.Request) {
 func (a *Authorizer) ServeLogout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		a.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "Signing out takes a POST request.")
+		a.errorPage(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "logout_method")
 		return
 	}
 	form, sid, sess, ok := a.readPost(w, r)
@@ -178,7 +177,7 @@ func (a *Authorizer) ServeLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := a.endSession(ctx, w, r, sid); err != nil {
-		a.unavailable(w, "ending a session", err)
+		a.unavailable(w, r, "ending a session", err)
 		return
 	}
 	a.svc.sessionEnded(ctx, sessionKey(sid), sess.UserID)
@@ -190,13 +189,13 @@ func (a *Authorizer) ServeLogout(w http.ResponseWriter, r *http.Request) {
 			err = a.savePending(ctx, rid, p)
 		}
 		if err != nil {
-			a.unavailable(w, "saving a session", err)
+			a.unavailable(w, r, "saving a session", err)
 			return
 		}
 		a.redirect(w, r, a.cfg.BasePath+"login?request_id="+url.QueryEscape(rid))
 		return
 	}
-	a.render(w, http.StatusOK, "signed_out.html", &PageData{})
+	a.render(w, r, http.StatusOK, "signed_out.html", &PageData{})
 }
 
 // readPost reads a form post strictly and checks its CSRF token against
@@ -206,18 +205,17 @@ func (a *Authorizer) ServeLogout(w http.ResponseWriter, r *http.Request) {
 func (a *Authorizer) readPost(w http.ResponseWriter, r *http.Request) (url.Values, string, *session, bool) {
 	form, err := ReadForm(w, r, maxFormBody)
 	if err != nil {
-		a.errorPage(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+		a.errorPage(w, r, http.StatusBadRequest, "invalid_request", "form_unreadable")
 		return nil, "", nil, false
 	}
 	sid, sess, err := a.loadSession(r)
 	if err != nil {
-		a.unavailable(w, "loading a session", err)
+		a.unavailable(w, r, "loading a session", err)
 		return nil, "", nil, false
 	}
 	if sess == nil || !validCSRF(sid, form.Get("csrf_token")) {
 		a.log.Info("form post refused: missing or wrong CSRF token", zap.String("path", r.URL.Path))
-		a.errorPage(w, http.StatusForbidden, "Request refused",
-			"This form was not sent from this server's own page, or your session has expired. Go back to the application and start again.")
+		a.errorPage(w, r, http.StatusForbidden, "refused", "form_refused")
 		return nil, "", nil, false
 	}
 	return form, sid, sess, true
@@ -268,19 +266,13 @@ func redirectTarget(uri string) string {
 	return u.Scheme + ":"
 }
 
-func (a *Authorizer) expiredPage(w http.ResponseWriter) {
-	a.errorPage(w, http.StatusBadRequest, "Request expired",
-		"This sign-in request is no longer valid. Go back to the application and start again.")
+func (a *Authorizer) expiredPage(w http.ResponseWriter, r *http.Request) {
+	a.errorPage(w, r, http.StatusBadRequest, "expired", "expired")
 }
 
-func (a *Authorizer) unavailable(w http.ResponseWriter, doing string, err error) {
+func (a *Authorizer) unavailable(w http.ResponseWriter, r *http.Request, doing string, err error) {
 	a.log.Error("authorize: store unavailable", zap.String("while", doing), zap.Error(err))
-	a.errorPage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
-		"The authorization server cannot reach its store right now. Please try again in a moment.")
-}
-
-func (a *Authorizer) errorPage(w http.ResponseWriter, status int, title, msg string) {
-	a.render(w, status, "error.html", &PageData{Title: title, Message: msg, Status: status})
+	a.errorPage(w, r, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
 }
 
 // loadScreen loads what showing a screen needs: the browser's session and
@@ -289,7 +281,7 @@ func (a *Authorizer) errorPage(w http.ResponseWriter, status int, title, msg str
 func (a *Authorizer) loadScreen(w http.ResponseWriter, r *http.Request) (sid string, sess *session, rid string, p *pendingRequest, c *Client) {
 	sid, sess, err := a.loadSession(r)
 	if err != nil {
-		a.unavailable(w, "loading a session", err)
+		a.unavailable(w, r, "loading a session", err)
 		return "", nil, "", nil, nil
 	}
 	rid = r.URL.Query().Get("request_id")

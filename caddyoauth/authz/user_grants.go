@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sort"
 	"time"
@@ -71,6 +72,22 @@ func (s *Service) UserConsents(ctx context.Context, userID string) ([]string, er
 	ids, err := s.store.Members(ctx, consentSet(userID))
 	sort.Strings(ids)
 	return ids, err
+}
+
+// UserConsent returns the scope a user approved for a client and when;
+// an empty scope and a zero time when there is no consent.
+func (s *Service) UserConsent(ctx context.Context, userID, clientID string) (string, time.Time, error) {
+	b, err := s.store.Get(ctx, consentKey(userID, clientID))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", time.Time{}, nil
+	} else if err != nil {
+		return "", time.Time{}, err
+	}
+	var rec consentRecord
+	if json.Unmarshal(b, &rec) != nil || rec.At == 0 {
+		return rec.Scope, time.Time{}, nil
+	}
+	return rec.Scope, time.Unix(rec.At, 0), nil
 }
 
 // RevokeConsents forgets every consent of a user: those indexed, and

@@ -108,11 +108,12 @@ func TestAppsInBrowser(t *testing.T) {
 		chromedp.SendKeys(id("username"), "alice"),
 		chromedp.SendKeys(id("password"), "alice-pw"),
 		chromedp.Click(id("signin")),
-		chromedp.WaitVisible(id("new-app")),
+		chromedp.WaitVisible(id("new-app-link")),
 	)
 	if who := appsGet(t, ctx, "signed in", chromedp.Text(id("user"))); who != "alice" {
 		t.Fatalf("signed in as %q", who)
 	}
+	appsRun(t, ctx, "open the new app form", chromedp.Click(id("new-app-link")), chromedp.WaitVisible(id("new-app")))
 
 	appsRun(t, ctx, "fill the new app form",
 		chromedp.SendKeys(id("client_name"), "Alice's Reader"),

@@ -7,9 +7,9 @@ package selfservice
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,11 +17,13 @@ import (
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/clients"
+	"github.com/caddyoauth/gateway/caddyoauth/pages"
 )
 
 // Path is where signed-in users manage their own clients:
 //
-//	GET  /oauth/apps                                 your apps, authorized apps, a form for a new app
+//	GET  /oauth/apps                                 your apps and the apps you authorized
+//	GET  /oauth/apps/new                             the form for a new app
 //	POST /oauth/apps/new                             create; shows the secret once
 //	GET  /oauth/apps/{client_id}                     edit form
 //	POST /oauth/apps/{client_id}                     save changes
@@ -71,7 +73,9 @@ func New(cfg Config) *Handler {
 	if cfg.SignInLogger == nil {
 		cfg.SignInLogger = cfg.Logger
 	}
-	return &Handler{cfg: cfg, auth: &sessionSignIn{az: cfg.Authorizer, logger: cfg.SignInLogger}}
+	h := &Handler{cfg: cfg}
+	h.auth = &sessionSignIn{h: h, az: cfg.Authorizer, logger: cfg.SignInLogger}
+	return h
 }
 
 // maxPageForm caps a form body of the self-service pages.
@@ -105,12 +109,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	if r.Method == http.MethodPost {
 		if err := parsePageForm(w, r); err != nil {
-			return renderError(w, http.StatusBadRequest, "The form could not be read.")
+			return h.renderError(w, r, http.StatusBadRequest, "form_unreadable")
 		}
 		if ok, err := auth.checkCSRF(r, r.PostForm.Get("csrf_token")); err != nil {
 			return p.unavailable(err)
 		} else if !ok {
-			return renderError(w, http.StatusForbidden, "The form expired. Go back, reload and try again.")
+			return h.renderError(w, r, http.StatusForbidden, "form_expired")
 		}
 	}
 	rest := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, Path), "/")
@@ -119,7 +123,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	case rest == "":
 		return p.only(http.MethodGet, p.index)
 	case rest == "new":
-		return p.only(http.MethodPost, p.create)
+		if r.Method == http.MethodPost {
+			return p.create()
+		}
+		return p.only(http.MethodGet, func() error { return p.newForm(http.StatusOK, nil, "") })
 	case len(parts) == 3 && parts[0] == "authorized" && parts[2] == "revoke":
 		return p.only(http.MethodPost, func() error { return p.revoke(parts[1]) })
 	case len(parts) == 1:
@@ -132,34 +139,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	case len(parts) == 2 && parts[1] == "delete":
 		return p.only(http.MethodPost, func() error { return p.remove(parts[0]) })
 	}
-	return renderError(w, http.StatusNotFound, "Not found.")
+	return h.renderError(w, r, http.StatusNotFound, "not_found")
 }
 
 func (p *page) only(method string, f func() error) error {
 	if p.r.Method != method {
 		p.w.Header().Set("Allow", method)
-		return renderError(p.w, http.StatusMethodNotAllowed, "Method not allowed.")
+		return p.h.renderError(p.w, p.r, http.StatusMethodNotAllowed, "methods", "methods", method)
 	}
 	return f()
+}
+
+// render writes a page with the signed-in user and the session's CSRF
+// token.
+func (p *page) render(status int, name string, d *pages.Data) error {
+	d.Username, d.CSRFToken = p.uid, p.csrf
+	return p.h.render(p.w, p.r, status, name, d)
+}
+
+// text is a message in the request's language.
+func (p *page) text(key string, args ...string) string {
+	return p.h.pages().Text(p.r, key, args...)
 }
 
 func (p *page) rules() clients.Rules {
 	return clients.Rules{Grants: p.h.cfg.Grants, Scopes: p.h.cfg.Scopes, DefaultUser: p.uid, ReservedNames: p.h.cfg.ReservedNames}
 }
 
-// authorizedClient is a row of the "authorized apps" list.
-type authorizedClient struct {
-	ClientID, Name, Scope string
-	Since                 time.Time
-}
-
 func (p *page) index() error {
-	return p.renderIndex(http.StatusOK, nil, "")
-}
-
-func (p *page) renderIndex(status int, form *clientForm, formErr string) error {
-	reg := p.h.cfg.Registry
-	own, err := reg.Owned(p.ctx, p.uid)
+	own, err := p.h.cfg.Registry.Owned(p.ctx, p.uid)
 	if err != nil {
 		return p.unavailable(err)
 	}
@@ -167,18 +175,30 @@ func (p *page) renderIndex(status int, form *clientForm, formErr string) error {
 	if err != nil {
 		return p.unavailable(err)
 	}
+	apps := &pages.Apps{Authorized: authorized}
+	for _, c := range own {
+		apps.Clients = append(apps.Clients, appView(c))
+	}
+	return p.render(http.StatusOK, "apps.html", &pages.Data{Apps: apps})
+}
+
+func appView(c *clients.Client) pages.App {
+	return pages.App{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs}
+}
+
+// newForm shows the form for a new app: empty, or as sent with what is
+// wrong with it.
+func (p *page) newForm(status int, form *pages.AppForm, formErr string) error {
 	if form == nil {
-		form = &clientForm{Grants: slices.Clone(p.h.cfg.Grants)}
+		form = &pages.AppForm{Grants: slices.Clone(p.h.cfg.Grants)}
 		form.Grants = slices.DeleteFunc(form.Grants, func(g string) bool { return g == authz.GrantClientCredentials || g == authz.GrantPassword })
 	}
-	return renderPage(p.w, status, "index", map[string]any{
-		"User": p.uid, "CSRF": p.csrf, "Clients": own, "Authorized": authorized,
-		"Form": form, "FormError": formErr, "AllGrants": p.h.cfg.Grants, "AllScopes": p.h.cfg.Scopes,
-	})
+	return p.render(status, "app_new.html", &pages.Data{Error: formErr,
+		Apps: &pages.Apps{Form: form, Grants: p.h.cfg.Grants, Scopes: p.h.cfg.Scopes}})
 }
 
 // authorized lists the clients holding tokens or a consent of the user.
-func (p *page) authorized() ([]authorizedClient, error) {
+func (p *page) authorized() ([]pages.AuthorizedApp, error) {
 	grants, err := p.h.cfg.Service.UserGrants(p.ctx, p.uid)
 	if err != nil {
 		return nil, err
@@ -188,7 +208,7 @@ func (p *page) authorized() ([]authorizedClient, error) {
 		return nil, err
 	}
 	seen := map[string]bool{}
-	var out []authorizedClient
+	var out []pages.AuthorizedApp
 	add := func(id, scope string, since time.Time) {
 		if seen[id] {
 			return
@@ -198,13 +218,21 @@ func (p *page) authorized() ([]authorizedClient, error) {
 		if err != nil {
 			return // a deleted client: nothing of it works any more
 		}
-		out = append(out, authorizedClient{ClientID: id, Name: c.Name, Scope: scope, Since: since})
+		scopes, _ := authz.ParseScope(scope)
+		out = append(out, pages.AuthorizedApp{ClientID: id, Name: c.Name, Scopes: scopes, Since: since})
 	}
 	for _, g := range grants {
 		add(g.ClientID, g.Scope, g.IssuedAt)
 	}
 	for _, id := range consented {
-		add(id, "", time.Time{})
+		if seen[id] {
+			continue
+		}
+		scope, at, err := p.h.cfg.Service.UserConsent(p.ctx, p.uid, id)
+		if err != nil {
+			return nil, err
+		}
+		add(id, scope, at)
 	}
 	return out, nil
 }
@@ -227,19 +255,19 @@ func (p *page) create() error {
 			}
 		}
 		if n >= limit {
-			return p.renderIndex(http.StatusBadRequest, form, fmt.Sprintf("You already have %d apps, the most allowed. Delete one to make another.", n))
+			return p.newForm(http.StatusBadRequest, form, p.text("apps.too_many", "count", strconv.Itoa(n)))
 		}
 	}
 	c := new(clients.Client)
-	if err := form.metadata(true).Apply(c, p.rules(), true); err != nil {
-		return p.renderIndex(http.StatusBadRequest, form, describe(err))
+	if err := metadata(form, true).Apply(c, p.rules(), true); err != nil {
+		return p.newForm(http.StatusBadRequest, form, p.describe(err))
 	}
 	secret, err := p.h.cfg.Registry.Create(p.ctx, c)
 	if err != nil {
 		return p.unavailable(err)
 	}
 	p.h.cfg.Logger.Info("client registered by its owner", zap.String("client_id", c.ID), zap.String("owner", p.uid))
-	return p.renderSecret(c, secret, "Your app is registered.")
+	return p.renderSecret(c, secret, p.text("apps.registered"))
 }
 
 // owned returns the user's client, or ErrNotFound for anyone else's.
@@ -254,22 +282,21 @@ func (p *page) owned(id string) (*clients.Client, error) {
 	return c, nil
 }
 
-func (p *page) edit(id string, form *clientForm, formErr string) error {
+func (p *page) edit(id string, form *pages.AppForm, formErr string) error {
 	c, err := p.owned(id)
 	if err != nil {
 		return p.fail(err)
 	}
 	if form == nil {
-		form = &clientForm{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), Grants: c.Grants, Scopes: c.Scopes, Public: c.Public}
+		form = &pages.AppForm{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), Grants: c.Grants, Scopes: c.Scopes, Public: c.Public}
 	}
 	status := http.StatusOK
 	if formErr != "" {
 		status = http.StatusBadRequest
 	}
-	return renderPage(p.w, status, "edit", map[string]any{
-		"User": p.uid, "CSRF": p.csrf, "Client": c, "Form": form, "FormError": formErr,
-		"AllGrants": p.h.cfg.Grants, "AllScopes": p.h.cfg.Scopes,
-	})
+	app := appView(c)
+	return p.render(status, "app_edit.html", &pages.Data{Error: formErr,
+		Apps: &pages.Apps{Client: &app, Form: form, Grants: p.h.cfg.Grants, Scopes: p.h.cfg.Scopes}})
 }
 
 func (p *page) update(id string) error {
@@ -281,11 +308,11 @@ func (p *page) update(id string) error {
 		if c.UserID != p.uid {
 			return clients.ErrNotFound
 		}
-		return form.metadata(false).Apply(c, p.rules(), false)
+		return metadata(form, false).Apply(c, p.rules(), false)
 	})
 	var re *clients.RegError
 	if errors.As(err, &re) {
-		return p.edit(id, form, describe(err))
+		return p.edit(id, form, p.describe(err))
 	} else if err != nil {
 		return p.fail(err)
 	}
@@ -303,7 +330,7 @@ func (p *page) rotate(id string) error {
 		return p.fail(err)
 	}
 	p.h.cfg.Logger.Info("client secret rotated by its owner", zap.String("client_id", id), zap.String("owner", p.uid))
-	return p.renderSecret(c, secret, "The secret is replaced; the old one no longer works.")
+	return p.renderSecret(c, secret, p.text("apps.rotated"))
 }
 
 func (p *page) remove(id string) error {
@@ -328,16 +355,19 @@ func (p *page) revoke(clientID string) error {
 	return nil
 }
 
-func (p *page) renderSecret(c *clients.Client, secret, msg string) error {
-	return renderPage(p.w, http.StatusOK, "secret", map[string]any{"User": p.uid, "CSRF": p.csrf, "Client": c, "Secret": secret, "Message": msg})
+// renderSecret shows a new secret, once; the page's script copies it.
+func (p *page) renderSecret(c *clients.Client, secret, notice string) error {
+	app := appView(c)
+	return p.render(http.StatusOK, "app_secret.html", &pages.Data{ScriptNonce: pages.Nonce(),
+		Apps: &pages.Apps{Client: &app, Secret: secret, Notice: notice}})
 }
 
 func (p *page) fail(err error) error {
 	switch {
 	case errors.Is(err, clients.ErrNotFound), errors.Is(err, clients.ErrReadOnly):
-		return renderError(p.w, http.StatusNotFound, "Not found.")
+		return p.h.renderError(p.w, p.r, http.StatusNotFound, "not_found")
 	case clients.IsPublicClientError(err):
-		return renderError(p.w, http.StatusBadRequest, "A public app has no secret.")
+		return p.h.renderError(p.w, p.r, http.StatusBadRequest, "public_no_secret")
 	}
 	return p.unavailable(err)
 }
@@ -345,27 +375,18 @@ func (p *page) fail(err error) error {
 func (p *page) unavailable(err error) error {
 	p.h.cfg.Logger.Error("self-service page failed", zap.String("user_id", p.uid), zap.Error(err))
 	p.w.Header().Set("Retry-After", "1")
-	return renderError(p.w, http.StatusServiceUnavailable, "The app registry cannot be reached. Try again shortly.")
+	return p.h.renderError(p.w, p.r, http.StatusServiceUnavailable, "registry_unavailable")
 }
 
-// clientForm is the new/edit client form.
-type clientForm struct {
-	Name         string
-	RedirectURIs string // one per line
-	Grants       []string
-	Scopes       []string
-	Public       bool
-}
-
-func readClientForm(r *http.Request) *clientForm {
+func readClientForm(r *http.Request) *pages.AppForm {
 	f := r.PostForm
-	return &clientForm{
+	return &pages.AppForm{
 		Name: f.Get("client_name"), RedirectURIs: f.Get("redirect_uris"),
 		Grants: f["grant_types"], Scopes: f["scope"], Public: f.Get("public") == "on",
 	}
 }
 
-func (f *clientForm) metadata(create bool) *clients.Metadata {
+func metadata(f *pages.AppForm, create bool) *clients.Metadata {
 	var uris []string
 	for line := range strings.SplitSeq(f.RedirectURIs, "\n") {
 		if line = strings.TrimSpace(line); line != "" {
@@ -385,15 +406,15 @@ func (f *clientForm) metadata(create bool) *clients.Metadata {
 	return m
 }
 
-// Has reports whether list holds v, for the templates' checkboxes.
-func (f *clientForm) Has(list []string, v string) bool { return slices.Contains(list, v) }
-
-func describe(err error) string {
+// describe says what is wrong with a form; the rule's own words are
+// English, as the registration endpoint gives them.
+func (p *page) describe(err error) string {
 	var re *clients.RegError
+	reason := "?"
 	if errors.As(err, &re) {
-		return re.Desc
+		reason = re.Desc
 	}
-	return "The app could not be saved."
+	return p.text("apps.not_saved", "reason", reason)
 }
 
 func parsePageForm(w http.ResponseWriter, r *http.Request) error {
@@ -401,11 +422,9 @@ func parsePageForm(w http.ResponseWriter, r *http.Request) error {
 	return r.ParseForm()
 }
 
+// setPageHeaders sets the pages' headers on every answer, redirects
+// included; render sets them again with the page's own policy.
 func setPageHeaders(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	pages.SetHeaders(w)
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 }

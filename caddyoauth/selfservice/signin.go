@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
+	"github.com/caddyoauth/gateway/caddyoauth/pages"
 )
 
 // signIn is what the self-service pages need from the sign-in: who is
@@ -35,6 +36,7 @@ type signIn interface {
 // form of its own that returns to the self-service pages instead of an
 // authorization request.
 type sessionSignIn struct {
+	h      *Handler
 	az     *authz.Authorizer
 	logger *zap.Logger
 }
@@ -84,46 +86,51 @@ func safeNext(next string) string {
 
 func notPrintableASCII(r rune) bool { return r <= ' ' || r > '~' }
 
+// loginPage is the consent screen's sign-in form, posting back here.
+func (l *sessionSignIn) loginPage(w http.ResponseWriter, r *http.Request, status int, csrf, next, msg string) error {
+	return l.h.pages().Render(w, r, status, "login.html", &pages.Data{CSRFToken: csrf, Error: msg,
+		LoginURL: Path + "/login?next=" + url.QueryEscape(next)}, pages.FormActionSelf)
+}
+
 func (l *sessionSignIn) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.URL.Query().Get("next"))
 	switch r.Method {
 	case http.MethodGet:
 		csrf, err := l.az.EnsureSession(w, r)
 		if err != nil {
-			return l.unavailable(w, err)
+			return l.unavailable(w, r, err)
 		}
-		return renderPage(w, http.StatusOK, "login", map[string]any{"CSRF": csrf, "Next": next})
+		return l.loginPage(w, r, http.StatusOK, csrf, next, "")
 	case http.MethodPost:
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		return renderError(w, http.StatusMethodNotAllowed, "Method not allowed.")
+		return l.h.renderError(w, r, http.StatusMethodNotAllowed, "page_method")
 	}
 	if err := parsePageForm(w, r); err != nil {
-		return renderError(w, http.StatusBadRequest, "The form could not be read.")
+		return l.h.renderError(w, r, http.StatusBadRequest, "form_unreadable")
 	}
 	if ok, err := l.az.ValidCSRF(r, r.PostForm.Get("csrf_token")); err != nil {
-		return l.unavailable(w, err)
+		return l.unavailable(w, r, err)
 	} else if !ok {
-		return renderError(w, http.StatusForbidden, "The form expired. Go back, reload and try again.")
+		return l.h.renderError(w, r, http.StatusForbidden, "form_expired")
 	}
 	_, err := l.az.SignIn(w, r, r.PostForm.Get("username"), r.PostForm.Get("password"))
 	var tooMany *authz.Error
 	if errors.As(err, &tooMany) && tooMany.Status == http.StatusTooManyRequests {
 		csrf, err := l.az.EnsureSession(w, r)
 		if err != nil {
-			return l.unavailable(w, err)
+			return l.unavailable(w, r, err)
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(int((tooMany.RetryAfter+time.Second-1)/time.Second)))
-		return renderPage(w, http.StatusTooManyRequests, "login", map[string]any{"CSRF": csrf, "Next": next,
-			"Error": "Too many failed sign-ins. Please wait a while and try again."})
+		return l.loginPage(w, r, http.StatusTooManyRequests, csrf, next, l.h.pages().Text(r, "login.too_many"))
 	} else if errors.Is(err, authz.ErrBadCredentials) {
 		csrf, err := l.az.EnsureSession(w, r)
 		if err != nil {
-			return l.unavailable(w, err)
+			return l.unavailable(w, r, err)
 		}
-		return renderPage(w, http.StatusUnauthorized, "login", map[string]any{"CSRF": csrf, "Next": next, "Error": "Wrong username or password."})
+		return l.loginPage(w, r, http.StatusUnauthorized, csrf, next, l.h.pages().Text(r, "login.bad_credentials"))
 	} else if err != nil {
-		return l.unavailable(w, err)
+		return l.unavailable(w, r, err)
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
@@ -132,27 +139,27 @@ func (l *sessionSignIn) serveLogin(w http.ResponseWriter, r *http.Request) error
 func (l *sessionSignIn) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		return renderError(w, http.StatusMethodNotAllowed, "Method not allowed.")
+		return l.h.renderError(w, r, http.StatusMethodNotAllowed, "logout_method")
 	}
 	if err := parsePageForm(w, r); err != nil {
-		return renderError(w, http.StatusBadRequest, "The form could not be read.")
+		return l.h.renderError(w, r, http.StatusBadRequest, "form_unreadable")
 	}
 	if ok, err := l.az.ValidCSRF(r, r.PostForm.Get("csrf_token")); err != nil {
-		return l.unavailable(w, err)
+		return l.unavailable(w, r, err)
 	} else if !ok {
-		return renderError(w, http.StatusForbidden, "The form expired. Go back, reload and try again.")
+		return l.h.renderError(w, r, http.StatusForbidden, "form_expired")
 	}
 	if err := l.az.SignOut(w, r); err != nil {
-		return l.unavailable(w, err)
+		return l.unavailable(w, r, err)
 	}
 	http.Redirect(w, r, Path+"/login", http.StatusSeeOther)
 	return nil
 }
 
-func (l *sessionSignIn) unavailable(w http.ResponseWriter, err error) error {
+func (l *sessionSignIn) unavailable(w http.ResponseWriter, r *http.Request, err error) error {
 	l.logger.Error("self-service sign-in: session store unavailable", zap.Error(err))
 	w.Header().Set("Retry-After", "1")
-	return renderError(w, http.StatusServiceUnavailable, "Signing in is not possible right now. Try again shortly.")
+	return l.h.renderError(w, r, http.StatusServiceUnavailable, "apps_signin_unavailable")
 }
 
 // Interface guards
