@@ -18,39 +18,6 @@ import (
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
 )
 
-// appsChromiumPath is the Chromium scripts/test.sh installs.
-const appsChromiumPath = "/usr/bin/chromium"
-
-// appsChromium starts a headless Chromium for one test and returns its
-// context; it is closed when the test ends.
-func appsChromium(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(appsChromiumPath); err != nil {
-		t.Fatalf("chromium is needed (scripts/test.sh installs it): %v", err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(appsChromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.WindowSize(1100, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return ctx
-}
-
 // screenshot saves the page as <dir>/<name>.png.
 func appsScreenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
@@ -96,7 +63,7 @@ func TestAppsInBrowser(t *testing.T) {
 	t.Cleanup(app.Close)
 	redirectURI := app.URL + "/cb"
 	g := startAppsGateway(t)
-	ctx := appsChromium(t)
+	ctx := startChromium(t, 1100, 900, 60*time.Second)
 	id := func(s string) chromedp.ID { return chromedp.ID(s) }
 
 	appsRun(t, ctx, "open the apps page",

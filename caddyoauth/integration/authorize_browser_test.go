@@ -32,6 +32,38 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
+// startChromium starts a headless Chromium for one test, with a window of
+// width by height, and returns its context, which ends after timeout or
+// with the test.
+func startChromium(t *testing.T, width, height int, timeout time.Duration) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	if err := chromedp.Do(ctx); err != nil {
+		cancelCtx()
+		cancelAlloc()
+		t.Fatalf("starting chromium: %v", err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
 // screenshotDir is where the browser test leaves its screenshots for a
 // person to look at: $TEST_OUTPUT_DIR, else <repo>/testdata/out/ (ignored
 // by git).
@@ -51,7 +83,6 @@ func screenshotDir(t *testing.T) string {
 // TestAuthorizeInBrowser drives headless Chromium through sign-in and
 // consent to the client's redirect URI, saving a screenshot of each page.
 func TestAuthorizeInBrowser(t *testing.T) {
-	exe := chromiumPath(t)
 	// The client: a page on loopback that shows what it received.
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -74,26 +105,7 @@ oauth {
 
 	out := screenshotDir(t)
 	t.Logf("screenshots in %s", out)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(900, 760),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
+	ctx := startChromium(t, 900, 760, 60*time.Second)
 
 	shot := func(name string) {
 		t.Helper()

@@ -157,28 +157,6 @@ http://localhost:{{.Port}} {
 	return gt.Start(t, tmpl, gt.WithEnv(certEnv))
 }
 
-// mcpChromium is a headless Chromium for one sign-in.
-func mcpChromium(t *testing.T) context.Context {
-	t.Helper()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	ctx, cancel := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	return ctx
-}
-
 // notVetted is what the consent page says of a client nobody vetted.
 const notVetted = "not verified by the operator"
 
@@ -187,7 +165,7 @@ const notVetted = "not verified by the operator"
 // consent page must contain each of consentWants.
 func chromiumFetcher(t *testing.T, cb *mcpCallback, consentWants ...string) auth.AuthorizationCodeFetcher {
 	return func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
-		b := mcpChromium(t)
+		b := startChromium(t, 1000, 800, 90*time.Second)
 		if err := chromedp.Do(b,
 			chromedp.Navigate(args.URL),
 			chromedp.WaitVisible(chromedp.ID("username")),

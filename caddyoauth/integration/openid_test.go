@@ -253,7 +253,6 @@ func rpFlow(t *testing.T, g *gt.Gateway, b *browser, extra url.Values, username,
 // CSP nonce alone, posts the code to the client without a click, and the
 // code is redeemed for an ID token.
 func TestOpenIDFormPostInBrowser(t *testing.T) {
-	exe := chromiumPath(t)
 	got := make(chan url.Values, 1)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -283,17 +282,7 @@ oauth {
 	}
 }`, gt.BcryptHash(t, "alice-pw"), app.URL), "oauth_server\nrespond \"site\""))
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(900, 760))
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
+	ctx := startChromium(t, 900, 760, 60*time.Second)
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, steps...); err != nil {

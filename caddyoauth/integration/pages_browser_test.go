@@ -66,35 +66,6 @@ const axeRun = `axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wc
 	.then(r => r.violations.map(v => v.id + " (" + v.impact + "): " + v.help + ": " +
 		v.nodes.map(n => n.target.join(" ") + " " + (n.failureSummary || "").replace(/\s+/g, " ")).join(" | ")))`
 
-// pagesBrowser is one headless Chromium for a test, with a tab.
-func pagesBrowser(t *testing.T) context.Context {
-	t.Helper()
-	exe := chromiumPath(t)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
-}
-
 // pagesGateway serves the pages with scope descriptions, self-service
 // apps, a client whose redirect URI is app, and, when brand is set, the
 // branding with a logo the site serves.
@@ -240,7 +211,7 @@ var pagesTexts = map[string]struct{ badPassword, readReports, profile, copied st
 // reading order and the whole flow works from the keyboard alone.
 func TestPagesInBrowser(t *testing.T) {
 	axe := axeSource(t)
-	ctx := pagesBrowser(t)
+	ctx := startChromium(t, 1280, 800, 5*time.Minute)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if r.URL.Path == "/inaccessible" {
