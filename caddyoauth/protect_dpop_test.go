@@ -2,12 +2,8 @@ package caddyoauth
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -18,12 +14,12 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	jose "github.com/go-jose/go-jose/v4"
 	"go.uber.org/zap"
 
 	"github.com/caddyoauth/gateway/caddyoauth/authz"
 	"github.com/caddyoauth/gateway/caddyoauth/dpop"
 	"github.com/caddyoauth/gateway/caddyoauth/store/filestore"
+	"github.com/caddyoauth/gateway/internal/dpoptest"
 )
 
 const (
@@ -32,42 +28,15 @@ const (
 )
 
 // proofKey is a client's DPoP key.
-type proofKey struct{ priv *ecdsa.PrivateKey }
+type proofKey struct{ *dpoptest.Key }
 
-func newProofKey(t *testing.T) *proofKey {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &proofKey{priv}
-}
+func newProofKey(t *testing.T) *proofKey { return &proofKey{dpoptest.NewKey(t)} }
 
 // proof signs a DPoP proof for htm htu, with ath for token when set and
 // nonce when set, issued iatAgo ago.
 func (k *proofKey) proof(t *testing.T, htm, htu, token, nonce string, iatAgo time.Duration) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv},
-		&jose.SignerOptions{EmbedJWK: true, ExtraHeaders: map[jose.HeaderKey]any{"typ": "dpop+jwt"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var jti [12]byte
-	_, _ = rand.Read(jti[:])
-	c := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti[:]), "htm": htm, "htu": htu, "iat": time.Now().Add(-iatAgo).Unix()}
-	if token != "" {
-		c["ath"] = dpop.AccessTokenHash(token)
-	}
-	if nonce != "" {
-		c["nonce"] = nonce
-	}
-	b, _ := json.Marshal(c)
-	jws, err := signer.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := jws.CompactSerialize()
-	return s
+	return k.Proof(t, htm, htu, token, nonce, time.Now().Add(-iatAgo))
 }
 
 // dpopProtect is an oauth_protect block guarding testIssuer over a service

@@ -2,12 +2,8 @@ package authz
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -15,59 +11,21 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/caddyoauth/gateway/caddyoauth/dpop"
+	"github.com/caddyoauth/gateway/internal/dpoptest"
 )
 
 const tokenURL = "https://auth.example.com/oauth/token"
 
 // dpopKey is a client's DPoP key pair.
-type dpopKey struct {
-	priv *ecdsa.PrivateKey
-	jkt  string
-}
+type dpopKey struct{ *dpoptest.Key }
 
-func newDPoPKey(t testing.TB) *dpopKey {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jkt, err := dpop.Thumbprint(&jose.JSONWebKey{Key: priv.Public()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dpopKey{priv: priv, jkt: jkt}
-}
+func newDPoPKey(t testing.TB) *dpopKey { return &dpopKey{dpoptest.NewKey(t)} }
 
 // proof makes a proof for htm htu, with ath for token and nonce when set.
 func (k *dpopKey) proof(t testing.TB, htm, htu, token, nonce string) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv},
-		&jose.SignerOptions{EmbedJWK: true, ExtraHeaders: map[jose.HeaderKey]any{"typ": "dpop+jwt"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var jti [12]byte
-	_, _ = rand.Read(jti[:])
-	c := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti[:]), "htm": htm, "htu": htu, "iat": time.Now().Unix()}
-	if token != "" {
-		c["ath"] = dpop.AccessTokenHash(token)
-	}
-	if nonce != "" {
-		c["nonce"] = nonce
-	}
-	payload, _ := json.Marshal(c)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return k.Proof(t, htm, htu, token, nonce, time.Now())
 }
 
 // withProof adds a DPoP proof for the token endpoint to a test request.
@@ -122,10 +80,10 @@ func TestTokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 	s, _ := newDPoPService(t, nil)
 	k := newDPoPKey(t)
 	cc := post(t, s, form("grant_type", "client_credentials"), as("svc"), k.withProof(t))
-	wantBound(t, s, cc, k.jkt)
+	wantBound(t, s, cc, k.JKT)
 
 	pw := post(t, s, form("grant_type", "password", "username", "alice", "password", alicePass), as("app"), k.withProof(t))
-	wantBound(t, s, pw, k.jkt)
+	wantBound(t, s, pw, k.JKT)
 	// A confidential client's refresh token is bound to its authentication
 	// (RFC 9449 §5): it refreshes without a proof, to a bearer token.
 	r := refreshGrant(t, s, pw.str("refresh_token"), "", as("app")).wantToken(t)
@@ -135,7 +93,7 @@ func TestTokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 
 	code := mintCode(t, s, "app", appRedirect, "user-1", "read")
 	ac := post(t, s, form("grant_type", "authorization_code", "code", code, "redirect_uri", appRedirect), as("app"), k.withProof(t))
-	wantBound(t, s, ac, k.jkt)
+	wantBound(t, s, ac, k.JKT)
 
 	// Without a proof, a bearer token, as before.
 	bearer := post(t, s, form("grant_type", "client_credentials"), as("svc")).wantToken(t)
@@ -145,25 +103,25 @@ func TestTokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 }
 
 // TestDPoPBoundTokenShowsItsKey: introspection and JWT access tokens carry
-// cnf.jkt (RFC 9449 §6), and introspection says token_type DPoP.
+// cnf.JKT (RFC 9449 §6), and introspection says token_type DPoP.
 func TestDPoPBoundTokenShowsItsKey(t *testing.T) {
 	s, clients := newDPoPService(t, nil)
 	s.cfg.TokenFormat = FormatJWT
 	s.keys = &keyRing{svc: s}
 	k := newDPoPKey(t)
 	r := post(t, s, form("grant_type", "client_credentials"), as("svc"), k.withProof(t))
-	wantBound(t, s, r, k.jkt)
+	wantBound(t, s, r, k.JKT)
 	c, ok := jwtClaimsOf(r.str("access_token"))
-	if !ok || c.Cnf == nil || c.Cnf.JKT != k.jkt {
+	if !ok || c.Cnf == nil || c.Cnf.JKT != k.JKT {
 		t.Fatalf("the JWT's cnf is %+v", c)
 	}
 	in, err := s.Introspect(context.Background(), clients["rs"], r.str("access_token"), "")
-	if err != nil || !in.Active || in.TokenType != TokenTypeDPoP || in.Cnf == nil || in.Cnf.JKT != k.jkt {
+	if err != nil || !in.Active || in.TokenType != TokenTypeDPoP || in.Cnf == nil || in.Cnf.JKT != k.JKT {
 		t.Fatalf("introspection: %+v, %v", in, err)
 	}
 	b, _ := json.Marshal(in)
-	if !strings.Contains(string(b), `"cnf":{"jkt":"`+k.jkt+`"}`) {
-		t.Fatalf("introspection answer %s has no cnf.jkt", b)
+	if !strings.Contains(string(b), `"cnf":{"jkt":"`+k.JKT+`"}`) {
+		t.Fatalf("introspection answer %s has no cnf.JKT", b)
 	}
 	bearer := post(t, s, form("grant_type", "client_credentials"), as("svc")).wantToken(t)
 	if c, _ := jwtClaimsOf(bearer.str("access_token")); c.Cnf != nil {
@@ -187,7 +145,7 @@ func TestTokenEndpointRefusesBadProofs(t *testing.T) {
 	}
 	// A proof is good once.
 	p := header("DPoP", k.proof(t, http.MethodPost, tokenURL, "", ""))
-	wantBound(t, s, post(t, s, form("grant_type", "client_credentials"), as("svc"), p), k.jkt)
+	wantBound(t, s, post(t, s, form("grant_type", "client_credentials"), as("svc"), p), k.JKT)
 	post(t, s, form("grant_type", "client_credentials"), as("svc"), p).wantError(t, 400, "invalid_dpop_proof")
 }
 
@@ -199,7 +157,7 @@ func TestRefusedProofSpendsNoCode(t *testing.T) {
 	code := mintCode(t, s, "app", appRedirect, "user-1", "read")
 	f := form("grant_type", "authorization_code", "code", code, "redirect_uri", appRedirect)
 	post(t, s, f, as("app"), header("DPoP", k.proof(t, http.MethodGet, tokenURL, "", ""))).wantError(t, 400, "invalid_dpop_proof")
-	wantBound(t, s, post(t, s, f, as("app"), k.withProof(t)), k.jkt)
+	wantBound(t, s, post(t, s, f, as("app"), k.withProof(t)), k.JKT)
 }
 
 func TestClientRequiringDPoP(t *testing.T) {
@@ -207,7 +165,7 @@ func TestClientRequiringDPoP(t *testing.T) {
 	clients["svc"].DPoPRequired = true
 	post(t, s, form("grant_type", "client_credentials"), as("svc")).wantError(t, 400, "invalid_dpop_proof")
 	k := newDPoPKey(t)
-	wantBound(t, s, post(t, s, form("grant_type", "client_credentials"), as("svc"), k.withProof(t)), k.jkt)
+	wantBound(t, s, post(t, s, form("grant_type", "client_credentials"), as("svc"), k.withProof(t)), k.JKT)
 
 	// Without a verifier no token can be bound, so none is issued.
 	plain, clients := newTestService(t, nil)
@@ -229,7 +187,7 @@ func TestTokenEndpointNonce(t *testing.T) {
 		t.Fatal("use_dpop_nonce without a DPoP-Nonce header")
 	}
 	p := k.proof(t, http.MethodPost, tokenURL, "", nonce)
-	wantBound(t, s, post(t, s, form("grant_type", "client_credentials"), as("svc"), header("DPoP", p)), k.jkt)
+	wantBound(t, s, post(t, s, form("grant_type", "client_credentials"), as("svc"), header("DPoP", p)), k.JKT)
 }
 
 // TestPublicClientRefreshTokenIsBound: a public client's refresh token is
@@ -241,17 +199,17 @@ func TestPublicClientRefreshTokenIsBound(t *testing.T) {
 	k := newDPoPKey(t)
 	code := mintCode(t, s, "pub", appRedirect, "user-1", "read")
 	r := post(t, s, form("grant_type", "authorization_code", "code", code, "redirect_uri", appRedirect, "client_id", "pub"), k.withProof(t))
-	wantBound(t, s, r, k.jkt)
+	wantBound(t, s, r, k.JKT)
 	rt := r.str("refresh_token")
 	f := form("grant_type", "refresh_token", "refresh_token", rt, "client_id", "pub")
 	post(t, s, f).wantError(t, 400, "invalid_dpop_proof")
 	post(t, s, f, newDPoPKey(t).withProof(t)).wantError(t, 400, "invalid_dpop_proof")
 	next := post(t, s, f, k.withProof(t))
-	wantBound(t, s, next, k.jkt)
+	wantBound(t, s, next, k.JKT)
 	post(t, s, form("grant_type", "refresh_token", "refresh_token", next.str("refresh_token"), "client_id", "pub")).
 		wantError(t, 400, "invalid_dpop_proof")
 	wantBound(t, s, post(t, s, form("grant_type", "refresh_token", "refresh_token", next.str("refresh_token"), "client_id", "pub"),
-		k.withProof(t)), k.jkt)
+		k.withProof(t)), k.JKT)
 }
 
 // TestCertificateBoundClient: a certificate-bound client's tokens carry
@@ -272,7 +230,7 @@ func TestCertificateBoundClient(t *testing.T) {
 	}
 	// Both: a DPoP proof over a certificate.
 	k := newDPoPKey(t)
-	both := wantBound(t, s, post(t, s, form("grant_type", "client_credentials"), as("svc"), withCert("cert-1"), k.withProof(t)), k.jkt)
+	both := wantBound(t, s, post(t, s, form("grant_type", "client_credentials"), as("svc"), withCert("cert-1"), k.withProof(t)), k.JKT)
 	if both.Cnf.X5T == "" {
 		t.Fatal("a proof over a certificate dropped the certificate's binding")
 	}
@@ -301,7 +259,7 @@ func TestCheckSender(t *testing.T) {
 	ctx := context.Background()
 	k := newDPoPKey(t)
 	const api = "https://api.example.com/orders"
-	bound := &Identity{Cnf: &Confirmation{JKT: k.jkt}}
+	bound := &Identity{Cnf: &Confirmation{JKT: k.JKT}}
 	req := func(dpopScheme bool, proof string, cs *tls.ConnectionState) SenderRequest {
 		h := http.Header{}
 		if proof != "" {

@@ -1,11 +1,6 @@
 package integration
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,48 +8,19 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
-	"github.com/caddyoauth/gateway/caddyoauth/dpop"
+	"github.com/caddyoauth/gateway/internal/dpoptest"
 	gt "github.com/caddyoauth/gateway/internal/gatewaytest"
 	"github.com/caddyoauth/gateway/internal/testredis"
 )
 
 // dpopSigner makes DPoP proofs with one ES256 key.
-type dpopSigner struct{ key *ecdsa.PrivateKey }
+type dpopSigner struct{ *dpoptest.Key }
 
-func newDPoPSigner(t *testing.T) *dpopSigner {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dpopSigner{k}
-}
+func newDPoPSigner(t *testing.T) *dpopSigner { return &dpopSigner{dpoptest.NewKey(t)} }
 
 func (s *dpopSigner) proof(t *testing.T, htm, htu, token, nonce string) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: s.key},
-		&jose.SignerOptions{EmbedJWK: true, ExtraHeaders: map[jose.HeaderKey]any{"typ": "dpop+jwt"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var jti [16]byte
-	_, _ = rand.Read(jti[:])
-	c := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti[:]), "htm": htm, "htu": htu, "iat": time.Now().Unix()}
-	if token != "" {
-		c["ath"] = dpop.AccessTokenHash(token)
-	}
-	if nonce != "" {
-		c["nonce"] = nonce
-	}
-	b, _ := json.Marshal(c)
-	jws, err := signer.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := jws.CompactSerialize()
-	return out
+	return s.Proof(t, htm, htu, token, nonce, time.Now())
 }
 
 // dpopCall calls target on g with token in the DPoP scheme and proof.
