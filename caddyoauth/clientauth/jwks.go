@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -160,7 +158,7 @@ func (c *keyCache) load(ctx context.Context, k cacheKey) (*KeySet, time.Duration
 		c.log.Info("client jwks_uri refused", zap.String("jwks_uri", k.url), zap.Error(err))
 		return nil, 0, refuse("the client's jwks_uri holds no acceptable key set: %v", err)
 	}
-	return ks, keysTTL(header), nil
+	return ks, keysTTL(header, c.now()), nil
 }
 
 // store adds an entry, making room first when the cache is full. c.mu is
@@ -186,27 +184,8 @@ func (c *keyCache) store(k cacheKey, e *cacheEntry, now time.Time) {
 	c.entries[k] = e
 }
 
-// keysTTL is how long a set served with header is kept: its
-// Cache-Control max-age (less Age), bounded by MinKeysTTL and MaxKeysTTL.
-func keysTTL(header http.Header) time.Duration {
-	ttl := DefaultKeysTTL
-	for _, v := range header.Values("Cache-Control") {
-		for d := range strings.SplitSeq(v, ",") {
-			name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
-			switch strings.ToLower(name) {
-			case "no-store", "no-cache":
-				return MinKeysTTL
-			case "max-age":
-				n, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64)
-				if err != nil || n < 0 {
-					return MinKeysTTL
-				}
-				ttl = time.Duration(min(n, int64(MaxKeysTTL/time.Second))) * time.Second
-				if age, err := strconv.ParseInt(header.Get("Age"), 10, 64); err == nil && age > 0 {
-					ttl -= time.Duration(min(age, int64(MaxKeysTTL/time.Second))) * time.Second
-				}
-			}
-		}
-	}
-	return min(max(ttl, MinKeysTTL), MaxKeysTTL)
+// keysTTL is how long a set served with header is kept: what its
+// Cache-Control or Expires says, bounded by MinKeysTTL and MaxKeysTTL.
+func keysTTL(header http.Header, now time.Time) time.Duration {
+	return safefetch.Lifetime(header, now, safefetch.Bounds{Min: MinKeysTTL, Max: MaxKeysTTL, Default: DefaultKeysTTL})
 }

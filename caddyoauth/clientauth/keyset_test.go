@@ -274,12 +274,12 @@ func TestKeysTTL(t *testing.T) {
 		if cc != "" {
 			h.Set("Cache-Control", cc)
 		}
-		if got := keysTTL(h); got != want {
+		if got := keysTTL(h, time.Now()); got != want {
 			t.Errorf("%q: %s, want %s", cc, got, want)
 		}
 	}
 	h := http.Header{"Cache-Control": {"max-age=600"}, "Age": {"300"}}
-	if got := keysTTL(h); got != 5*time.Minute {
+	if got := keysTTL(h, time.Now()); got != 5*time.Minute {
 		t.Errorf("with Age: %s", got)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"crypto/x509"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -186,39 +184,7 @@ func (r *Resolver) store(id string, e entry) {
 }
 
 // Lifetime is how long a document served with header may be kept, from
-// its Cache-Control (no-store, no-cache, max-age, less its Age) or else
-// its Expires, bounded by MinCacheTTL and MaxCacheTTL.
+// its Cache-Control or Expires, bounded by MinCacheTTL and MaxCacheTTL.
 func Lifetime(header http.Header, now time.Time) time.Duration {
-	ttl, known := DefaultCacheTTL, false
-	for _, v := range header.Values("Cache-Control") {
-		for d := range strings.SplitSeq(v, ",") {
-			name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
-			switch strings.ToLower(name) {
-			case "no-store", "no-cache":
-				return MinCacheTTL
-			case "max-age":
-				n, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64)
-				if err != nil || n < 0 {
-					return MinCacheTTL
-				}
-				ttl, known = time.Duration(min(n, int64(MaxCacheTTL/time.Second)))*time.Second, true
-			}
-		}
-	}
-	if known {
-		if age, err := strconv.ParseInt(header.Get("Age"), 10, 64); err == nil && age > 0 {
-			ttl -= time.Duration(min(age, int64(MaxCacheTTL/time.Second))) * time.Second
-		}
-	} else if exp := header.Get("Expires"); exp != "" {
-		t, err := http.ParseTime(exp)
-		if err != nil {
-			return MinCacheTTL // an invalid Expires means already expired
-		}
-		base := now
-		if d, err := http.ParseTime(header.Get("Date")); err == nil {
-			base = d
-		}
-		ttl = t.Sub(base)
-	}
-	return min(max(ttl, MinCacheTTL), MaxCacheTTL)
+	return safefetch.Lifetime(header, now, safefetch.Bounds{Min: MinCacheTTL, Max: MaxCacheTTL, Default: DefaultCacheTTL})
 }
